@@ -1,0 +1,141 @@
+// The one place that reads process.env: every setting is declared here with its default and checked once
+// at start-up, so a bad deployment fails before it takes traffic, naming every bad key at once.
+import { resolve } from "node:path";
+import { Type, type Static } from "typebox";
+import { Value } from "typebox/value";
+
+const Bool = Type.Union([Type.Literal("true"), Type.Literal("false"), Type.Literal("1"), Type.Literal("0")]);
+const Int = (dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  Type.String({ pattern: "^[0-9]+$", default: String(dflt), description: `integer in [${min}, ${max}]`, minimum: min, maximum: max });
+
+export const EnvSchema = Type.Object({
+  DATABASE_URL: Type.String({ pattern: "^postgres(ql)?://", default: "postgresql://postgres@127.0.0.1:5432/maskforge", description: "Postgres connection URL" }),
+  REDIS_URL: Type.String({ pattern: "^rediss?://", default: "redis://127.0.0.1:6379", description: "Redis URL for the BullMQ queues" }),
+  QUEUE_PREFIX: Type.String({ minLength: 1, default: "maskforge", description: "prefix of every BullMQ key in Redis" }),
+  STORAGE_DRIVER: Type.Union([Type.Literal("local"), Type.Literal("s3")], { default: "local", description: "blob store: local filesystem or S3" }),
+  LOCAL_STORAGE_DIR: Type.String({ minLength: 1, default: ".data/blobs", description: "root folder of the local blob store" }),
+  S3_ENDPOINT: Type.String({ default: "", description: "S3 endpoint URL (empty: AWS)" }),
+  S3_BUCKET: Type.String({ default: "maskforge", description: "S3 bucket" }),
+  S3_REGION: Type.String({ default: "us-east-1", description: "S3 region" }),
+  S3_ACCESS_KEY_ID: Type.String({ default: "", description: "S3 access key (empty: the SDK's default chain)" }),
+  S3_SECRET_ACCESS_KEY: Type.String({ default: "", description: "S3 secret key" }),
+  S3_FORCE_PATH_STYLE: Type.Optional(Bool),
+  SHARED_DIR: Type.String({ minLength: 1, default: "../shared", description: "folder with the builtin models and datasets" }),
+  PORT: Int(3000, 0, 65535),
+  HOST: Type.String({ minLength: 1, default: "127.0.0.1", description: "address the API listens on" }),
+  PUBLIC_URL: Type.String({ default: "", description: "external base URL of the API, for links (empty: derived from the request)" }),
+  LOG_LEVEL: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)), { default: "info" }),
+  WORKER_CONCURRENCY: Int(1, 1, 64),
+  WORKER_METRICS_PORT: Int(9464, 0, 65535),
+  WORKER_MEMORY_LIMIT_BYTES: Int(8 * 1024 ** 3, 1),
+  TF_BACKEND: Type.Union(["auto", "tensorflow", "wasm", "cpu", "webgpu"].map((l) => Type.Literal(l)), { default: "auto" }),
+  MAX_UPLOAD_FILE_BYTES: Int(8 * 1024 ** 3, 1),
+  MAX_UPLOAD_TOTAL_BYTES: Int(32 * 1024 ** 3, 1),
+  MAX_DOWNLOAD_BYTES: Int(32 * 1024 ** 3, 1),
+  HF_ENDPOINT: Type.String({ pattern: "^https?://", default: "https://huggingface.co", description: "Hugging Face Hub API base" }),
+  ALLOW_PRIVATE_SOURCES: Type.Optional(Bool),
+  RATE_LIMIT_PER_MINUTE: Int(600, 1),
+  MAX_CONCURRENT_JOBS_PER_TENANT: Int(4, 1),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  storage:
+    | { driver: "local"; dir: string }
+    | { driver: "s3"; endpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean };
+  sharedDir: string;
+  port: number;
+  host: string;
+  publicUrl?: string;
+  logLevel: Env["LOG_LEVEL"];
+  workerConcurrency: number;
+  workerMetricsPort: number;
+  workerMemoryLimitBytes: number;
+  tfBackend: Env["TF_BACKEND"];
+  limits: { uploadFileBytes: number; uploadTotalBytes: number; downloadBytes: number };
+  hfEndpoint: string;
+  allowPrivateSources: boolean;
+  rateLimitPerMinute: number;
+  maxConcurrentJobsPerTenant: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const truthy = (v: string | undefined) => v === "true" || v === "1";
+
+/** Checks the environment against EnvSchema; throws one ConfigError naming every bad key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(EnvSchema.properties);
+  const picked: Record<string, string> = {};
+  for (const key of known) if (env[key] !== undefined && env[key] !== "") picked[key] = env[key]!;
+  const withDefaults = Value.Default(EnvSchema, picked) as Record<string, string>;
+  const problems = new Set<string>();
+  for (const e of Value.Errors(EnvSchema, withDefaults)) {
+    const key = e.instancePath.replace(/^\//, "") || "(root)";
+    problems.add(`${key}: ${e.message} (got ${JSON.stringify(withDefaults[key])})`);
+  }
+  // pattern cannot express numeric ranges, so check them here
+  for (const [key, schema] of Object.entries(EnvSchema.properties) as [string, { minimum?: number; maximum?: number }][]) {
+    const v = withDefaults[key];
+    if (schema.minimum === undefined || v === undefined || !/^[0-9]+$/.test(v)) continue;
+    const n = Number(v);
+    if (n < schema.minimum || (schema.maximum !== undefined && n > schema.maximum))
+      problems.add(`${key}: must be in [${schema.minimum}, ${schema.maximum}] (got ${v})`);
+  }
+  if (problems.size > 0) throw new ConfigError([...problems]);
+  const e = withDefaults as unknown as Env;
+  const num = (k: keyof Env) => Number(e[k]);
+  return {
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    storage:
+      e.STORAGE_DRIVER === "s3"
+        ? {
+            driver: "s3",
+            endpoint: e.S3_ENDPOINT || undefined,
+            bucket: e.S3_BUCKET,
+            region: e.S3_REGION,
+            accessKeyId: e.S3_ACCESS_KEY_ID || undefined,
+            secretAccessKey: e.S3_SECRET_ACCESS_KEY || undefined,
+            forcePathStyle: truthy(e.S3_FORCE_PATH_STYLE),
+          }
+        : { driver: "local", dir: resolve(e.LOCAL_STORAGE_DIR) },
+    sharedDir: resolve(e.SHARED_DIR),
+    port: num("PORT"),
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL || undefined,
+    logLevel: e.LOG_LEVEL,
+    workerConcurrency: num("WORKER_CONCURRENCY"),
+    workerMetricsPort: num("WORKER_METRICS_PORT"),
+    workerMemoryLimitBytes: num("WORKER_MEMORY_LIMIT_BYTES"),
+    tfBackend: e.TF_BACKEND,
+    limits: { uploadFileBytes: num("MAX_UPLOAD_FILE_BYTES"), uploadTotalBytes: num("MAX_UPLOAD_TOTAL_BYTES"), downloadBytes: num("MAX_DOWNLOAD_BYTES") },
+    hfEndpoint: e.HF_ENDPOINT.replace(/\/+$/, ""),
+    allowPrivateSources: truthy(e.ALLOW_PRIVATE_SOURCES),
+    rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
+    maxConcurrentJobsPerTenant: num("MAX_CONCURRENT_JOBS_PER_TENANT"),
+  };
+}
+
+/** For entry points: load the config or exit with the one message that names every bad key. */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}
