@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
  * Returns [tokens, out] = x · (weight ⊙ mask)ᵀ (+ bias).
  */
 export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, mask?: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
-  const w = mask ? tf.mul(weight, mask) : weight;
-  const y = tf.matMul(x, w, false, true);
-  return bias ? tf.add(y, bias) : y;
+  const w = mask ? tf.mul<tf.Tensor2D>(weight, mask) : weight;
+  const y = tf.matMul(x, w, false, true) as tf.Tensor2D;
+  return bias ? tf.add<tf.Tensor2D>(y, bias) : y;
 }

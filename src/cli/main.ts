@@ -1,0 +1,17 @@
+// `maskforge` command line. Each command lives in src/cli/commands/<name>.ts and exports `register(program)`.
+import { Command, CommanderError } from "commander";
+import { commands } from "./commands/index.js";
+
+const program = new Command("maskforge")
+  .description("learned N:M sparsity (MaskLLM) for LLMs: local tools and a client of the maskforge API")
+  .showHelpAfterError();
+
+for (const register of commands) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  process.stderr.write(`maskforge: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
