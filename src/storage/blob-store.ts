@@ -71,3 +71,11 @@ export class BlobTooLargeError extends Error {
     this.name = "BlobTooLargeError";
   }
 }
+
+/** A byte range that starts past the end of the object (HTTP 416), or is malformed. */
+export class InvalidRangeError extends Error {
+  constructor(readonly key: string, readonly range: { start: number; end?: number }, reason: string) {
+    super(`invalid range ${range.start}-${range.end ?? ""} for object ${JSON.stringify(key)}: ${reason}`);
+    this.name = "InvalidRangeError";
+  }
+}
