@@ -1,0 +1,67 @@
+// The API application factory. Order matters, as in fastify/demo: external plugins (each owns one
+// resource: db, queues, storage, docs) first, then app plugins that use them, then routes.
+// Building is cheap (no connection is awaited), so tests build one app per file.
+import Fastify, {
+  LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { Config } from "../config.js";
+import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
+import { PROBLEM_CONTENT_TYPE, problemFor } from "./problem.js";
+import swaggerPlugin from "./plugins/external/swagger.js";
+import prismaPlugin from "./plugins/external/prisma.js";
+import queuesPlugin from "./plugins/external/queues.js";
+import storagePlugin from "./plugins/external/storage.js";
+import problemsPlugin from "./plugins/app/problems.js";
+import healthRoutes from "./routes/health.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    config: Config;
+  }
+}
+
+const PROBE_PATHS = new Set(["/healthz", "/readyz"]);
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface BuildAppOptions {
+  /** Fastify logger option; default: pino at config.logLevel */
+  logger?: FastifyServerOptions["logger"];
+  /** do not open connections when ready, only on first use: for tools that only read the routes (OpenAPI) */
+  lazy?: boolean;
+  /** deadline of each /readyz check, ms */
+  readinessTimeoutMs?: number;
+}
+
+export async function buildApp(config: Config, opts: BuildAppOptions = {}): Promise<App> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    genReqId,
+    requestIdHeader: false,
+    // probes arrive every few seconds; their failures are logged by the checks themselves
+    logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: (req) => PROBE_PATHS.has(req.url) }),
+    ajv: { customOptions: { allErrors: true } },
+    // errors raised before routing (a malformed URL) skip the error handler; answer them in the same shape
+    frameworkErrors: (err, req, reply) => {
+      const r = reply as FastifyReply;
+      r.header(REQUEST_ID_HEADER, req.id);
+      return r.code(400).type(PROBLEM_CONTENT_TYPE).send(problemFor(400, err.message, req));
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate("config", config);
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header(REQUEST_ID_HEADER, req.id);
+  });
+
+  await app.register(swaggerPlugin);
+  await app.register(prismaPlugin, { databaseUrl: config.databaseUrl });
+  await app.register(queuesPlugin, { redisUrl: config.redisUrl, prefix: config.queuePrefix, connectOnReady: !opts.lazy });
+  await app.register(storagePlugin, { storage: config.storage });
+
+  await app.register(problemsPlugin);
+
+  await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });
+
+  return app;
+}

@@ -1,0 +1,29 @@
+// The OpenAPI document is generated from the route schemas (scripts/openapi.ts writes it to openapi/openapi.json);
+// the docs UI serves it at /docs. Shared schemas keep their $id as the component name instead of def-N.
+import fp from "fastify-plugin";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import pkg from "../../../../package.json" with { type: "json" };
+import { TAGS } from "../../schemas/tags.js";
+
+export default fp(
+  async (app) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: "3.0.3",
+        info: {
+          title: "maskforge",
+          description: "Learned N:M sparsity (MaskLLM) for LLMs, as a service. Errors are RFC 9457 problem details.",
+          version: pkg.version,
+        },
+        tags: TAGS.map((t) => ({ ...t })),
+      },
+      hideUntagged: true,
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`),
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: "/docs" });
+  },
+  { name: "swagger" },
+);
