@@ -22,23 +22,29 @@ export function nmMaskFromScores(scores: ArrayLike<number>, rows: number, cols: 
   const mask = new Uint8Array(rows * cols);
   const order = new Int32Array(m);
   const vals = new Float64Array(m);
-  for (let g = 0; g < mask.length; g += m) {
-    // insertion sort of the group's indices, best first (M <= 16, so this beats anything clever)
-    for (let j = 0; j < m; j++) {
-      const v = scores[g + j];
-      const s = Number.isNaN(v) ? -Infinity : v;
-      let k = j;
-      while (k > 0 && vals[k - 1] < s) {
-        vals[k] = vals[k - 1];
-        order[k] = order[k - 1];
-        k--;
-      }
-      vals[k] = s;
-      order[k] = j;
-    }
-    for (let k = 0; k < n; k++) mask[g + order[k]] = 1;
-  }
+  for (let g = 0; g < mask.length; g += m) keepTopN(scores, g, n, m, mask, g, order, vals);
   return mask;
+}
+
+/**
+ * Marks (sets to 1) in `mask[maskOffset..+m)` the N best of `scores[offset..+m)`; the caller clears the slots
+ * first. `order` (Int32Array(m)) and `vals` (Float64Array(m)) are scratch, so hot loops allocate nothing.
+ */
+export function keepTopN(scores: ArrayLike<number>, offset: number, n: number, m: number, mask: Uint8Array, maskOffset: number, order: Int32Array, vals: Float64Array): void {
+  // insertion sort of the group's indices, best first (M <= 16, so this beats anything clever)
+  for (let j = 0; j < m; j++) {
+    const v = scores[offset + j];
+    const s = Number.isNaN(v) ? -Infinity : v;
+    let k = j;
+    while (k > 0 && vals[k - 1] < s) {
+      vals[k] = vals[k - 1];
+      order[k] = order[k - 1];
+      k--;
+    }
+    vals[k] = s;
+    order[k] = j;
+  }
+  for (let k = 0; k < n; k++) mask[maskOffset + order[k]] = 1;
 }
 
 /** Applies a 0/1 mask in place: pruned entries become exact zeros (+0, never -0). */
