@@ -5,6 +5,7 @@ import { Type } from "typebox";
 import type { LightMyRequestResponse } from "fastify";
 import { buildTestApp } from "../helpers/app.js";
 import type { App } from "../../src/api/app.js";
+import { problemResponses } from "../../src/api/schemas/problem.js";
 
 function assertProblem(res: LightMyRequestResponse, status: number) {
   assert.equal(res.statusCode, status, res.body);
@@ -22,7 +23,13 @@ function assertProblem(res: LightMyRequestResponse, status: number) {
 function testRoutes(app: App) {
   app.post(
     "/test/items",
-    { schema: { body: Type.Object({ name: Type.String({ minLength: 1 }), size: Type.Integer({ minimum: 1 }) }) } },
+    {
+      schema: {
+        body: Type.Object({ name: Type.String({ minLength: 1 }), size: Type.Integer({ minimum: 1 }) }),
+        // declared as a route of the jobs API will: the shared Problem component must keep every member
+        response: { 200: Type.Object({ name: Type.String() }), ...problemResponses(400, 413, 415) },
+      },
+    },
     async (req) => ({ name: req.body.name }),
   );
   app.get("/test/boom", async () => {

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { pingRedis } from "../plugins/external/queues.js";
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPES, problemFor } from "../problem.js";
-import { CHECK_NAMES, LiveSchema, NotReadySchema, ReadySchema, type CheckName, type Checks } from "../schemas/health.js";
+import { CHECK_NAMES, LiveSchema, NotReadyResponse, ReadySchema, type CheckName, type Checks } from "../schemas/health.js";
 
 export interface HealthRoutesOptions {
   /** deadline of each readiness check */
@@ -44,7 +44,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
       schema: {
         tags: ["health"],
         summary: "Readiness: Postgres, Redis and the blob store answer",
-        response: { 200: ReadySchema, 503: NotReadySchema },
+        response: { 200: ReadySchema, 503: NotReadyResponse },
       },
     },
     async (req, reply) => {

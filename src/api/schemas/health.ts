@@ -1,10 +1,10 @@
 import { Type, type Static } from "typebox";
-import { problemProperties } from "./problem.js";
+import { problemContent, problemProperties } from "./problem.js";
 
 export const CHECK_NAMES = ["postgres", "redis", "storage"] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
-const CheckResult = Type.Union([Type.Literal("ok"), Type.Literal("failed"), Type.Literal("timeout")]);
+const CheckResult = Type.Enum(["ok", "failed", "timeout"]);
 export const ChecksSchema = Type.Object({ postgres: CheckResult, redis: CheckResult, storage: CheckResult });
 export type Checks = Static<typeof ChecksSchema>;
 
@@ -14,5 +14,7 @@ export const ReadySchema = Type.Object({ status: Type.Literal("ready"), checks: 
 
 export const NotReadySchema = Type.Object(
   { ...problemProperties, checks: ChecksSchema },
-  { description: "RFC 9457 problem naming the dependencies that failed (media type application/problem+json)" },
+  { description: "RFC 9457 problem naming the dependencies that failed" },
 );
+
+export const NotReadyResponse = problemContent(NotReadySchema);

@@ -1,6 +1,6 @@
 // The RFC 9457 problem schema, registered once under $id "Problem" so every route's error responses
 // reference the same OpenAPI component.
-import { Type, type Static } from "typebox";
+import { Type, type Static, type TSchema } from "typebox";
 
 export const ProblemFieldErrorSchema = Type.Object({
   location: Type.String({ description: "request part: body, querystring, params or headers" }),
@@ -21,16 +21,21 @@ export const problemProperties = {
 export const ProblemSchema = Type.Object(problemProperties, {
   $id: "Problem",
   title: "Problem",
-  description: "RFC 9457 problem details (media type application/problem+json)",
+  description: "RFC 9457 problem details",
 });
 
 export type Problem = Static<typeof ProblemSchema>;
 export type ProblemFieldError = Static<typeof ProblemFieldErrorSchema>;
 
-/** a response schema entry pointing at the shared Problem component */
-export const ProblemRef = Type.Ref("Problem");
+/** a response entry served as application/problem+json (Fastify serializes by the reply's content type) */
+export function problemContent<S extends TSchema>(schema: S) {
+  return { content: { "application/problem+json": { schema } } };
+}
 
-/** `response` entries for the given error statuses, e.g. `{ ...problemResponses(400, 404) }` */
-export function problemResponses<const S extends number>(...statuses: S[]): Record<S, typeof ProblemRef> {
-  return Object.fromEntries(statuses.map((s) => [s, ProblemRef])) as Record<S, typeof ProblemRef>;
+/** the response entry pointing at the shared Problem component */
+export const ProblemResponse = problemContent(Type.Ref("Problem"));
+
+/** `response` entries for the given error statuses, e.g. `response: { 200: X, ...problemResponses(400, 404) }` */
+export function problemResponses<const S extends number>(...statuses: S[]): Record<S, typeof ProblemResponse> {
+  return Object.fromEntries(statuses.map((s) => [s, ProblemResponse])) as Record<S, typeof ProblemResponse>;
 }
