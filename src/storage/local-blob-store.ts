@@ -20,7 +20,7 @@ import {
 } from "./blob-store.js";
 import { assertValidKey, assertValidPrefix, RESERVED_ROOT_SEGMENTS } from "./keys.js";
 import { MeasureStream, resolveRange } from "./measure-stream.js";
-import { normalizeMetadata } from "./metadata.js";
+import { DEFAULT_CONTENT_TYPE, normalizeMetadata } from "./metadata.js";
 
 interface Sidecar {
   contentType?: string;
@@ -64,7 +64,7 @@ export class LocalBlobStore implements BlobStore {
         throw new BlobTooLargeError(key, opts.maxBytes);
       const source = body instanceof Uint8Array ? Readable.from([body]) : body;
       await pipeline(source, measure, createWriteStream(tmp, { flags: "wx" }));
-      const sidecar: Sidecar = { contentType: opts.contentType, metadata: normalizeMetadata(opts.metadata) };
+      const sidecar: Sidecar = { contentType: opts.contentType ?? DEFAULT_CONTENT_TYPE, metadata: normalizeMetadata(opts.metadata) };
       await writeFile(tmpMeta, JSON.stringify(sidecar), { flag: "wx" });
       // sidecar first: once the object appears, its metadata is already in place
       await this.moveInto(key, tmpMeta, metaDest);

@@ -6,3 +6,6 @@ export function normalizeMetadata(metadata: Record<string, string> | undefined):
   if (!metadata) return undefined;
   return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k.toLowerCase(), String(v)]));
 }
+
+/** what S3 reports for an object stored without a content type; the local store reports the same */
+export const DEFAULT_CONTENT_TYPE = "application/octet-stream";

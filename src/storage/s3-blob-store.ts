@@ -30,12 +30,12 @@ import {
 import { contentDisposition } from "./content-disposition.js";
 import { assertValidKey, assertValidPrefix } from "./keys.js";
 import { MeasureStream, resolveRange } from "./measure-stream.js";
-import { normalizeMetadata } from "./metadata.js";
+import { DEFAULT_CONTENT_TYPE, normalizeMetadata } from "./metadata.js";
 
 export type S3StorageConfig = Extract<Config["storage"], { driver: "s3" }>;
 
-/** 8 MiB parts × 2 in flight: bounded memory, and 10 000 parts still reach 80 GB */
-const PART_SIZE = 8 * 1024 * 1024;
+/** S3's smallest part, 2 in flight: bounded memory, and 10 000 parts still reach 50 GB */
+const PART_SIZE = 5 * 1024 * 1024;
 const QUEUE_SIZE = 2;
 /** the longest a SigV4 presigned URL may live */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
@@ -79,7 +79,7 @@ export class S3BlobStore implements BlobStore {
       queueSize: QUEUE_SIZE,
       partSize: PART_SIZE,
       leavePartsOnError: false,
-      params: { Bucket: this.bucket, Key: key, Body: measure, ContentType: opts.contentType, Metadata: normalizeMetadata(opts.metadata) },
+      params: { Bucket: this.bucket, Key: key, Body: measure, ContentType: opts.contentType ?? DEFAULT_CONTENT_TYPE, Metadata: normalizeMetadata(opts.metadata) },
     });
     // a failure on either side stops the other: a source error or the size limit aborts the upload
     // (nothing becomes visible), and a failed upload stops reading the source
