@@ -1,0 +1,21 @@
+// Gumbel-softmax over the candidates (maskllm.md §1): ỹ = softmax((κπ + g)/τ), soft mask M̃ = ỹ·S reshaped to the
+// weight. The noise arrives pre-divided by τ (scaled in JS while it is drawn) to save one op per layer.
+import * as tf from "@tensorflow/tfjs";
+
+// Forward one-hot of the argmax, backward the identity: PyTorch's hard=True straight-through estimator.
+const straightThrough = tf.customGrad(((y: tf.Tensor) => {
+  const c = y.shape[y.shape.length - 1];
+  const hard = tf.oneHot(tf.argMax(y, -1), c).asType("float32");
+  return { value: hard, gradFunc: (dy: tf.Tensor) => dy };
+}) as any) as (y: tf.Tensor2D) => tf.Tensor2D;
+
+/** ỹ [groups, C] from logits [groups, C] and noise/τ [groups, C]. */
+export function gumbelSoftmax(logits: tf.Tensor2D, noiseOverTau: tf.Tensor2D, kappa: number, tau: number, hard = false): tf.Tensor2D {
+  const y = tf.softmax(tf.add(tf.mul(logits, kappa / tau), noiseOverTau)) as tf.Tensor2D;
+  return hard ? straightThrough(y) : y;
+}
+
+/** M̃ [out, in] = ỹ·S with S [C, M]. */
+export function softMask(probs: tf.Tensor2D, candidates: tf.Tensor2D, shape: [number, number]): tf.Tensor2D {
+  return tf.reshape(tf.matMul(probs, candidates), shape);
+}

@@ -1,0 +1,391 @@
+// The MaskLLM training loop (no I/O): learns per-group candidate logits for every masked linear of a frozen model.
+// One tf.tidy per step; all randomness comes from (seed, step, stream) so snapshots need no RNG state and a
+// resumed run ends bit-identical to an uninterrupted one (same backend).
+import * as tf from "@tensorflow/tfjs";
+import { forward, linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
+import { candidateMatrix, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
+import { AdamW } from "./adamw.js";
+import { clipByGlobalNorm } from "./clip.js";
+import { gumbelSoftmax, softMask } from "./gumbel.js";
+import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
+import { maskedWeightNorm, nextTokenLoss } from "./loss.js";
+import { applyPrior } from "./prior.js";
+import { RNG_DESCRIPTION, mulberry32, permutation, seedFor } from "./rng.js";
+import { scheduleAt, type Range } from "./schedules.js";
+import { SnapshotError, decodeSnapshot, encodeSnapshot } from "./snapshot.js";
+
+export interface MaskTrainingOptions {
+  pattern: NMPattern;
+  steps: number;
+  /** windows per step */
+  batchSize: number;
+  seed: number;
+  lr: number;
+  lrMin: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  gradClip: number;
+  tau: Range;
+  kappa: Range;
+  /** regulariser weight λ, decayed linearly to 0 over the run */
+  lambda: number;
+  initStd: number;
+  priorStrength: number;
+  /** straight-through (forward one-hot) instead of MaskLLM's default soft Gumbel-softmax */
+  hard: boolean;
+  /** onProgress every this many steps (and at the last step) */
+  progressEvery: number;
+  /** onSnapshot every this many steps; 0 = never */
+  snapshotEvery: number;
+}
+
+/** maskllm.md §1-§4: τ 4→0.05, κ 1e2→5e2, λ 1e-5, α 3, AdamW 5e-4→5e-5 cosine, β (0.9, 0.95), eps 1e-5 (LLaMA-2 scripts), wd 0.1, clip 1.0. */
+export const DEFAULT_TRAINING_OPTIONS: MaskTrainingOptions = {
+  pattern: { n: 2, m: 4 },
+  steps: 1000,
+  batchSize: 8,
+  seed: 0,
+  lr: 5e-4,
+  lrMin: 5e-5,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-5,
+  weightDecay: 0.1,
+  gradClip: 1.0,
+  tau: { start: 4, end: 0.05 },
+  kappa: { start: 100, end: 500 },
+  lambda: 1e-5,
+  initStd: 0.01,
+  priorStrength: 3,
+  hard: false,
+  progressEvery: 10,
+  snapshotEvery: 0,
+};
+
+// Options that change the trajectory: a resume must match them exactly.
+const TRAJECTORY_KEYS = ["pattern", "steps", "batchSize", "seed", "lr", "lrMin", "beta1", "beta2", "eps", "weightDecay", "gradClip", "tau", "kappa", "lambda", "hard"] as const;
+
+export class TrainingAbortedError extends Error {
+  constructor(readonly step: number) {
+    super(`mask training aborted after ${step} completed steps`);
+    this.name = "TrainingAbortedError";
+  }
+}
+
+export class TrainingInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingInputError";
+  }
+}
+
+export interface MaskTrainingProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  lmLoss: number;
+  /** Σ‖W ⊙ M̃‖² (before λ_t) */
+  regLoss: number;
+  tau: number;
+  kappa: number;
+  lr: number;
+  gradNorm: number;
+  /** fraction of groups whose argmax candidate changed since the previous report */
+  maskChange: number;
+  /** mean over groups of the largest candidate probability of the last sample */
+  maxProb: number;
+  tokensPerSec: number;
+  etaSeconds: number;
+}
+
+export interface StepTiming {
+  /** Gumbel noise drawn in JS */
+  noiseMs: number;
+  /** soft masks + model forward + loss */
+  forwardMs: number;
+  backwardMs: number;
+  /** clipping + AdamW */
+  optimizerMs: number;
+  steps: number;
+}
+
+export interface TrainMasksInput {
+  model: LlamaModel;
+  /** calibration windows, all the same length (tokens) */
+  windows: Int32Array[];
+  options?: Partial<MaskTrainingOptions>;
+  /** weights to mask; default every q/k/v/o/gate/up/down */
+  targets?: string[];
+  /** prior mask M0 per weight name (0/1 over [out, in], row-major); weights without one start from plain noise */
+  prior?: Map<string, ArrayLike<number>>;
+  /** snapshot bytes to resume from (its logits and moments replace init and prior) */
+  resume?: Uint8Array;
+  signal?: AbortSignal;
+  onProgress?: (p: MaskTrainingProgress) => void;
+  onSnapshot?: (bytes: Uint8Array, step: number) => void | Promise<void>;
+}
+
+export interface TrainMasksResult {
+  pattern: NMPattern;
+  targets: MaskTarget[];
+  logits: LogitsMap;
+  options: MaskTrainingOptions;
+  /** step the run started from (0, or the resumed snapshot's) */
+  startStep: number;
+  last?: MaskTrainingProgress;
+  timing: StepTiming;
+  tokensPerSec: number;
+}
+
+export function resolveTrainingOptions(partial: Partial<MaskTrainingOptions> = {}): MaskTrainingOptions {
+  const o: MaskTrainingOptions = { ...DEFAULT_TRAINING_OPTIONS, ...partial };
+  const posInt = (k: keyof MaskTrainingOptions, min: number) => {
+    const v = o[k] as number;
+    if (!Number.isInteger(v) || v < min) throw new TrainingInputError(`option ${k} must be an integer >= ${min}, got ${v}`);
+  };
+  posInt("steps", 1);
+  posInt("batchSize", 1);
+  posInt("progressEvery", 1);
+  posInt("snapshotEvery", 0);
+  if (!Number.isInteger(o.seed)) throw new TrainingInputError(`option seed must be an integer, got ${o.seed}`);
+  for (const k of ["lr", "lrMin", "eps", "gradClip", "initStd"] as const)
+    if (!(o[k] > 0) || !Number.isFinite(o[k])) throw new TrainingInputError(`option ${k} must be a positive number, got ${o[k]}`);
+  for (const k of ["weightDecay", "lambda", "priorStrength"] as const)
+    if (!(o[k] >= 0) || !Number.isFinite(o[k])) throw new TrainingInputError(`option ${k} must be >= 0, got ${o[k]}`);
+  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1)) throw new TrainingInputError("betas must lie in [0, 1)");
+  if (!(o.tau.start > 0 && o.tau.end > 0)) throw new TrainingInputError("tau must stay positive");
+  if (!(o.kappa.start > 0 && o.kappa.end > 0)) throw new TrainingInputError("kappa must stay positive");
+  return o;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The windows of step `step`: a fresh seeded permutation per epoch, consumed in order. */
+export class DataOrder {
+  private epoch = -1;
+  private perm: Int32Array = new Int32Array(0);
+  constructor(private readonly windows: Int32Array[], private readonly seed: number, private readonly batchSize: number) {}
+
+  batch(step: number): Int32Array {
+    const seqLen = this.windows[0].length;
+    const out = new Int32Array(this.batchSize * seqLen);
+    const w = this.windows.length;
+    for (let b = 0; b < this.batchSize; b++) {
+      const i = step * this.batchSize + b;
+      const e = Math.floor(i / w);
+      if (e !== this.epoch) {
+        this.epoch = e;
+        this.perm = permutation(w, seedFor(this.seed, e, -2));
+      }
+      out.set(this.windows[this.perm[i % w]], b * seqLen);
+    }
+    return out;
+  }
+}
+
+/** Trains mask logits; returns them as plain arrays (every tensor it made is freed, also on error or abort). */
+export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResult> {
+  const { model, windows, signal } = input;
+  let snap = input.resume ? decodeSnapshot(input.resume) : undefined;
+  const opts = resolveTrainingOptions(snap ? { ...(snap.options as Partial<MaskTrainingOptions>), ...input.options } : input.options);
+  if (snap) {
+    for (const k of TRAJECTORY_KEYS)
+      if (!sameValue(opts[k], (snap.options as Record<string, unknown>)[k]))
+        throw new SnapshotError(`cannot resume: option ${k} is ${JSON.stringify(opts[k])}, the snapshot was made with ${JSON.stringify((snap.options as Record<string, unknown>)[k])}`);
+    if (snap.step > opts.steps) throw new SnapshotError(`snapshot step ${snap.step} is past the run's ${opts.steps} steps`);
+  }
+  const p = opts.pattern;
+  if (windows.length === 0) throw new TrainingInputError("no calibration windows");
+  const seqLen = windows[0].length;
+  if (seqLen < 2 || windows.some((w) => w.length !== seqLen)) throw new TrainingInputError("calibration windows must all have the same length >= 2");
+  const vocab = model.config.vocabSize;
+  for (const w of windows) for (let i = 0; i < w.length; i++) if (w[i] < 0 || w[i] >= vocab) throw new TrainingInputError(`token id ${w[i]} is outside the vocabulary (${vocab})`);
+
+  const names = input.targets ?? linearWeightNames(model.config);
+  const targets: MaskTarget[] = names.map((name) => {
+    const s = weight(model, name).shape;
+    if (s.length !== 2) throw new MaskShapeError(`${name} is not a matrix`);
+    return { name, shape: [s[0], s[1]] };
+  });
+  const c = candidateCount(p);
+  const groups = targets.map((t) => groupCount(t, p));
+  const totalGroups = groups.reduce((a, b) => a + b, 0);
+  if (snap) {
+    if (formatPattern(parsePattern(snap.pattern)) !== formatPattern(p)) throw new SnapshotError(`snapshot pattern ${snap.pattern} != ${formatPattern(p)}`);
+    if (!sameValue(snap.targets, targets)) throw new SnapshotError("snapshot was made for other weights or shapes than this model's");
+  }
+
+  // Initial logits: snapshot, or N(0, σ²) shifted by the prior.
+  let init: LogitsMap;
+  if (snap) init = snap.logits;
+  else {
+    init = initLogits(targets, p, opts.seed, opts.initStd);
+    if (input.prior)
+      for (const t of targets) {
+        const m0 = input.prior.get(t.name);
+        if (m0) init.set(t.name, applyPrior(init.get(t.name)!, m0, p, opts.priorStrength, t.name));
+      }
+  }
+
+  const vars = new Map<string, tf.Variable>();
+  const byVarName = new Map<string, string>();
+  let adam: AdamW | undefined;
+  const consts: tf.Tensor[] = [];
+  try {
+    for (const [i, t] of targets.entries()) {
+      const v = tf.tidy(() => tf.variable(tf.tensor2d(init.get(t.name)!, [groups[i], c]), true));
+      vars.set(t.name, v);
+      byVarName.set(v.name, t.name);
+    }
+    adam = new AdamW(vars, opts, snap ? { m: snap.m, v: snap.v } : undefined);
+    const startStep = snap?.step ?? 0;
+    snap = undefined; // let the snapshot's arrays go
+    const S = candidateMatrix(p);
+    consts.push(S);
+    const w2 = targets.map((t) => tf.tidy(() => tf.square(weight(model, t.name)) as tf.Tensor2D));
+    consts.push(...w2);
+    const varList = targets.map((t) => vars.get(t.name)!);
+
+    const data = new DataOrder(windows, opts.seed, opts.batchSize);
+    const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, optimizerMs: 0, steps: 0 };
+    let prevArgmax: Int32Array[] = targets.map((t) => argmaxCandidates(init.get(t.name)!, c));
+    init = new Map();
+    let last: MaskTrainingProgress | undefined;
+    const t0 = performance.now();
+    const tokensPerStep = opts.batchSize * seqLen;
+
+    for (let step = startStep; step < opts.steps; step++) {
+      if (signal?.aborted) throw new TrainingAbortedError(step);
+      const sch = scheduleAt(opts, step, opts.steps);
+      const ids = data.batch(step);
+
+      let tic = performance.now();
+      const invTau = 1 / sch.tau;
+      const noise = targets.map((_, i) => {
+        const next = mulberry32(seedFor(opts.seed, step, i));
+        const n = new Float32Array(groups[i] * c);
+        for (let j = 0; j < n.length; j++) n[j] = -Math.log(-Math.log(next())) * invTau;
+        return n;
+      });
+      timing.noiseMs += performance.now() - tic;
+
+      let stats: tf.Tensor | undefined;
+      let fwdMs = 0;
+      const wantReport = (step + 1) % opts.progressEvery === 0 || step + 1 === opts.steps;
+      const gradNormT = tf.tidy(() => {
+        const idsT = tf.tensor2d(ids, [opts.batchSize, seqLen], "int32");
+        const noiseT = noise.map((n, i) => tf.tensor2d(n, [groups[i], c]));
+        tic = performance.now();
+        const { grads } = tf.variableGrads(() => {
+          const f0 = performance.now();
+          const masks = new Map<string, tf.Tensor2D>();
+          const regs: tf.Scalar[] = [];
+          const maxp: tf.Scalar[] = [];
+          targets.forEach((t, i) => {
+            const y = gumbelSoftmax(varList[i] as tf.Tensor2D, noiseT[i], sch.kappa, sch.tau, opts.hard);
+            const mk = softMask(y, S, t.shape);
+            masks.set(t.name, mk);
+            regs.push(maskedWeightNorm(w2[i], mk));
+            if (wantReport) maxp.push(tf.sum(tf.max(y, -1)));
+          });
+          const logits = forward(model, idsT, { mask: (n) => masks.get(n) });
+          const lm = nextTokenLoss(logits, idsT);
+          const reg = tf.addN(regs);
+          const loss = tf.sub(lm, tf.mul(reg, sch.lambda)) as tf.Scalar;
+          if (wantReport) stats = tf.keep(tf.stack([loss, lm, reg, tf.div(tf.addN(maxp), totalGroups)]));
+          fwdMs = performance.now() - f0;
+          return loss;
+        }, varList);
+        const gradMs = performance.now() - tic;
+        timing.forwardMs += fwdMs;
+        timing.backwardMs += gradMs - fwdMs;
+        tic = performance.now();
+        const named = new Map<string, tf.Tensor>();
+        for (const [vn, g] of Object.entries(grads)) named.set(byVarName.get(vn)!, g);
+        const { clipped, norm } = clipByGlobalNorm(named, opts.gradClip);
+        adam!.apply(clipped, sch.lr, step + 1);
+        return norm;
+      });
+      if (wantReport) gradNormT.dataSync(); // wasm/cpu are synchronous anyway; this settles async backends before timing
+      timing.optimizerMs += performance.now() - tic;
+      timing.steps++;
+
+      const done = step + 1;
+      if (wantReport) {
+        const [loss, lmLoss, regLoss, maxProb] = Array.from(stats!.dataSync());
+        stats!.dispose();
+        const now = targets.map((t) => {
+          const a = tf.tidy(() => tf.argMax(vars.get(t.name)!, -1));
+          const d = a.dataSync() as Int32Array;
+          a.dispose();
+          return Int32Array.from(d) as Int32Array;
+        });
+        let changed = 0;
+        now.forEach((a, i) => {
+          const prev = prevArgmax[i];
+          for (let j = 0; j < a.length; j++) if (a[j] !== prev[j]) changed++;
+        });
+        prevArgmax = now;
+        const elapsed = (performance.now() - t0) / 1000;
+        const rate = (timing.steps * tokensPerStep) / elapsed;
+        last = {
+          step: done,
+          steps: opts.steps,
+          loss,
+          lmLoss,
+          regLoss,
+          tau: sch.tau,
+          kappa: sch.kappa,
+          lr: sch.lr,
+          gradNorm: gradNormT.dataSync()[0],
+          maskChange: changed / totalGroups,
+          maxProb,
+          tokensPerSec: rate,
+          etaSeconds: ((opts.steps - done) * tokensPerStep) / rate,
+        };
+        input.onProgress?.(last);
+      }
+      gradNormT.dispose();
+      if (opts.snapshotEvery > 0 && done % opts.snapshotEvery === 0 && input.onSnapshot) {
+        const read = (m: Map<string, tf.Variable>) => new Map(targets.map((t) => [t.name, m.get(t.name)!.dataSync() as Float32Array]));
+        const bytes = encodeSnapshot({
+          step: done,
+          steps: opts.steps,
+          seed: opts.seed,
+          pattern: formatPattern(p),
+          options: opts as unknown as Record<string, unknown>,
+          rng: { ...RNG_DESCRIPTION },
+          targets,
+          logits: read(vars),
+          m: read(adam.m),
+          v: read(adam.v),
+        });
+        await input.onSnapshot(bytes, done);
+      }
+      await yieldToEventLoop();
+    }
+
+    const logits: LogitsMap = new Map(targets.map((t) => [t.name, Float32Array.from(vars.get(t.name)!.dataSync() as Float32Array)]));
+    const elapsed = (performance.now() - t0) / 1000;
+    return {
+      pattern: p,
+      targets,
+      logits,
+      options: opts,
+      startStep,
+      ...(last ? { last } : {}),
+      timing,
+      tokensPerSec: timing.steps > 0 ? (timing.steps * tokensPerStep) / elapsed : 0,
+    };
+  } finally {
+    for (const v of vars.values()) v.dispose();
+    adam?.dispose();
+    for (const t of consts) t.dispose();
+  }
+}
