@@ -1,0 +1,206 @@
+// `maskforge prune <model-dir>`: one-shot N:M pruning of a HF LLaMA folder into a new HF folder.
+// Methods dispatch through PRUNE_METHODS, so a new method (e.g. maskllm) is one more entry.
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import type { LlamaModel } from "../../maskllm/llama/model.js";
+import { parsePattern, type NMPattern } from "../../maskllm/mask/patterns.js";
+import { computeOneShotMasks, maskedWeight, type OneShotProgress, type LayerReport } from "../../maskllm/prune/oneshot.js";
+import { DEFAULT_IGNORE, DEFAULT_TARGETS } from "../../maskllm/prune/select-layers.js";
+import { PruneInputError } from "../../maskllm/prune/errors.js";
+import { initBackend, type BackendChoice } from "../../maskllm/backend.js";
+import { loadModelDir } from "../../checkpoint/load.js";
+import { readDocuments, sampleWindows, tokenizeStream, type TextFormat } from "../../checkpoint/text-dataset.js";
+import type { TextTokenizer } from "../../checkpoint/tokenizer.js";
+import { CheckpointReader } from "../../checkpoint/safetensors/checkpoint.js";
+import { writeCheckpoint, type TensorSpec } from "../../checkpoint/safetensors/writer.js";
+import { encodeMaskNpz, MASK_NPZ_FILE } from "../../checkpoint/mask-npz.js";
+
+export interface PruneRunContext {
+  model: LlamaModel;
+  /** empty when the method needs no data and no --calib was given */
+  calibWindows: Int32Array[];
+  pattern: NMPattern;
+  update: boolean;
+  targets: string[];
+  ignore: string[];
+  batchSize: number;
+  onProgress: (p: OneShotProgress) => void;
+}
+
+export interface PruneRunOutcome {
+  /** per HF weight name, 0/1 (1 = keep), row-major [out, in] */
+  masks: Map<string, Uint8Array>;
+  /** replacement weights (exact zeros at pruned entries) where the method changes kept weights */
+  weights?: Map<string, Float32Array>;
+  /** per-layer rows for the table; any further fields of the method's report go into the JSON line as they are */
+  report: { layers: LayerReport[]; sparsity: number; allVerified: boolean; seconds: number };
+}
+
+export interface PruneMethod {
+  needsCalibration: boolean;
+  /** whether --no-update means anything for it */
+  supportsUpdate: boolean;
+  run(ctx: PruneRunContext): Promise<PruneRunOutcome>;
+}
+
+const oneShot = (method: "magnitude" | "wanda" | "sparsegpt"): PruneMethod => ({
+  needsCalibration: method !== "magnitude",
+  supportsUpdate: method === "sparsegpt",
+  run: (ctx) =>
+    computeOneShotMasks(ctx.model, ctx.calibWindows, {
+      method, pattern: ctx.pattern, update: method === "sparsegpt" && ctx.update,
+      targets: ctx.targets, ignore: ctx.ignore, batchSize: ctx.batchSize, onProgress: ctx.onProgress,
+    }),
+});
+
+/** Add a method here (name → runner); the CLI's --method choices follow this map. */
+export const PRUNE_METHODS: Record<string, PruneMethod> = {
+  magnitude: oneShot("magnitude"),
+  wanda: oneShot("wanda"),
+  sparsegpt: oneShot("sparsegpt"),
+};
+
+/** `count` seeded windows of seqLen tokens from a text file (BOS before each document). */
+export async function calibrationWindows(file: string, format: TextFormat, tokenizer: TextTokenizer, count: number, seqLen: number, seed: number): Promise<Int32Array[]> {
+  const docs = readDocuments(await readFile(file, "utf8"), format);
+  if (docs.length === 0) throw new PruneInputError(`${file}: no ${format} documents in the calibration file`);
+  const tokens = tokenizeStream(tokenizer, docs, { bos: tokenizer.bosId });
+  if (tokens.length < seqLen) throw new PruneInputError(`${file}: ${tokens.length} tokens, fewer than one window of ${seqLen}`);
+  return sampleWindows(tokens, count, seqLen, seed);
+}
+
+const WEIGHT_FILE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.pt|\.pth|\.ckpt|\.npz|\.partial-\d+)$/;
+
+/**
+ * Writes the pruned HF folder: every tensor of the source checkpoint in its own dtype, the pruned linears replaced;
+ * config.json, tokenizer and the other small files copied byte for byte; the masks as mask_compressed.npz.
+ * Everything goes to a sibling temp folder first, renamed at the end.
+ */
+export async function writePrunedFolder(srcDir: string, outDir: string, model: LlamaModel, outcome: PruneRunOutcome, report: unknown): Promise<void> {
+  const existing = await readdir(outDir).catch(() => undefined);
+  if (existing && existing.length > 0) throw new PruneInputError(`output folder ${outDir} exists and is not empty`);
+  const tmp = join(dirname(outDir), `.${basename(outDir)}.partial-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const reader = await CheckpointReader.open(srcDir);
+  try {
+    for (const f of await readdir(srcDir)) {
+      if (WEIGHT_FILE.test(f) || !(await stat(join(srcDir, f))).isFile()) continue;
+      await copyFile(join(srcDir, f), join(tmp, f));
+    }
+    const specs: TensorSpec[] = [];
+    for (const name of reader.names) {
+      const e = await reader.entry(name);
+      if (outcome.masks.has(name) && e.dtype !== "F32" && e.dtype !== "F16" && e.dtype !== "BF16")
+        throw new PruneInputError(`cannot write pruned '${name}' back as ${e.dtype}`);
+      specs.push({ name, dtype: e.dtype, shape: e.shape });
+    }
+    await writeCheckpoint(tmp, specs, async (spec) => {
+      const mask = outcome.masks.get(spec.name);
+      if (!mask) return (await reader.readBytes(spec.name)).bytes;
+      const updated = outcome.weights?.get(spec.name);
+      if (updated) return updated;
+      const t = model.weights.get(spec.name);
+      return maskedWeight(t ? ((await t.data()) as Float32Array) : (await reader.readFloat32(spec.name)).values, mask);
+    }, { maxShardBytes: 5 * 1024 ** 3 });
+    await writeFile(join(tmp, MASK_NPZ_FILE), encodeMaskNpz(outcome.masks));
+    await writeFile(join(tmp, "prune_report.json"), JSON.stringify(report, null, 2) + "\n");
+    await rm(outDir, { recursive: true, force: true });
+    await rename(tmp, outDir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await reader.close();
+  }
+}
+
+function formatTable(layers: LayerReport[]): string {
+  const rows = layers.map((l) => [l.name, `${l.shape[0]}×${l.shape[1]}`, l.sparsity.toFixed(4), l.nmVerified ? "yes" : "NO", l.relError === null ? "-" : l.relError.toFixed(4), l.seconds.toFixed(2)]);
+  const head = ["layer", "shape", "sparsity", "N:M ok", "rel.err", "s"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  return [line(head), ...rows.map(line)].join("\n");
+}
+
+const int = (name: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new PruneInputError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+};
+const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+
+interface PruneCliOptions {
+  method: string;
+  update: boolean;
+  pattern: string;
+  calib?: string;
+  calibFormat: TextFormat;
+  calibSamples: number;
+  seqLen: number;
+  seed: number;
+  out: string;
+  json?: boolean;
+  targets: string[];
+  ignore: string[];
+  batchSize: number;
+  backend: BackendChoice;
+}
+
+export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<PruneRunOutcome["report"]> {
+  const method = PRUNE_METHODS[o.method];
+  if (!method) throw new PruneInputError(`unknown --method '${o.method}' (one of ${Object.keys(PRUNE_METHODS).join(", ")})`);
+  const pattern = parsePattern(o.pattern);
+  if (method.needsCalibration && !o.calib) throw new PruneInputError(`--method ${o.method} needs --calib <file>`);
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const backend = await initBackend(o.backend);
+  const t0 = performance.now();
+  const { model, tokenizer } = await loadModelDir(resolve(modelDir));
+  try {
+    const calibWindows = o.calib ? await calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : [];
+    const outcome = await method.run({
+      model, calibWindows, pattern, update: o.update, targets: o.targets, ignore: o.ignore, batchSize: o.batchSize,
+      onProgress: (p) => { if (!o.json && p.phase === "calibrate") log(`block ${p.layer + 1}/${p.layers}: calibrating`); },
+    });
+    const report = {
+      ...outcome.report, model: resolve(modelDir), out: resolve(o.out), backend,
+      calibFile: o.calib ?? null, calibFormat: o.calibFormat, seed: o.seed, totalSeconds: 0,
+    };
+    await writePrunedFolder(resolve(modelDir), resolve(o.out), model, outcome, report);
+    report.totalSeconds = (performance.now() - t0) / 1000;
+    if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
+    else {
+      process.stdout.write(`${formatTable(outcome.report.layers)}\n`);
+      process.stdout.write(`${o.method}${method.supportsUpdate ? (o.update ? " (with update)" : " (mask only)") : ""} ${o.pattern}: sparsity ${outcome.report.sparsity.toFixed(4)}, all N:M verified: ${outcome.report.allVerified}, ${report.totalSeconds.toFixed(1)} s; wrote ${resolve(o.out)}\n`);
+    }
+    if (!outcome.report.allVerified) throw new Error("some pruned layers failed the N:M verification (see the report)");
+    return report;
+  } finally {
+    for (const t of model.weights.values()) t.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command("prune")
+    .description("one-shot N:M pruning of a HF LLaMA folder (magnitude, Wanda, SparseGPT) into a new HF folder")
+    .argument("<model-dir>", "HF model folder (config.json, safetensors, tokenizer)")
+    .addOption(new Option("--method <name>", "pruning method").choices(Object.keys(PRUNE_METHODS)).makeOptionMandatory())
+    .option("--no-update", "sparsegpt: keep the weights, choose the mask only (MaskLLM's prior)")
+    .option("--pattern <n:m>", "N:M pattern", "2:4")
+    .option("--calib <file>", "calibration text file")
+    .addOption(new Option("--calib-format <format>", "how the calibration file splits into documents").choices(["stories", "wikitext"]).default("stories"))
+    .option("--calib-samples <n>", "calibration windows", int("calib-samples", 1), 128)
+    .option("--seq-len <n>", "tokens per calibration window", int("seq-len", 2), 256)
+    .option("--seed <n>", "seed of the window sampler", int("seed", 0), 0)
+    .requiredOption("--out <dir>", "output folder (must not exist or be empty)")
+    .option("--targets <globs>", "comma-separated module-name globs to prune", list, [...DEFAULT_TARGETS])
+    .option("--ignore <globs>", "comma-separated module-name globs to leave dense", list, [...DEFAULT_IGNORE])
+    .option("--batch-size <n>", "calibration windows per forward pass", int("batch-size", 1), 8)
+    .addOption(new Option("--backend <name>", "TF.js backend").choices(["auto", "tensorflow", "wasm", "cpu", "webgpu"]).default("auto"))
+    .option("--json", "print the report as one JSON line")
+    .action(async (modelDir: string, o: PruneCliOptions) => {
+      await runPrune(modelDir, o);
+    });
+}
