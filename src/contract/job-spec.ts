@@ -22,7 +22,7 @@ import { DEFAULT_WEBHOOK_EVENTS, WebhookEventTypeSchema } from "./events.js";
 const UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 const Uuid = (description: string) => Type.String({ pattern: UUID, description });
 const HttpsUrl = (description: string) => Type.String({ pattern: "^https://", maxLength: 2048, description });
-const Glob = Type.String({ pattern: "^[A-Za-z0-9_.*?\\-]{1,200}$", description: "module-name glob: * within one dot-separated part, ** across parts, ? one character" });
+const Glob = Type.String({ pattern: "^[A-Za-z0-9_.*?\\-]{1,200}$", description: "HF module-name glob matched against the whole name or a dot-separated suffix (q_proj, layers.0.*); * spans any characters, ? one (semantics: src/maskllm/prune/select-layers.ts)" });
 const closed = { additionalProperties: false } as const;
 
 /** A field with a default: optional in the request, always present in the resolved spec. */
@@ -283,20 +283,6 @@ export function normalizeSource(source: JobSource, hubHosts = DEFAULT_HUB_HOSTS)
 export function redactSpec<T extends { source: JobSource }>(spec: T): T {
   if (!("hf" in spec.source) || spec.source.hf.token === undefined) return spec;
   return { ...spec, source: { hf: { ...spec.source.hf, token: "[redacted]" } } };
-}
-
-/** Whether a module name (a weight key without ".weight") is masked: it matches a target and no ignore glob. */
-export function selectsModule(name: string, targets: readonly string[], ignore: readonly string[]): boolean {
-  return targets.some((g) => matchesGlob(name, g)) && !ignore.some((g) => matchesGlob(name, g));
-}
-
-/** A glob matches the whole dot-separated name or any tail of it that starts at a part boundary. */
-export function matchesGlob(name: string, glob: string): boolean {
-  const body = glob
-    .split("**")
-    .map((s) => s.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^.]*").replace(/\?/g, "[^.]"))
-    .join(".*");
-  return new RegExp(`(^|\\.)${body}$`).test(name);
 }
 
 // ---------------------------------------------------------------------------------------------------------
