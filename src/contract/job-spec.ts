@@ -356,6 +356,8 @@ function explainPart(schema: TSchema, value: unknown, prefix: string): SpecError
       out.push({ path, message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}` });
     } else if ((e.keyword === "pattern" || e.keyword === "format") && MESSAGES[generic]) {
       out.push({ path, message: MESSAGES[generic] });
+    } else if ((e.keyword === "minItems" || e.keyword === "maxItems") && typeof e.params.limit === "number") {
+      out.push({ path, message: `must list ${e.keyword === "minItems" ? "at least" : "at most"} ${e.params.limit} item${e.params.limit === 1 ? "" : "s"}` });
     } else if (e.keyword === "uniqueItems") {
       out.push({ path, message: "must not repeat an item" });
     } else {
