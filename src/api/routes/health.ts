@@ -2,6 +2,7 @@
 // (take it out of the load balancer if not). Each readiness check has a short deadline so a hung dependency
 // turns into a quick 503 rather than a probe timeout.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { DeadlineError, withDeadline } from "../deadline.js";
 import { pingRedis } from "../plugins/external/queues.js";
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPES, problemFor } from "../problem.js";
 import { CHECK_NAMES, LiveSchema, NotReadyResponse, ReadySchema, type CheckName, type Checks } from "../schemas/health.js";
@@ -9,20 +10,6 @@ import { CHECK_NAMES, LiveSchema, NotReadyResponse, ReadySchema, type CheckName,
 export interface HealthRoutesOptions {
   /** deadline of each readiness check */
   readinessTimeoutMs: number;
-}
-
-class CheckTimeout extends Error {}
-
-async function withDeadline(work: () => Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CheckTimeout(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([work(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, opts) => {
@@ -56,7 +43,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
             return [name, "ok"] as const;
           } catch (err) {
             req.log.warn({ err, check: name }, "readiness check failed");
-            return [name, err instanceof CheckTimeout ? "timeout" : "failed"] as const;
+            return [name, err instanceof DeadlineError ? "timeout" : "failed"] as const;
           }
         }),
       );

@@ -69,7 +69,8 @@ export default fp<QueuesPluginOptions>(
     });
 
     // Built on first use: constructing a BullMQ Queue opens the connection, which tools like the
-    // OpenAPI generator never need.
+    // OpenAPI generator never need. Once connected, commands fail at once while Redis is down; but until the
+    // first connection succeeds BullMQ waits for it, so producers should bound calls with withDeadline().
     const built: Partial<Queues> = {};
     const queue = (name: keyof Queues) => {
       const q = new Queue(QUEUE_NAMES[name], { connection: redis, prefix: opts.prefix });
