@@ -119,7 +119,7 @@ export type Training = Static<typeof TrainingSchema>;
 const CalibrationSchema = Type.Object(
   {
     dataset: withDefault(
-      Type.String({ pattern: `^(builtin:(tinystories|wikitext)|file:${UUID.slice(1, -1)}|https://.+)$`, maxLength: 2048, description: "builtin:tinystories | builtin:wikitext | file:<uuid> (POST /v1/files) | https URL of a text file" }),
+      Type.String({ pattern: `^(builtin:(tinystories|wikitext)|file:${UUID.slice(1, -1)}|https://.+)$`, maxLength: 2048, description: "builtin:tinystories (2 MiB TinyStories train sample) | builtin:wikitext (the Wikitext-2 test split) | file:<uuid> (POST /v1/files) | https URL of a text file" }),
       "builtin:tinystories",
     ),
     format: Type.Optional(Type.Enum(TEXT_FORMATS, { description: "stories: documents separated by <|endoftext|> or NUL; wikitext: one raw text. Defaults from the dataset (stories unless wikitext)" })),
@@ -428,6 +428,9 @@ function crossFieldErrors(body: JobSpecInput, hubHosts: string[]): SpecError[] {
   const builtinFormat = dataset === "builtin:wikitext" ? "wikitext" : dataset === "builtin:tinystories" ? "stories" : undefined;
   if (builtinFormat && body.calibration!.format && body.calibration!.format !== builtinFormat)
     errors.push({ path: "/calibration/format", message: `${dataset} is in the "${builtinFormat}" format; leave format out` });
+  // builtin:wikitext is the Wikitext-2 *test* split: learning a mask on it and scoring on it measures memorisation
+  if (dataset === "builtin:wikitext" && body.eval!.datasets!.includes("builtin:wikitext"))
+    errors.push({ path: "/eval/datasets", message: "builtin:wikitext is also the calibration text (both are the Wikitext-2 test split); evaluate on other data or calibrate on other text" });
   if (body.webhook) {
     const problem = httpsProblem(body.webhook.url);
     if (problem) errors.push({ path: "/webhook/url", message: problem });

@@ -4,6 +4,7 @@
 // per-job sequence numbers stay gap-free and unique under concurrency.
 import { Prisma, type Job, type JobEvent } from "@prisma/client";
 import { redactSpec, type JobSpec } from "../contract/job-spec.js";
+import { InvalidJobError } from "../contract/errors.js";
 import { JOB_EVENT_TYPES } from "../contract/events.js";
 import type { JobStatus } from "../contract/status.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
@@ -59,6 +60,9 @@ export async function createJob(db: Db, tenantId: string | null, spec: JobSpec, 
       const after = await existing();
       if (after) return after;
     }
+    // the only foreign key set here: the API should have checked the checkpoint, but a deleted one lands here
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2003" && "checkpoint_id" in spec.source)
+      throw new InvalidJobError("checkpoint_invalid", `checkpoint ${spec.source.checkpoint_id} does not exist; upload it first (POST /v1/checkpoints)`);
     throw err;
   }
 }

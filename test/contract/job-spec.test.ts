@@ -69,6 +69,7 @@ const bad: [string, unknown, string, RegExp][] = [
   ["samples too many", { ...base, calibration: { samples: 100_001 } }, "/calibration/samples", /<= 100000/],
   ["seq_len too long", { ...base, calibration: { seq_len: 65_536 } }, "/calibration/seq_len", /<= 32768/],
   ["eval dataset unknown", { ...base, eval: { datasets: ["builtin:c4"] } }, "/eval/datasets/0", /builtin:tinystories-heldout, builtin:wikitext or file:<uuid>/],
+  ["calibrating and evaluating on the wikitext test split", { ...base, calibration: { dataset: "builtin:wikitext" }, eval: { datasets: ["builtin:wikitext"] } }, "/eval/datasets", /Wikitext-2 test split/],
   ["eval dataset repeated", { ...base, eval: { datasets: ["builtin:wikitext", "builtin:wikitext"] } }, "/eval/datasets", /repeat/],
   ["unknown export format", { ...base, export: { formats: ["gguf"] } }, "/export/formats/0", /"hf_safetensors", "maskllm_npz", "mask_logits"/],
   ["empty export formats", { ...base, export: { formats: [] } }, "/export/formats", /at least 1 item/],

@@ -51,6 +51,11 @@ describe("createJob", () => {
     const ckpt = await prisma.checkpoint.create({ data: { tenantId: t, source: { kind: "upload" }, status: "ready" } });
     const r = await createJob(prisma, t, spec({ source: { checkpoint_id: ckpt.id } }));
     assert.equal(r.job.checkpointId, ckpt.id);
+    await assert.rejects(
+      createJob(prisma, t, spec({ source: { checkpoint_id: "00000000-0000-0000-0000-000000000000" } })),
+      (e: Error & { code?: string }) => e.code === "checkpoint_invalid" && /does not exist/.test(e.message),
+    );
+    assert.equal(await prisma.job.count({ where: { tenantId: t } }), 1, "nothing half-written");
   });
 });
 
