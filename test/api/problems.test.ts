@@ -67,6 +67,14 @@ test("a body over the limit is a 413 problem and an unknown media type a 415 pro
   assertProblem(await app.inject({ method: "POST", url: "/test/items", headers: { "content-type": "text/csv" }, payload: "a,b" }), 415);
 });
 
+test("malformed JSON and a malformed URL are 400 problems", async (t) => {
+  const app = await buildTestApp(t, { setup: testRoutes });
+  const json = await app.inject({ method: "POST", url: "/test/items", headers: { "content-type": "application/json" }, payload: "{\"name\":" });
+  assertProblem(json, 400);
+  const url = await app.inject({ method: "GET", url: "/test/%zz", headers: { "x-request-id": "bad-url-1" } });
+  assert.equal(assertProblem(url, 400).request_id, "bad-url-1");
+});
+
 test("a failing handler is a 500 problem that does not leak the error", async (t) => {
   const app = await buildTestApp(t, { setup: testRoutes });
   const res = await app.inject({ method: "GET", url: "/test/boom" });
