@@ -1,5 +1,8 @@
 import type { Command } from "commander";
 import { register as prune } from "./prune.js";
+import { register as importLlama2c } from "./import-llama2c.js";
+import { register as generate } from "./generate.js";
+import { register as evalCmd } from "./eval.js";
 
 /** Every CLI command module; add one line per command file. */
-export const commands: Array<(program: Command) => void> = [prune];
+export const commands: Array<(program: Command) => void> = [prune, importLlama2c, generate, evalCmd];

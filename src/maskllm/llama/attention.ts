@@ -1,0 +1,36 @@
+import * as tf from "@tensorflow/tfjs";
+import type { LlamaModel, ForwardOptions } from "./model.js";
+import { project } from "./project.js";
+import { matMul2d } from "./matmul.js";
+import { applyRope, ropeTables } from "./rope.js";
+import { causalMask } from "./causal-mask.js";
+
+/**
+ * LlamaAttention (module model.layers.N.self_attn): x [batch·seq, hidden] → [batch·seq, hidden].
+ * Grouped-query attention without repeating k/v: the g = heads/kvHeads query heads that share a kv head are stacked
+ * along the query axis ([g·seq, headDim] per kv head), so one product serves them all. The products run per
+ * (sequence, kv head) as 2-D matMuls, which on WASM is far faster than one batched matMul (see matmul.ts).
+ */
+export function selfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, batch: number, seq: number, opts?: ForwardOptions): tf.Tensor2D {
+  return tf.tidy(() => {
+    const c = model.config;
+    const p = `model.layers.${layer}.self_attn`;
+    const nh = c.numAttentionHeads;
+    const nkv = c.numKeyValueHeads;
+    const hd = c.headDim;
+    const g = nh / nkv;
+    const heads = (t: tf.Tensor2D, n: number) => tf.transpose(tf.reshape(t, [batch, seq, n, hd]), [0, 2, 1, 3]);
+    const q = heads(project(model, `${p}.q_proj`, x, opts, c.attentionBias), nh);
+    const k = heads(project(model, `${p}.k_proj`, x, opts, c.attentionBias), nkv);
+    const v = heads(project(model, `${p}.v_proj`, x, opts, c.attentionBias), nkv);
+    const qr = applyRope(q, ropeTables(seq, hd, c.ropeTheta, 1 / Math.sqrt(hd))); // 1/√d folded into q's tables
+    const krT = tf.transpose(applyRope(k, ropeTables(seq, hd, c.ropeTheta)), [0, 1, 3, 2]); // [batch, nkv, hd, seq]
+    const qs = tf.unstack(tf.reshape(qr, [batch * nkv, g * seq, hd])) as tf.Tensor2D[];
+    const ks = tf.unstack(tf.reshape(krT, [batch * nkv, hd, seq])) as tf.Tensor2D[];
+    const vs = tf.unstack(tf.reshape(v, [batch * nkv, seq, hd])) as tf.Tensor2D[];
+    const mask = causalMask(seq, g);
+    const ctx = qs.map((qi, i) => matMul2d(tf.softmax(tf.add(matMul2d(qi, ks[i]), mask)) as tf.Tensor2D, vs[i])); // [g·seq, hd] each
+    const merged = tf.reshape(tf.transpose(tf.reshape(tf.stack(ctx), [batch, nh, seq, hd]), [0, 2, 1, 3]), [batch * seq, nh * hd]) as tf.Tensor2D;
+    return project(model, `${p}.o_proj`, merged, opts);
+  });
+}

@@ -1,0 +1,67 @@
+// A small random LLaMA built in code, for tests that need a real model but not a real checkpoint.
+import * as tf from "@tensorflow/tfjs";
+import type { LlamaConfig } from "../../src/maskllm/llama/config.js";
+import { expectedWeightShapes, type LlamaModel } from "../../src/maskllm/llama/model.js";
+
+export interface TinyLlamaOptions {
+  layers?: number;
+  hidden?: number;
+  heads?: number;
+  kvHeads?: number;
+  intermediate?: number;
+  vocab?: number;
+  seed?: number;
+  /** defaults: LlamaForCausalLM, tied embeddings, no bias */
+  config?: Partial<LlamaConfig>;
+}
+
+// mulberry32: seeded, so a test's model is the same on every run and machine
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function tinyLlamaConfig(o: TinyLlamaOptions = {}): LlamaConfig {
+  const hidden = o.hidden ?? 32;
+  const heads = o.heads ?? 4;
+  return {
+    architecture: "LlamaForCausalLM",
+    vocabSize: o.vocab ?? 64,
+    hiddenSize: hidden,
+    intermediateSize: o.intermediate ?? 48,
+    numHiddenLayers: o.layers ?? 2,
+    numAttentionHeads: heads,
+    numKeyValueHeads: o.kvHeads ?? 2,
+    headDim: hidden / heads,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    maxPositionEmbeddings: 256,
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
+    ...o.config,
+  };
+}
+
+/** Weights ~ U(-a, a) with a = 1/√fan_in (norms near 1), so activations stay O(1) through the layers. */
+export function tinyLlama(o: TinyLlamaOptions = {}): LlamaModel {
+  const config = tinyLlamaConfig(o);
+  const next = rng(o.seed ?? 1);
+  const weights = new Map<string, tf.Tensor>();
+  for (const [name, shape] of expectedWeightShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(n);
+    const isNorm = name.endsWith("norm.weight");
+    const a = name === "model.embed_tokens.weight" ? 1 : 1 / Math.sqrt(shape[shape.length - 1]);
+    for (let i = 0; i < n; i++) v[i] = isNorm ? 1 + (next() - 0.5) * 0.2 : (next() * 2 - 1) * a;
+    weights.set(name, tf.tensor(v, shape));
+  }
+  return { config, weights };
+}
