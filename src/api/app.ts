@@ -2,7 +2,15 @@
 // resource: db, queues, storage, docs) first, then app plugins that use them, then routes.
 // Building is cheap (no connection is awaited), so tests build one app per file.
 import Fastify, {
-  LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Config } from "../config.js";
 import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
@@ -59,8 +67,10 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
   await app.register(queuesPlugin, { redisUrl: config.redisUrl, prefix: config.queuePrefix, connectOnReady: !opts.lazy });
   await app.register(storagePlugin, { storage: config.storage });
 
+  // app plugins (services built on the resources above) go here, each `fp(..., { dependencies: [...] })`
   await app.register(problemsPlugin);
 
+  // route plugins; the jobs API registers its own under { prefix: "/v1" }
   await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });
 
   return app;
