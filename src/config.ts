@@ -70,6 +70,13 @@ export class ConfigError extends Error {
   }
 }
 
+/** Unions of literals read better as their allowed values than as TypeBox's anyOf message. */
+function describe(schema: object, message: string): string {
+  const anyOf = (schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (anyOf && anyOf.every((s) => s.const !== undefined)) return `must be one of ${anyOf.map((s) => String(s.const)).join(", ")}`;
+  return message;
+}
+
 const truthy = (v: string | undefined) => v === "true" || v === "1";
 
 /** Checks the environment against EnvSchema; throws one ConfigError naming every bad key. */
@@ -79,9 +86,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   for (const key of known) if (env[key] !== undefined && env[key] !== "") picked[key] = env[key]!;
   const withDefaults = Value.Default(EnvSchema, picked) as Record<string, string>;
   const problems = new Set<string>();
-  for (const e of Value.Errors(EnvSchema, withDefaults)) {
-    const key = e.instancePath.replace(/^\//, "") || "(root)";
-    problems.add(`${key}: ${e.message} (got ${JSON.stringify(withDefaults[key])})`);
+  // one key at a time: TypeBox stops collecting errors after a few, and every bad key must be named
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const v = withDefaults[key];
+    if (v === undefined) continue;
+    const first = Value.Errors(schema, v)[0];
+    if (first) problems.add(`${key}: ${describe(schema, first.message)} (got ${JSON.stringify(v)})`);
   }
   // pattern cannot express numeric ranges, so check them here
   for (const [key, schema] of Object.entries(EnvSchema.properties) as [string, { minimum?: number; maximum?: number }][]) {
