@@ -62,7 +62,8 @@ const HfSource = Type.Object(
     hf: Type.Object(
       {
         repo: Type.String({ pattern: "^([A-Za-z0-9][A-Za-z0-9_.\\-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.\\-]{0,95}$", description: "Hub repo id, e.g. meta-llama/Llama-2-7b-hf" }),
-        revision: withDefault(Type.String({ pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.\\-/]{0,254}$", description: "branch, tag or commit" }), "main"),
+        // no schema default inside a union (ajv's strict mode rejects it): normalizeSource fills in "main"
+        revision: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.\\-/]{0,254}$", description: "branch, tag or commit (default main)" })),
         token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: "Hub access token for gated or private repos; stored with the job, never shown again" })),
       },
       closed,

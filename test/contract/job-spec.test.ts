@@ -195,6 +195,19 @@ describe("parseJobSpec fills in the defaults", () => {
   });
 });
 
+describe("JobSpecSchema as a route schema", () => {
+  it("puts no default inside a union, which ajv's strict mode (Fastify's validator) refuses to compile", () => {
+    const offending: string[] = [];
+    const walk = (node: unknown, path: string, inUnion: boolean) => {
+      if (node === null || typeof node !== "object") return;
+      if (inUnion && "default" in node) offending.push(path);
+      for (const [k, v] of Object.entries(node)) walk(v, `${path}/${k}`, inUnion || k === "anyOf");
+    };
+    walk(JSON.parse(JSON.stringify(JobSpecSchema)), "#", false);
+    assert.deepEqual(offending, []);
+  });
+});
+
 describe("source helpers", () => {
   it("normalises Hub URLs and leaves other URLs alone", () => {
     assert.deepEqual(normalizeSource({ url: "https://huggingface.co/gpt2" }), { hf: { repo: "gpt2", revision: "main" } });
