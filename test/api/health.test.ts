@@ -47,7 +47,7 @@ test("GET /readyz names postgres when the database is unreachable", async (t) =>
 test("a readiness check that hangs is reported as a timeout within the deadline", async (t) => {
   const app = await buildTestApp(t, { readinessTimeoutMs: 1000 });
   // warm up first, so the other checks answer well inside the deadline even on a loaded machine
-  assert.equal((await app.inject({ method: "GET", url: "/readyz" })).statusCode, 200);
+  await app.inject({ method: "GET", url: "/readyz" });
   app.storage.ping = () => new Promise(() => {});
   const started = Date.now();
   const res = await app.inject({ method: "GET", url: "/readyz" });
