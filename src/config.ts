@@ -36,6 +36,8 @@ export const EnvSchema = Type.Object({
   ALLOW_PRIVATE_SOURCES: Type.Optional(Bool),
   RATE_LIMIT_PER_MINUTE: Int(600, 1),
   MAX_CONCURRENT_JOBS_PER_TENANT: Int(4, 1),
+  MASKFORGE_API_URL: Type.String({ pattern: "^https?://", default: "http://127.0.0.1:3000", description: "API base URL the maskforge CLI client talks to (flag --api-url wins)" }),
+  MASKFORGE_API_KEY: Type.String({ default: "", description: "API key (mf_...) of the CLI client (flag --api-key wins)" }),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -61,6 +63,8 @@ export interface Config {
   allowPrivateSources: boolean;
   rateLimitPerMinute: number;
   maxConcurrentJobsPerTenant: number;
+  /** the CLI as an API client */
+  client: { apiUrl: string; apiKey?: string };
 }
 
 export class ConfigError extends Error {
@@ -134,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowPrivateSources: truthy(e.ALLOW_PRIVATE_SOURCES),
     rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
     maxConcurrentJobsPerTenant: num("MAX_CONCURRENT_JOBS_PER_TENANT"),
+    client: { apiUrl: e.MASKFORGE_API_URL.replace(/\/+$/, ""), apiKey: e.MASKFORGE_API_KEY || undefined },
   };
 }
 
