@@ -78,6 +78,21 @@ test("calibration is sequential: block 1's Wanda statistics come from inputs thr
     decoderLayer(model, 1, decoderLayer(model, 0, h0, { mask: (n) => masks.get(n) }), { onLinearInput: collect(sq) });
     decoderLayer(model, 1, decoderLayer(model, 0, h0), { onLinearInput: collect(dense) });
   });
+  // the reported reconstruction error of block 0's q_proj, directly: its input is the same dense or pruned
+  const q0 = "model.layers.0.self_attn.q_proj.weight";
+  const direct = tf.tidy(() => {
+    let x: tf.Tensor2D | undefined;
+    const grab = (name: string, t: tf.Tensor2D) => { if (name === q0) x = tf.keep(t.clone()); };
+    decoderLayer(model, 0, embed(model, tf.tensor2d(flat, [4, 10], "int32")), { onLinearInput: grab });
+    const w0 = model.weights.get(q0) as tf.Tensor2D;
+    const y = tf.matMul(x!, w0, false, true);
+    const yh = tf.matMul(x!, tf.mul(w0, masks.get(q0)!), false, true);
+    const v = Math.sqrt(tf.sum(tf.square(tf.sub(y, yh))).dataSync()[0] / tf.sum(tf.square(y)).dataSync()[0]);
+    x!.dispose(); // kept past decoderLayer's own tidy
+    return v;
+  });
+  const reported = r.report.layers.find((l) => l.name === q0)!.relError!;
+  assert.ok(Math.abs(reported - direct) < 1e-4 * direct, `relError ${reported} vs direct ${direct}`);
   tf.dispose([...masks.values()]);
   const w = model.weights.get(q1)!.dataSync();
   const [rows, cols] = r.shapes.get(q1)!;
