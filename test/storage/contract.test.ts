@@ -53,15 +53,16 @@ function generated(total: number, chunk = 1 << 20, failAfter?: number) {
 }
 
 /** V8's gc(), exposed at run time: garbage buffers would otherwise count as growth until V8 gets to them */
-function exposedGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
+type Gc = (opts?: { type: "minor" | "major" }) => void;
+function exposedGc(): Gc {
+  const g = (globalThis as { gc?: Gc }).gc;
   if (g) return g;
   setFlagsFromString("--expose-gc");
-  return runInNewContext("gc") as () => void;
+  return runInNewContext("gc") as Gc;
 }
 
 /**
- * Peak RSS growth over the baseline while `fn` runs, sampled every 50 ms right after a collection, so
+ * Peak RSS growth over the baseline while `fn` runs, sampled every 100 ms right after a collection, so
  * it measures what the process holds (a body kept in memory shows up whole), not garbage not yet freed.
  */
 async function rssGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; growth: number }> {
@@ -72,7 +73,7 @@ async function rssGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; growth: 
   const timer = setInterval(() => {
     gc();
     peak = Math.max(peak, process.memoryUsage().rss);
-  }, 50);
+  }, 100);
   try {
     const result = await fn();
     peak = Math.max(peak, process.memoryUsage().rss);
