@@ -47,8 +47,12 @@ export async function loadWeights(dir: string, configJson: Record<string, unknow
       if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i]))
         throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name, dir);
     }
+    // one scratch buffer for the file bytes: tf.tensor copies each tensor onto the backend
+    let largest = 0;
+    for (const name of expected.keys()) largest = Math.max(largest, (await reader.entry(name)).byteLength);
+    const scratch = new Uint8Array(largest);
     for (const [name, shape] of expected) {
-      const { values } = await reader.readFloat32(name);
+      const { values } = await reader.readFloat32(name, scratch);
       weights.set(name, tf.tensor(values, shape, "float32"));
     }
   } catch (err) {

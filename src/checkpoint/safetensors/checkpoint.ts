@@ -92,12 +92,13 @@ export class CheckpointReader {
     return this.shard(file);
   }
 
-  async readFloat32(name: string): Promise<{ shape: number[]; values: Float32Array; dtype: Dtype }> {
-    return (await this.shardOf(name)).readFloat32(name);
+  /** See SafetensorsReader.readFloat32 (scratch: a reusable buffer for loaders that copy each tensor away). */
+  async readFloat32(name: string, scratch?: Uint8Array): Promise<{ shape: number[]; values: Float32Array; dtype: Dtype }> {
+    return (await this.shardOf(name)).readFloat32(name, scratch);
   }
 
-  async readBytes(name: string): Promise<{ dtype: Dtype; shape: number[]; bytes: Uint8Array }> {
-    return (await this.shardOf(name)).readBytes(name);
+  async readBytes(name: string, scratch?: Uint8Array): Promise<{ dtype: Dtype; shape: number[]; bytes: Uint8Array }> {
+    return (await this.shardOf(name)).readBytes(name, scratch);
   }
 
   async close(): Promise<void> {

@@ -92,7 +92,8 @@ export function bytesToFloat32(bytes: Uint8Array, dtype: Dtype): Float32Array {
   const off = aligned.byteOffset;
   switch (dtype) {
     case "F32":
-      return new Float32Array(buf.slice(off, off + bytes.byteLength));
+      // a view, not a copy: readers hand over freshly read buffers, so the tensor costs its size once
+      return new Float32Array(buf, off, n);
     case "F16": {
       const src = new Uint16Array(buf, off, n);
       const out32 = new Uint32Array(n);

@@ -44,12 +44,16 @@ export class SafetensorsReader {
     return e;
   }
 
-  /** The tensor's raw little-endian bytes. */
-  async readBytes(name: string): Promise<{ dtype: Dtype; shape: number[]; bytes: Uint8Array }> {
+  /**
+   * The tensor's raw little-endian bytes. With `scratch` (8-aligned, at least the tensor's size) they are read into
+   * it and the result is a view of it: a loader that copies each tensor elsewhere then needs one buffer in all.
+   */
+  async readBytes(name: string, scratch?: Uint8Array): Promise<{ dtype: Dtype; shape: number[]; bytes: Uint8Array }> {
     const e = this.entry(name);
+    if (scratch && (scratch.byteLength < e.byteLength || scratch.byteOffset % 8 !== 0)) scratch = undefined;
     let bytes: Uint8Array;
     try {
-      bytes = await this.source.read(e.fileOffset, e.byteLength);
+      bytes = await this.source.read(e.fileOffset, e.byteLength, scratch);
     } catch (err) {
       throw new CheckpointError("READ_FAILED", (err as Error).message, name, this.source.name);
     }
@@ -58,9 +62,9 @@ export class SafetensorsReader {
     return { dtype: e.dtype, shape: [...e.shape], bytes };
   }
 
-  /** The tensor as float32 values (F16/BF16 widened exactly; integer types converted). */
-  async readFloat32(name: string): Promise<{ shape: number[]; values: Float32Array; dtype: Dtype }> {
-    const { dtype, shape, bytes } = await this.readBytes(name);
+  /** The tensor as float32 values (F16/BF16 widened exactly; integer types converted); F32 read into `scratch` is a view of it. */
+  async readFloat32(name: string, scratch?: Uint8Array): Promise<{ shape: number[]; values: Float32Array; dtype: Dtype }> {
+    const { dtype, shape, bytes } = await this.readBytes(name, scratch);
     return { dtype, shape, values: bytesToFloat32(bytes, dtype) };
   }
 

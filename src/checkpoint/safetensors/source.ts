@@ -5,8 +5,11 @@ import { CheckpointError } from "../errors.js";
 
 export interface ByteSource {
   readonly size: number;
-  /** exactly `length` bytes at `offset` (fewer only if the source is shorter than it claimed: the caller checks) */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * exactly `length` bytes at `offset` (fewer only if the source is shorter than it claimed: the caller checks),
+   * written into `into` when given (it must hold `length` bytes), else into a fresh 8-aligned buffer
+   */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
   /** for messages */
   readonly name?: string;
@@ -23,9 +26,8 @@ export async function fileSource(path: string): Promise<ByteSource> {
   return {
     size,
     name: path,
-    async read(offset, length) {
-      // an 8-aligned fresh buffer, so float views need no copy
-      const buf = new Uint8Array(length);
+    async read(offset, length, into) {
+      const buf = into ? into.subarray(0, length) : new Uint8Array(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
@@ -42,8 +44,11 @@ export function bytesSource(bytes: Uint8Array, name?: string): ByteSource {
   return {
     size: bytes.byteLength,
     name,
-    async read(offset, length) {
-      return bytes.slice(offset, Math.min(offset + length, bytes.byteLength));
+    async read(offset, length, into) {
+      const part = bytes.subarray(offset, Math.min(offset + length, bytes.byteLength));
+      if (!into) return part.slice();
+      into.set(part);
+      return into.subarray(0, part.byteLength);
     },
     async close() {},
   };
