@@ -2,7 +2,7 @@
 // - UnsortedSegmentSum is missing: it is the gradient of gather, so without it any gradient through tf.gather fails.
 // - Slice, SplitV and Unpack read their input with backend.readSync, which copies the WHOLE input out of the wasm
 //   heap for every slice (slicing 10 values of a 16 MB tensor measured 180 ms). These versions read heap views,
-//   so a slice costs what it copies.
+//   so a slice costs what it copies. Identity (used all over the gradients) had the same whole-copy-through-JS path.
 import * as tf from "@tensorflow/tfjs";
 
 interface WasmBackendLike {
@@ -55,6 +55,12 @@ export function registerWasmShims(): void {
     if (x.dtype === "string") throw new Error("Slice of string tensors is not supported on wasm here");
     const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
     return sliceInto(backend as unknown as WasmBackendLike, x, b, s);
+  });
+
+  override("Identity", ({ inputs, backend }) => {
+    const x = (inputs as { x: tf.TensorInfo }).x;
+    if (x.dtype === "string") throw new Error("Identity of string tensors is not supported on wasm here");
+    return sliceInto(backend as unknown as WasmBackendLike, x, new Array<number>(x.shape.length).fill(0), x.shape.slice());
   });
 
   override("SplitV", ({ inputs, backend, attrs }) => {

@@ -15,8 +15,9 @@ export function nextTokenNll(model: LlamaModel, ids: tf.Tensor2D, opts?: Forward
     const targets = tf.reshape(tf.slice(ids, [0, 1], [b, s - 1]), [-1]);
     const rows = tf.range(0, b * (s - 1), 1, "int32");
     const flatIdx = tf.add(tf.mul(rows, tf.scalar(v, "int32")), targets);
-    const picked = tf.gather(tf.reshape(logits, [-1]), flatIdx);
-    return tf.mean(tf.sub(tf.logSumExp(logits, -1), picked)) as tf.Scalar;
+    // logSoftmax rather than logSumExp − logit: logSumExp's gradient goes through max (an Equal mask over all
+    // logits), which is slow on wasm; logSoftmax has its own closed-form gradient
+    return tf.neg(tf.mean(tf.gather(tf.reshape(tf.logSoftmax(logits), [-1]), flatIdx))) as tf.Scalar;
   });
 }
 
