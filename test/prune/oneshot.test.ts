@@ -9,7 +9,21 @@ import { PruneInputError } from "../../src/maskllm/prune/errors.js";
 import { verifyNMMask, zerosMatchMask } from "../../src/maskllm/mask/verify.js";
 import { nmMaskFromScores } from "../../src/maskllm/mask/select.js";
 import { wandaScores } from "../../src/maskllm/prune/scores.js";
-import { tinyModel, tinyWindows } from "../maskllm/tiny-model.js";
+import { tinyLlama, tinyLlamaConfig } from "../helpers/tiny-llama.js";
+
+const tinyModel = (seed: number, o: { intermediate?: number } = {}) => tinyLlama({ seed, hidden: 16, heads: 4, intermediate: o.intermediate ?? 24 });
+
+/** Seeded token windows with some repetition, so the statistics are not pure noise. */
+function tinyWindows(count: number, seqLen: number, vocab: number, seed = 7): Int32Array[] {
+  let s = seed;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  return Array.from({ length: count }, () => {
+    const w = new Int32Array(seqLen);
+    w[0] = 1;
+    for (let i = 1; i < seqLen; i++) w[i] = next() < 0.7 ? (w[i - 1] * 3 + 1) % vocab : Math.floor(next() * vocab);
+    return w;
+  });
+}
 
 before(async () => {
   await initBackend("wasm");
@@ -102,7 +116,7 @@ test("calibration is sequential: block 1's Wanda statistics come from inputs thr
 });
 
 test("layer selection by module-name globs, and clear errors for bad selections and shapes", async () => {
-  const names = linearWeightNames(tinyModel(1).config).concat(["model.embed_tokens.weight"]);
+  const names = linearWeightNames(tinyLlamaConfig()).concat(["model.embed_tokens.weight"]);
   assert.equal(selectLayers(names).length, 14);
   assert.deepEqual(selectLayers(names, ["layers.1.mlp.*"], ["down_proj"]), ["model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight"]);
   assert.deepEqual(selectLayers(names, ["model.layers.?.self_attn.q_proj.weight"]), ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.q_proj.weight"]);
@@ -110,7 +124,7 @@ test("layer selection by module-name globs, and clear errors for bad selections 
   assert.throws(() => selectLayers(names, ["q_prj"]), (e: unknown) => e instanceof PruneInputError && /q_prj/.test(e.message));
   assert.throws(() => selectLayers(names, ["q_proj"], ["*"]), PruneInputError);
 
-  const model = tinyModel(2, { intermediateSize: 20 });
+  const model = tinyModel(2, { intermediate: 20 });
   const windows = tinyWindows(2, 8, model.config.vocabSize);
   await assert.rejects(computeOneShotMasks(model, windows, { method: "wanda", pattern: { n: 4, m: 8 } }), (e: unknown) => e instanceof PruneInputError && /down_proj/.test(e.message));
   await assert.rejects(computeOneShotMasks(model, [], { method: "sparsegpt", pattern: { n: 2, m: 4 } }), PruneInputError);
