@@ -21,6 +21,11 @@ import queuesPlugin from "./plugins/external/queues.js";
 import storagePlugin from "./plugins/external/storage.js";
 import problemsPlugin from "./plugins/app/problems.js";
 import healthRoutes from "./routes/health.js";
+import dashboardPlugin from "./dashboard/plugin.js";
+import authPlugin from "./plugins/app/auth.js";
+import webhooksPlugin from "./plugins/app/webhooks.js";
+import v1SchemasPlugin from "./plugins/app/v1-schemas.js";
+import v1Routes, { type V1Options } from "./routes/v1/index.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -39,6 +44,8 @@ export interface BuildAppOptions {
   lazy?: boolean;
   /** deadline of each /readyz check, ms */
   readinessTimeoutMs?: number;
+  /** options of the /v1 routes (SSE poll and heartbeat intervals) */
+  v1?: V1Options;
 }
 
 export async function buildApp(config: Config, opts: BuildAppOptions = {}): Promise<App> {
@@ -69,9 +76,15 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
 
   // app plugins (services built on the resources above) go here, each `fp(..., { dependencies: [...] })`
   await app.register(problemsPlugin);
+  await app.register(authPlugin);
+  await app.register(webhooksPlugin);
+  await app.register(v1SchemasPlugin);
 
   // route plugins; the jobs API registers its own under { prefix: "/v1" }
   await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });
+  // the web dashboard at / (static files calling /v1 with the user's key; hidden from the OpenAPI document)
+  await app.register(dashboardPlugin);
+  await app.register(v1Routes, { prefix: "/v1", ...opts.v1 });
 
   return app;
 }

@@ -14,6 +14,8 @@ export interface CreateJobOptions {
   idempotencyKey?: string;
   /** sha256 of the request body: the same key with another body is a conflict, not a replay */
   requestHash?: string;
+  /** Standard Webhooks secret for spec.webhook, stored with the job for the delivery worker */
+  webhookSecret?: string;
 }
 
 export type CreateJobResult =
@@ -48,6 +50,7 @@ export async function createJob(db: Db, tenantId: string | null, spec: JobSpec, 
           spec: spec as unknown as Prisma.InputJsonValue,
           idempotencyKey: idempotencyKey ?? null,
           requestHash: requestHash ?? null,
+          webhookSecret: opts.webhookSecret ?? null,
         },
       });
       await writeEvent(tx, created.id, { type: JOB_EVENT_TYPES.created, message: "job queued", data: { spec: redactSpec(spec) } as unknown as Prisma.InputJsonValue });
@@ -177,4 +180,9 @@ export function listEvents(db: Db, jobId: string, opts: { afterSeq?: number; lim
     orderBy: { seq: "asc" },
     take: Math.min(1000, Math.max(1, Math.floor(opts.limit ?? 100))),
   });
+}
+
+/** Queued and running jobs of a tenant: what counts against its concurrency limit. */
+export function countActiveJobs(db: Db, tenantId: string | null): Promise<number> {
+  return db.job.count({ where: { tenantId, status: { in: ["queued", "running"] } } });
 }

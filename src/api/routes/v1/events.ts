@@ -1,0 +1,154 @@
+// A job's events, its metric series and its artifacts. GET /events is a JSON page, or with
+// `Accept: text/event-stream` a live SSE stream: each event's per-job `seq` is its SSE id, so a client that
+// reconnects with Last-Event-ID gets exactly the events after the last one it saw. New rows are found by
+// polling Postgres (cheap: an index range scan on (jobId, seq)); the stream ends after the final event.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import type { Job } from "@prisma/client";
+import { JOB_EVENT_TYPES } from "../../../contract/events.js";
+import { isFinal } from "../../../contract/status.js";
+import { FINAL_EVENT_TYPES } from "../../../contract/webhook.js";
+import { getJob, listEvents } from "../../../db/jobs.repository.js";
+import { REQUEST_ID_HEADER } from "../../request-id.js";
+import { IdParams } from "../../schemas/common.js";
+import { ArtifactList, EventPage, EventsQuery, MetricsSchema } from "../../schemas/jobs.js";
+import { problemResponses } from "../../schemas/problem.js";
+import { badCursor, notFound } from "./jobs.js";
+import { artifactView, eventView } from "./views.js";
+
+export interface EventsRoutesOptions {
+  /** how often an open stream looks for new events */
+  pollMs?: number;
+  /** comment lines that keep proxies from closing an idle stream */
+  heartbeatMs?: number;
+}
+
+const encodeSeqCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString("base64url");
+function decodeSeqCursor(cursor: string): number {
+  const m = /^seq:(\d{1,10})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (!m) throw badCursor();
+  return Number(m[1]);
+}
+
+const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app, opts) => {
+  const pollMs = opts.pollMs ?? 300;
+  const heartbeatMs = opts.heartbeatMs ?? 15_000;
+
+  async function ownJob(tenantId: string, id: string): Promise<Job> {
+    const job = await getJob(app.prisma, tenantId, id);
+    if (!job) throw notFound("job", id);
+    return job;
+  }
+
+  app.get(
+    "/jobs/:id/events",
+    {
+      schema: {
+        tags: ["jobs"],
+        summary: "A job's events: a page of JSON, or a live SSE stream",
+        description:
+          "With Accept: text/event-stream the answer is a Server-Sent Events stream: `id` is the event's seq, `event` its type, `data` the event as JSON. Reconnect with Last-Event-ID to resume with nothing lost or repeated. Comment lines keep the connection alive; the stream ends after the job's final event.",
+        params: IdParams,
+        querystring: EventsQuery,
+        headers: Type.Object({ "last-event-id": Type.Optional(Type.String({ pattern: "^[0-9]{1,10}$", description: "SSE resume point: the last seq received" })) }),
+        response: {
+          200: {
+            description: "events after the cursor, in seq order",
+            content: { "application/json": { schema: EventPage }, "text/event-stream": { schema: { type: "string", description: "id: <seq>\\nevent: <type>\\ndata: <event JSON>\\n\\n, repeated" } } },
+          },
+          ...problemResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    async (req, reply) => {
+      const job = await ownJob(req.auth.tenantId, req.params.id);
+      const lastEventId = req.headers["last-event-id"] as string | undefined;
+      const after = lastEventId !== undefined ? Number(lastEventId) : req.query.cursor ? decodeSeqCursor(req.query.cursor) : 0;
+
+      if (!/text\/event-stream/.test(String(req.headers.accept ?? ""))) {
+        const limit = req.query.limit ?? 100;
+        const items = await listEvents(app.prisma, job.id, { afterSeq: after, limit });
+        const last = items.length > 0 ? items[items.length - 1].seq : after;
+        const done = items.length < limit && isFinal(job.status) && (items.length === 0 || FINAL_EVENT_TYPES.includes(items[items.length - 1].type));
+        return { items: items.map(eventView), nextCursor: done ? null : encodeSeqCursor(last) };
+      }
+
+      // SSE: from here on the handler owns the socket
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+        [REQUEST_ID_HEADER]: req.id,
+        ...Object.fromEntries(Object.entries(reply.getHeaders()).filter(([k]) => k.startsWith("ratelimit"))),
+      });
+      res.write(`retry: ${Math.max(1000, pollMs * 4)}\n\n`);
+      let closed = false;
+      req.raw.on("close", () => (closed = true));
+      res.on("close", () => (closed = true));
+      const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), heartbeatMs);
+      let seq = after;
+      // resuming after the end of a finished job: nothing will come
+      let finished = isFinal(job.status) && job.eventSeq <= seq;
+      try {
+        while (!closed && !finished) {
+          const batch = await listEvents(app.prisma, job.id, { afterSeq: seq, limit: 500 });
+          for (const e of batch) {
+            res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
+            seq = e.seq;
+            if (FINAL_EVENT_TYPES.includes(e.type)) finished = true;
+          }
+          if (!finished && batch.length < 500) await new Promise((r) => setTimeout(r, pollMs));
+        }
+      } catch (err) {
+        req.log.error({ err, jobId: job.id }, "event stream failed");
+      } finally {
+        clearInterval(heartbeat);
+        res.end();
+      }
+    },
+  );
+
+  app.get(
+    "/jobs/:id/metrics",
+    {
+      schema: {
+        tags: ["jobs"],
+        summary: "A job's metric time series (from its job.metrics events), for plots",
+        params: IdParams,
+        response: { 200: MetricsSchema, ...problemResponses(400, 401, 404, 429) },
+      },
+    },
+    async (req) => {
+      const job = await ownJob(req.auth.tenantId, req.params.id);
+      const rows = await app.prisma.jobEvent.findMany({ where: { jobId: job.id, type: JOB_EVENT_TYPES.metrics }, orderBy: { seq: "asc" }, take: 20_000, select: { seq: true, data: true, createdAt: true } });
+      const series = new Set<string>();
+      const points = rows.map((r) => {
+        const values: Record<string, number> = {};
+        for (const [k, v] of Object.entries((r.data as Record<string, unknown> | null) ?? {}))
+          if (typeof v === "number" && Number.isFinite(v)) {
+            values[k] = v;
+            if (k !== "step") series.add(k);
+          }
+        return { seq: r.seq, step: values.step ?? null, at: r.createdAt.toISOString(), values };
+      });
+      return { jobId: job.id, points, series: [...series].sort() };
+    },
+  );
+
+  app.get(
+    "/jobs/:id/artifacts",
+    {
+      schema: { tags: ["artifacts"], summary: "The files a job stored", params: IdParams, response: { 200: ArtifactList, ...problemResponses(400, 401, 404, 429) } },
+    },
+    async (req) => {
+      const job = await ownJob(req.auth.tenantId, req.params.id);
+      const items = await app.prisma.artifact.findMany({ where: { jobId: job.id }, orderBy: { createdAt: "asc" } });
+      return { items: items.map(artifactView) };
+    },
+  );
+};
+
+export default eventsRoutes;

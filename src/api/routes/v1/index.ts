@@ -1,0 +1,44 @@
+// The /v1 API: every route needs an API key (401 otherwise), is rate-limited per key (429 with RateLimit
+// headers), and sees only its tenant's objects. Order matters: authentication is a scope-level onRequest hook,
+// so it runs before the rate limiter's route-level one, which buckets by the key's hash.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import multipart from "@fastify/multipart";
+import rateLimit from "@fastify/rate-limit";
+import { HttpProblem } from "../../problem.js";
+import artifactsRoutes from "./artifacts.js";
+import checkpointsRoutes from "./checkpoints.js";
+import eventsRoutes, { type EventsRoutesOptions } from "./events.js";
+import filesRoutes from "./files.js";
+import jobsRoutes from "./jobs.js";
+
+export interface V1Options {
+  events?: EventsRoutesOptions;
+}
+
+const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) => {
+  app.addHook("onRequest", app.authenticate);
+  await app.register(rateLimit, {
+    global: true,
+    max: app.config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => req.auth.keyHash,
+    redis: app.redis,
+    nameSpace: `${app.config.queuePrefix}:ratelimit:`,
+    // a Redis outage must not take the API down with it
+    skipOnError: true,
+    enableDraftSpec: true,
+    errorResponseBuilder: (_req, ctx) =>
+      new HttpProblem(429, `rate limit of ${ctx.max} requests per minute for this key exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`, { type: "urn:maskforge:problem:rate-limited" }),
+  });
+  await app.register(multipart, {
+    // the per-file and total limits are enforced while storing (a .tar part may hold the whole folder)
+    limits: { fileSize: app.config.limits.uploadTotalBytes, files: 1000, fields: 20, fieldSize: 1024, parts: 1020, headerPairs: 100 },
+  });
+  await app.register(jobsRoutes);
+  await app.register(eventsRoutes, opts.events ?? {});
+  await app.register(artifactsRoutes);
+  await app.register(checkpointsRoutes);
+  await app.register(filesRoutes);
+};
+
+export default v1Routes;
