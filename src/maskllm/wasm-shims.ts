@@ -19,7 +19,8 @@ function sliceInto(b: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: 
   const ov = b.typedArrayFromHeap(out);
   const strides = tf.util.computeStrides(x.shape);
   if (tf.slice_util.isSliceContinous(x.shape, begin, size)) {
-    const off = tf.slice_util.computeFlatOffset(begin, strides);
+    // computeFlatOffset([], []) is undefined: a scalar (rank 0) starts at 0, or its clone would copy nothing
+    const off = x.shape.length === 0 ? 0 : tf.slice_util.computeFlatOffset(begin, strides);
     ov.set(xv.subarray(off, off + ov.length));
     return out;
   }
