@@ -84,8 +84,9 @@ export class ApiClient {
 
   // ---- jobs
 
-  createJob(spec: unknown, opts: { idempotencyKey?: string } = {}): Promise<JobView> {
-    return this.request("POST", "/v1/jobs", { json: spec, headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : {} });
+  async createJob(spec: unknown, opts: { idempotencyKey?: string } = {}): Promise<JobView> {
+    const r = await this.request<{ job: JobView; webhookSecret?: string }>("POST", "/v1/jobs", { json: spec, headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : {} });
+    return r.webhookSecret ? { ...r.job, webhookSecret: r.webhookSecret } : r.job;
   }
 
   listJobs(query: { limit?: number; cursor?: string; status?: string } = {}): Promise<Page<JobView>> {
@@ -96,7 +97,8 @@ export class ApiClient {
     return this.request("GET", `/v1/jobs/${encodeURIComponent(id)}`);
   }
 
-  cancelJob(id: string): Promise<JobView> {
+  /** outcome: cancelled (it was queued), cancel_requested (it runs and stops at its next check), already_requested */
+  cancelJob(id: string): Promise<{ outcome: string; job: JobView }> {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
 
@@ -135,7 +137,7 @@ export class ApiClient {
   /** Streams the files as one multipart request; `onProgress(sent, total)` follows the bytes. */
   async uploadCheckpoint(files: Omit<MultipartFile, "field">[], opts: { fields?: Record<string, string>; onProgress?: (sent: number, total: number) => void; signal?: AbortSignal } = {}): Promise<CheckpointView> {
     const body = await multipartBody(
-      files.map((f) => ({ ...f, field: "file" })),
+      files.map((f) => ({ ...f, field: "files" })),
       opts.fields,
     );
     const stream = Readable.from(body.stream((sent) => opts.onProgress?.(sent, body.length)));
@@ -158,7 +160,7 @@ export class ApiClient {
 
   // ---- masks
 
-  listMasks(query: { limit?: number; cursor?: string; job_id?: string } = {}): Promise<Page<MaskView>> {
+  listMasks(query: { limit?: number; cursor?: string; pattern?: string } = {}): Promise<Page<MaskView>> {
     return this.request("GET", "/v1/masks", { query });
   }
 

@@ -3,5 +3,5 @@
 import type { ArtifactView } from "./types.js";
 
 export function artifactHref(a: ArtifactView): string {
-  return a.url ?? a.downloadUrl ?? `/v1/artifacts/${encodeURIComponent(a.id)}/download`;
+  return a.downloadUrl ?? a.url ?? `/v1/artifacts/${encodeURIComponent(a.id)}/download`;
 }

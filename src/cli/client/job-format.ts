@@ -15,7 +15,7 @@ export function progressInfo(job: JobView, latest?: Record<string, unknown>): st
   const parts: string[] = [job.status === "running" ? (job.stage ?? "starting") : job.status];
   if (job.status === "running" && latest) {
     if (typeof latest.step === "number") parts.push(`step ${latest.step}${typeof latest.steps === "number" ? `/${latest.steps}` : ""}`);
-    for (const [k, label] of [["loss", "loss"], ["tau", "τ"], ["kappa", "κ"]] as const) {
+    for (const [k, label] of [["loss", "loss"], ["tau", "τ"], ["maskChange", "Δmask"]] as const) {
       const v = num(latest[k]);
       if (v !== undefined) parts.push(`${label} ${v}`);
     }
@@ -40,31 +40,19 @@ export function eventLine(ev: JobEvent): string | undefined {
   return ev.message ? `${ev.type.replace(/^job\./, "")}: ${ev.message}` : ev.type.replace(/^job\./, "");
 }
 
-export interface Perplexity {
-  /** dataset the figure was measured on */
+export interface EvalFigures {
   dataset: string;
-  /** "dense" or "sparse" */
-  model: string;
-  value: number;
+  dense: number;
+  sparse: number;
 }
 
-/**
- * Every perplexity in a metrics object: keys containing "ppl" or "perplexity", nested or flat, with the
- * dataset and dense/sparse read from the path (e.g. eval["builtin:wikitext"].dense_ppl).
- */
-export function perplexities(metrics: unknown): Perplexity[] {
-  const out: Perplexity[] = [];
-  const walk = (v: unknown, path: string[]) => {
-    if (typeof v === "number" && path.some((p) => /ppl|perplexity/i.test(p))) {
-      const model = path.some((p) => /dense|base|before/i.test(p)) ? "dense" : "sparse";
-      const dataset = path.find((p) => /builtin:|file:|tinystories|wikitext/i.test(p)) ?? "";
-      out.push({ dataset, model, value: v });
-      return;
-    }
-    if (v && typeof v === "object" && !Array.isArray(v)) for (const [k, c] of Object.entries(v)) walk(c, [...path, k]);
-  };
-  walk(metrics, []);
-  return out;
+/** Dense and sparse perplexity per eval dataset, from a finished job's metrics.eval (the worker's EvalResult list). */
+export function evalFigures(metrics: unknown): EvalFigures[] {
+  const evals = (metrics as { eval?: unknown } | null | undefined)?.eval;
+  if (!Array.isArray(evals)) return [];
+  return evals
+    .filter((e) => e && typeof e.densePerplexity === "number" && typeof e.sparsePerplexity === "number")
+    .map((e) => ({ dataset: String(e.dataset), dense: e.densePerplexity, sparse: e.sparsePerplexity }));
 }
 
 export function jobSummary(job: JobView): string[] {
@@ -72,6 +60,9 @@ export function jobSummary(job: JobView): string[] {
   if (job.createdAt) lines.push(`  created   ${job.createdAt}`);
   if (job.startedAt && job.finishedAt) lines.push(`  took      ${formatDuration((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000)}`);
   if (job.error) lines.push(`  error     ${job.error.code ?? ""}: ${job.error.message ?? ""}`);
-  for (const p of perplexities(job.metrics)) lines.push(`  ppl       ${p.model.padEnd(6)} ${p.dataset.padEnd(28)} ${p.value.toFixed(3)}`);
+  for (const e of evalFigures(job.metrics)) lines.push(`  ppl       ${e.dataset.padEnd(28)} dense ${e.dense.toFixed(3)}  sparse ${e.sparse.toFixed(3)}`);
+  const sparsity = (job.metrics as { sparsity?: unknown } | null)?.sparsity;
+  if (typeof sparsity === "number") lines.push(`  sparsity  ${(sparsity * 100).toFixed(2)}% of the masked layers' weights are zero`);
+  for (const a of job.results ?? []) lines.push(`  artifact  ${a.kind.padEnd(12)} ${a.name}`);
   return lines;
 }

@@ -23,6 +23,9 @@ export interface JobView {
   createdAt?: string;
   startedAt?: string | null;
   finishedAt?: string | null;
+  /** stored outputs, once succeeded (snapshots left out) */
+  results?: ArtifactView[];
+  queuePosition?: number | null;
   [member: string]: unknown;
 }
 
@@ -41,9 +44,9 @@ export interface ArtifactView {
   name: string;
   bytes?: number | string;
   sha256?: string;
-  /** where to GET the bytes: an API path or a presigned URL */
-  url?: string;
+  /** where to GET the bytes (with the key) */
   downloadUrl?: string;
+  url?: string;
   [member: string]: unknown;
 }
 
@@ -60,11 +63,16 @@ export interface MaskView {
   id: string;
   pattern?: string;
   method?: string;
-  jobId?: string | null;
+  lineage?: { jobId?: string | null; parentMaskId?: string | null };
+  /** what /v1/masks/:id/download?format= serves */
+  formats?: Array<"npz" | "logits">;
   createdAt?: string;
   [member: string]: unknown;
 }
 
+/** GET /v1/jobs/:id/metrics: every job.metrics event's numbers, in order. */
 export interface MetricsView {
-  [member: string]: unknown;
+  jobId: string;
+  points: Array<{ seq: number; step: number | null; at: string; values: Record<string, number> }>;
+  series: string[];
 }

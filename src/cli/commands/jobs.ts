@@ -136,9 +136,9 @@ export function register(program: Command): void {
     .action(
       action(async (id: string, _opts: object, cmd: Command) => {
         const flags = clientFlags(cmd);
-        const job = await clientFrom(flags).cancelJob(id);
-        if (flags.json) return printJson(job);
-        process.stdout.write(job.status === "cancelled" ? `job ${id} cancelled\n` : `job ${id}: cancel requested; it stops at its next check (status ${job.status})\n`);
+        const r = await clientFrom(flags).cancelJob(id);
+        if (flags.json) return printJson(r);
+        process.stdout.write(r.outcome === "cancelled" ? `job ${id} cancelled\n` : `job ${id}: cancel requested; it stops at its next check (\`maskforge jobs watch ${id}\` follows it)\n`);
       }),
     );
 

@@ -17,16 +17,19 @@ export function register(program: Command): void {
   masks
     .command("list")
     .description("your masks, newest first")
-    .option("--job <id>", "only the masks of this job")
+    .option("--job <id>", "only the masks this job learned (within the page)")
+    .option("--pattern <N:M>", "only masks of this pattern")
     .option("--limit <n>", "per page", positiveInteger("--limit"), 20)
     .option("--cursor <cursor>", "the next page")
     .action(
-      action(async (opts: { job?: string; limit: number; cursor?: string }, cmd: Command) => {
+      action(async (opts: { job?: string; pattern?: string; limit: number; cursor?: string }, cmd: Command) => {
         const flags = clientFlags(cmd);
-        const page = await clientFrom(flags).listMasks({ job_id: opts.job, limit: opts.limit, cursor: opts.cursor });
-        if (flags.json) return printJson(page);
-        const rows = (page.items ?? page.data ?? []).map((m) => [m.id, String(m.pattern ?? ""), String(m.method ?? ""), String(m.jobId ?? ""), String(m.parentMaskId ?? ""), String(m.createdAt ?? "")]);
-        process.stdout.write(`${table(["ID", "N:M", "METHOD", "JOB", "PARENT", "CREATED"], rows)}\n`);
+        const page = await clientFrom(flags).listMasks({ pattern: opts.pattern, limit: opts.limit, cursor: opts.cursor });
+        // the API filters by pattern only; a job's masks are picked out of the page here
+        const items = (page.items ?? page.data ?? []).filter((m) => !opts.job || m.lineage?.jobId === opts.job);
+        if (flags.json) return printJson({ ...page, items });
+        const rows = items.map((m) => [m.id, String(m.pattern ?? ""), String(m.method ?? ""), (m.formats ?? []).join(","), String(m.lineage?.jobId ?? ""), String(m.lineage?.parentMaskId ?? ""), String(m.createdAt ?? "")]);
+        process.stdout.write(`${table(["ID", "N:M", "METHOD", "FORMATS", "JOB", "PARENT", "CREATED"], rows)}\n`);
         const next = page.nextCursor ?? page.next_cursor;
         if (next) process.stdout.write(`more: maskforge masks list --cursor ${next}\n`);
       }),
@@ -43,8 +46,9 @@ export function register(program: Command): void {
         const flags = clientFlags(cmd);
         const client = clientFrom(flags);
         const mask = await client.getMask(id);
-        const href = (mask.links as Record<string, string> | undefined)?.[opts.format] ?? `/v1/masks/${encodeURIComponent(id)}/download?format=${opts.format}`;
-        if (opts.format === "logits" && mask.logitsKey === null) throw new CliError(`mask ${id} has no logits (one-shot masks have none); use --format npz`, EXIT.notFound);
+        if (mask.formats && !mask.formats.includes(opts.format))
+          throw new CliError(`mask ${id} has no ${opts.format} file (it has: ${mask.formats.join(", ") || "none"}; one-shot masks have no logits)`, EXIT.notFound);
+        const href = `/v1/masks/${encodeURIComponent(id)}/download?format=${opts.format}`;
         const dest = resolve(opts.out ?? `${id}-${FORMATS[opts.format]}`);
         const board = progressBoard({ stream: process.stderr, tty: flags.json ? false : undefined });
         let r: { bytes: number; path: string };
