@@ -1,15 +1,18 @@
-// Worker entry point: a BullMQ Worker on the `prune` queue, configured from the same Config as the API.
-//
-// The training pipeline does not exist yet, so this worker connects but does NOT consume: with `autorun: false`
-// and no processor, jobs stay waiting in Redis until a worker that can run them starts. The alternatives lose
-// work: a processor that reports success would mark jobs done that never ran, and one that throws
-// UnrecoverableError would fail every submitted job for good. The pipeline issue adds the processor and
-// calls `worker.run()` here.
-import { Worker } from "bullmq";
+// Worker entry point: consumes the `prune` queue with WORKER_CONCURRENCY sandboxed processors (child processes,
+// so TF.js compute never blocks this process's lock renewal), reconciles Postgres with Redis at start-up, serves
+// Prometheus metrics, and on SIGTERM/SIGINT hands running jobs back (they snapshot, go back to queued and are
+// retried by another worker) before exiting.
+import { fileURLToPath } from "node:url";
+import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { loadConfigOrExit } from "../config.js";
 import { QUEUE_NAMES } from "../contract/queues.js";
+import { createPrisma } from "../db/client.js";
+import { WorkerMetrics, portOf } from "./metrics.js";
+import { LIVENESS_PREFIX, reconcile } from "./reconcile.js";
+import type { ProgressPayload } from "./reporter.js";
+import { HANDBACK_REASON } from "./run-job.js";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.logLevel, name: "worker" });
@@ -26,12 +29,23 @@ connection.on("ready", () => {
   redisDown = false;
 });
 
-const worker = new Worker(QUEUE_NAMES.prune, undefined, {
+const processorFile = fileURLToPath(new URL("./processor.mjs", import.meta.url));
+const worker = new Worker(QUEUE_NAMES.prune, processorFile, {
   connection,
   prefix: config.queuePrefix,
   concurrency: config.workerConcurrency,
   autorun: false,
+  useWorkerThreads: false,
 });
+// this connection's name tells the reconciler of any worker that this one is alive; a killed process drops it
+const liveness = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `${LIVENESS_PREFIX}${worker.id}` });
+liveness.on("error", () => {});
+const queue = new Queue(QUEUE_NAMES.prune, { connection, prefix: config.queuePrefix });
+queue.on("error", () => {});
+const prisma = createPrisma(config.databaseUrl, { maxConnections: 2 });
+const metrics = new WorkerMetrics();
+metrics.concurrency.set(config.workerConcurrency);
+
 // the worker re-emits every failed reconnect of its connections; the outage itself is logged once above
 const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EPIPE"]);
 worker.on("error", (err) => {
@@ -39,15 +53,34 @@ worker.on("error", (err) => {
   if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "worker connection error");
   else log.error({ err }, "worker error");
 });
+worker.on("active", (job) => {
+  metrics.started(job.id!);
+  log.info({ jobId: job.id, attempt: job.attemptsMade + 1 }, "job started");
+});
+worker.on("progress", (job, p) => {
+  if (typeof p === "object" && p !== null) metrics.progress(job.id!, p as ProgressPayload);
+});
+worker.on("completed", (job, result) => {
+  metrics.ended(job.id!, "completed");
+  log.info({ jobId: job.id, result }, "job completed");
+});
+worker.on("failed", (job, err) => {
+  if (job) metrics.ended(job.id!, "failed");
+  log.warn({ jobId: job?.id, err: err.message }, "job attempt failed");
+});
 
 let closing = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (closing) return;
   closing = true;
-  log.info({ signal }, "shutting down: waiting for running jobs to finish");
+  log.info({ signal }, "shutting down: handing running jobs back to the queue");
   try {
-    await worker.close(); // lets active jobs finish; a second signal does not cut them short
+    worker.cancelAllJobs(HANDBACK_REASON);
+    await worker.close();
+    await queue.close();
+    liveness.disconnect();
     connection.disconnect();
+    await prisma.$disconnect();
     log.info("worker closed");
     process.exit(0);
   } catch (err) {
@@ -58,10 +91,19 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 
+const server = await metrics.listen(config.workerMetricsPort).catch((err: Error) => {
+  log.warn({ err: err.message, port: config.workerMetricsPort }, "metrics port unavailable; running without it");
+  return undefined;
+});
 await worker.waitUntilReady();
+await liveness.ping();
+try {
+  const report = await reconcile(prisma, queue, connection);
+  log.info(report, "reconciled Postgres with the queue");
+} catch (err) {
+  log.error({ err }, "reconciliation failed; continuing with the queue as it is");
+}
 if (!closing) {
-  log.info(
-    { queue: QUEUE_NAMES.prune, prefix: config.queuePrefix, concurrency: config.workerConcurrency },
-    "connected; not consuming jobs: the pruning pipeline is not available yet",
-  );
+  log.info({ queue: QUEUE_NAMES.prune, prefix: config.queuePrefix, concurrency: config.workerConcurrency, metricsPort: server ? portOf(server) : null, workerId: worker.id }, "consuming");
+  void worker.run();
 }

@@ -1,0 +1,157 @@
+// One attempt of one job, from the queue's point of view: take the Postgres row to `running`, run the pipeline,
+// and end in exactly one of: succeeded (artifacts and mask registered in the same transaction), back to queued
+// (transient error with attempts left, or the worker is shutting down: the job is handed back), failed or
+// cancelled (the job's storage prefix and artifact rows removed, so nothing half-written stays behind).
+import { mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DelayedError, UnrecoverableError } from "bullmq";
+import type { Prisma, PrismaClient } from "@prisma/client";
+import { classifyError, InvalidJobError } from "../contract/errors.js";
+import { assertJobSpec, type JobSpec } from "../contract/job-spec.js";
+import { isFinal, type JobStatus } from "../contract/status.js";
+import { transition } from "../db/transitions.js";
+import type { BlobStore } from "../storage/index.js";
+import { jobPrefix, runPipeline, snapshotKey, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
+import { JobLostError, JobReporter, type ProgressPayload } from "./reporter.js";
+
+/** The reason the queue aborts a job when the worker shuts down (worker.cancelAllJobs). */
+export const HANDBACK_REASON = "worker-shutdown";
+
+/** The part of a BullMQ job (sandboxed or not) this needs. */
+export interface QueueJob {
+  id?: string;
+  data: { jobId?: string };
+  attemptsMade?: number;
+  opts?: { attempts?: number };
+  updateProgress(p: ProgressPayload): Promise<void>;
+  moveToDelayed(timestamp: number, token?: string): Promise<void>;
+}
+
+export interface RunJobDeps extends PipelineDeps {
+  log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  /** poll interval of the reporter (tests shorten it) */
+  pollMs?: number;
+}
+
+export interface RunJobResult {
+  jobId: string;
+  status: JobStatus;
+}
+
+/** Removes everything a job stored (files and their rows): on failure and cancel. */
+export async function removeJobArtifacts(prisma: PrismaClient, store: BlobStore, jobId: string): Promise<void> {
+  await store.deletePrefix(jobPrefix(jobId));
+  await prisma.artifact.deleteMany({ where: { jobId } });
+}
+
+function handedBack(signal: AbortSignal | undefined): boolean {
+  return !!signal?.aborted && (signal.reason === HANDBACK_REASON || (signal.reason as Error | undefined)?.message === HANDBACK_REASON);
+}
+
+async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: string, tenantId: string | null, spec: JobSpec, out: PipelineOutcome): Promise<boolean> {
+  const won = await prisma.$transaction(async (tx) => {
+    const ok = await transition(tx, jobId, ["running"], "succeeded", { metrics: out.metrics as Prisma.InputJsonValue, event: { message: "job succeeded", data: { metrics: out.metrics as Prisma.InputJsonValue } } });
+    if (!ok) return false;
+    for (const a of out.artifacts)
+      await tx.artifact.upsert({
+        where: { storageKey: a.storageKey },
+        create: { jobId, kind: a.kind, name: a.name, storageKey: a.storageKey, bytes: BigInt(a.bytes), sha256: a.sha256 },
+        update: { jobId, kind: a.kind, name: a.name, bytes: BigInt(a.bytes), sha256: a.sha256 },
+      });
+    if (out.npzKey || out.logitsKey)
+      await tx.maskArtifact.create({
+        data: {
+          tenantId, pattern: spec.pattern, method: spec.method, baseCheckpointId: out.baseCheckpointId ?? null, baseSha256: out.baseSha256, jobId,
+          parentMaskId: out.parentMaskId ?? null, metrics: out.metrics as Prisma.InputJsonValue, npzKey: out.npzKey ?? null, logitsKey: out.logitsKey ?? null,
+        },
+      });
+    await tx.artifact.deleteMany({ where: { jobId, kind: "snapshot" } });
+    return true;
+  });
+  // the snapshot served its purpose; the final artifacts replace it
+  if (won) await store.delete(snapshotKey(jobId)).catch(() => {});
+  return won;
+}
+
+/** Runs one attempt; throws what BullMQ must see (UnrecoverableError: stop, other: retry, DelayedError: handed back). */
+export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | undefined, signal?: AbortSignal): Promise<RunJobResult> {
+  const { prisma, store } = deps;
+  const jobId = qjob.data.jobId ?? qjob.id;
+  if (!jobId) throw new UnrecoverableError("queue job without a jobId");
+  const row = await prisma.job.findUnique({ where: { id: jobId } });
+  if (!row) throw new UnrecoverableError(`job ${jobId} does not exist in Postgres`);
+  if (isFinal(row.status)) return { jobId, status: row.status }; // cancelled while queued, or finished before a crash
+
+  if (row.status === "running")
+    // the previous attempt died without a word (kill -9, lost lock): record it, then start this one
+    await transition(prisma, jobId, ["running"], "queued", { event: { message: "previous attempt was interrupted; resuming from the latest snapshot", data: { reason: "interrupted" } } });
+  if (!(await transition(prisma, jobId, ["queued"], "running", { event: { data: { attempt: (qjob.attemptsMade ?? 0) + 1 } } }))) {
+    const now = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+    return { jobId, status: now?.status ?? "cancelled" };
+  }
+
+  let spec: JobSpec;
+  try {
+    spec = assertJobSpec(row.spec);
+  } catch (err) {
+    const c = classifyError(err);
+    await transition(prisma, jobId, ["running"], "failed", { error: { code: c.code, message: c.publicMessage } });
+    throw err;
+  }
+
+  const workDir = join(tmpdir(), "maskforge-jobs", `${jobId}-${process.pid}`);
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+  const reporter = new JobReporter(prisma, jobId, signal, {
+    pollMs: deps.pollMs,
+    skip: spec.method === "maskllm" ? [] : ["training", "trimming"],
+    onProgress: (p) => qjob.updateProgress(p).catch(() => {}),
+  });
+  reporter.start();
+  try {
+    const out = await runPipeline(deps, { jobId, tenantId: row.tenantId, spec, reporter, workDir });
+    await reporter.stop();
+    if (await finishSucceeded(prisma, store, jobId, row.tenantId, spec, out)) {
+      deps.log?.info({ jobId }, "job succeeded");
+      return { jobId, status: "succeeded" };
+    }
+    // someone moved the job meanwhile (a cancel that raced the last stage): honour it
+    await removeJobArtifacts(prisma, store, jobId);
+    const now = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+    return { jobId, status: now?.status ?? "cancelled" };
+  } catch (raw) {
+    await reporter.stop();
+    const err = reporter.signal.aborted && !(raw instanceof InvalidJobError) ? (reporter.signal.reason ?? raw) : raw;
+    if (err instanceof JobLostError) throw new UnrecoverableError(err.message);
+    if (handedBack(signal)) {
+      // shutdown: keep the snapshot, put the job back for another worker, without spending an attempt
+      await transition(prisma, jobId, ["running"], "queued", { event: { message: "worker shutting down; job handed back to the queue", data: { reason: "shutdown" } } });
+      if (token) {
+        await qjob.moveToDelayed(Date.now() + 1000, token);
+        await new Promise((res) => setTimeout(res, 200)); // let the parent process the move before the result
+        throw new DelayedError("handed back on shutdown");
+      }
+      throw new Error("handed back on shutdown");
+    }
+    const c = classifyError(err);
+    const attempts = qjob.opts?.attempts ?? 1;
+    const attemptsLeft = (qjob.attemptsMade ?? 0) + 1 < attempts;
+    if (c.retry && attemptsLeft) {
+      await transition(prisma, jobId, ["running"], "queued", {
+        event: { message: `attempt failed (${c.publicMessage}); retrying`, data: { attempt: (qjob.attemptsMade ?? 0) + 1, code: c.code, message: c.publicMessage } },
+      });
+      deps.log?.warn({ jobId, err }, "transient failure; BullMQ retries");
+      throw err;
+    }
+    if (c.code === "internal") deps.log?.error({ jobId, err }, "job failed with an internal error");
+    await removeJobArtifacts(prisma, store, jobId).catch((e) => deps.log?.error({ jobId, err: e }, "could not remove the job's artifacts"));
+    await transition(prisma, jobId, ["running"], c.status, c.status === "failed" ? { error: { code: c.code, message: c.publicMessage } } : { event: { message: "cancelled on request; partial artifacts removed" } });
+    if (c.status === "cancelled") return { jobId, status: "cancelled" };
+    const stop = new UnrecoverableError(c.publicMessage);
+    (stop as unknown as { code: string }).code = c.code;
+    throw stop;
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,162 @@
+// The `fetching` stage: any job source → a local HF folder. {checkpoint_id} comes from our storage; {url} is a
+// .tar/.tar.gz archive or a base URL with the files by name; {hf} goes through the Hub API at config.hfEndpoint.
+// Every remote byte passes the SSRF guard (http.ts), the size budget and sha256 (files.ts).
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { PrismaClient } from "@prisma/client";
+import type { Config } from "../../config.js";
+import { InvalidJobError } from "../../contract/errors.js";
+import { normalizeSource, sourceUrlKind, type JobSource } from "../../contract/job-spec.js";
+import type { BlobStore } from "../../storage/index.js";
+import { ByteBudget, folderDigest, safeRelativeName, writeStream, type StoredFile } from "../files.js";
+import { fetchCheckpoint } from "./checkpoint-source.js";
+import type { FetchedSource } from "./fetched.js";
+import { guardedGet, type GuardedGetOptions } from "./http.js";
+import { extractTar } from "./tar.js";
+
+export type { FetchedSource } from "./fetched.js";
+
+/** Files of a model folder besides the weights; all optional except config.json. */
+export const MODEL_SIDE_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"];
+
+export interface FetchContext {
+  config: Config;
+  prisma: PrismaClient;
+  store: BlobStore;
+  tenantId: string | null;
+  /** empty folder the model goes into */
+  dir: string;
+  signal?: AbortSignal;
+}
+
+async function getToFile(url: string, dir: string, name: string, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile> {
+  const res = await guardedGet(url, http);
+  const declared = Number(res.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > budget.limit - budget.used) {
+    res.body.destroy();
+    budget.take(declared);
+  }
+  return { name, ...(await writeStream(res.body, join(dir, name), budget, http.signal)) };
+}
+
+/** GET that answers null on 404 (an optional file of a base URL). */
+async function getOptional(url: string, dir: string, name: string, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile | null> {
+  try {
+    return await getToFile(url, dir, name, budget, http);
+  } catch (err) {
+    if ((err as InvalidJobError).code === "source_not_found" && /answered 40[4]|answered 410/.test((err as Error).message)) return null;
+    throw err;
+  }
+}
+
+/** The shard names an index lists, checked to be plain file names. */
+async function shardsOf(indexPath: string): Promise<string[]> {
+  const { readFile } = await import("node:fs/promises");
+  let map: unknown;
+  try {
+    map = (JSON.parse(await readFile(indexPath, "utf8")) as { weight_map?: unknown }).weight_map;
+  } catch {
+    throw new InvalidJobError("checkpoint_invalid", "model.safetensors.index.json is not valid JSON");
+  }
+  if (typeof map !== "object" || map === null) throw new InvalidJobError("checkpoint_invalid", "model.safetensors.index.json has no weight_map");
+  const names = [...new Set(Object.values(map as Record<string, unknown>))];
+  for (const n of names)
+    if (typeof n !== "string" || !n.endsWith(".safetensors") || safeRelativeName(n) !== n || n.includes("/"))
+      throw new InvalidJobError("checkpoint_invalid", `model.safetensors.index.json names a bad shard ${JSON.stringify(n)}`);
+  return names as string[];
+}
+
+async function fetchBaseUrl(base: string, ctx: FetchContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
+  const root = base.endsWith("/") ? base : `${base}/`;
+  const files: StoredFile[] = [await getToFile(new URL("config.json", root).href, ctx.dir, "config.json", budget, http)];
+  const index = await getOptional(new URL("model.safetensors.index.json", root).href, ctx.dir, "model.safetensors.index.json", budget, http);
+  if (index) {
+    files.push(index);
+    for (const shard of await shardsOf(join(ctx.dir, index.name))) files.push(await getToFile(new URL(shard, root).href, ctx.dir, shard, budget, http));
+  } else {
+    const single = await getOptional(new URL("model.safetensors", root).href, ctx.dir, "model.safetensors", budget, http);
+    if (!single) throw new InvalidJobError("source_not_found", `${root} serves neither model.safetensors nor model.safetensors.index.json; only safetensors checkpoints are supported`);
+    files.push(single);
+  }
+  for (const side of MODEL_SIDE_FILES.slice(1)) {
+    const f = await getOptional(new URL(side, root).href, ctx.dir, side, budget, http);
+    if (f) files.push(f);
+  }
+  return files;
+}
+
+/** Folder of an extracted archive that holds config.json: the root or its single top-level folder. */
+async function modelRoot(dir: string, files: StoredFile[]): Promise<{ dir: string; files: StoredFile[] }> {
+  if (files.some((f) => f.name === "config.json")) return { dir, files };
+  const tops = new Set(files.map((f) => f.name.split("/")[0]));
+  if (tops.size === 1) {
+    const top = [...tops][0];
+    if ((await stat(join(dir, top)).catch(() => null))?.isDirectory() && (await readdir(join(dir, top))).includes("config.json"))
+      return { dir: join(dir, top), files: files.map((f) => ({ ...f, name: f.name.slice(top.length + 1) })) };
+  }
+  throw new InvalidJobError("checkpoint_invalid", "the archive has no config.json at its root or in its single top-level folder");
+}
+
+interface HubSibling {
+  rfilename?: unknown;
+}
+
+async function fetchHub(repo: string, revision: string, token: string | undefined, ctx: FetchContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
+  const endpoint = ctx.config.hfEndpoint;
+  const enc = (s: string) => s.split("/").map(encodeURIComponent).join("/");
+  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+  const hub: GuardedGetOptions = { ...http, headers, allowHttp: endpoint.startsWith("http:"), what: "Hugging Face Hub" };
+  const info = await guardedGet(`${endpoint}/api/models/${enc(repo)}/revision/${encodeURIComponent(revision)}`, hub);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of info.body as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > 16 * 1024 * 1024) throw new InvalidJobError("source_too_large", "the Hub's repo listing is larger than 16 MiB");
+    chunks.push(c);
+  }
+  let siblings: string[];
+  try {
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { siblings?: HubSibling[] };
+    siblings = (body.siblings ?? []).map((s) => s.rfilename).filter((n): n is string => typeof n === "string");
+  } catch {
+    throw new InvalidJobError("source_not_found", `the Hub's answer for ${repo}@${revision} is not JSON`);
+  }
+  const present = new Set(siblings);
+  if (!present.has("config.json")) throw new InvalidJobError("checkpoint_invalid", `${repo}@${revision} has no config.json at its root`);
+  const weights = present.has("model.safetensors.index.json") ? ["model.safetensors.index.json"] : present.has("model.safetensors") ? ["model.safetensors"] : [];
+  if (weights.length === 0) throw new InvalidJobError("unsupported_model", `${repo}@${revision} has no model.safetensors or model.safetensors.index.json; only safetensors checkpoints are supported`);
+  const resolveUrl = (f: string) => `${endpoint}/${enc(repo)}/resolve/${encodeURIComponent(revision)}/${enc(f)}`;
+  const files: StoredFile[] = [];
+  for (const f of [...MODEL_SIDE_FILES.filter((s) => present.has(s)), ...weights]) files.push(await getToFile(resolveUrl(f), ctx.dir, f, budget, hub));
+  if (weights[0] === "model.safetensors.index.json")
+    for (const shard of await shardsOf(join(ctx.dir, weights[0]))) {
+      if (!present.has(shard)) throw new InvalidJobError("checkpoint_invalid", `the index names ${shard}, which ${repo}@${revision} does not have`);
+      files.push(await getToFile(resolveUrl(shard), ctx.dir, shard, budget, hub));
+    }
+  return files;
+}
+
+export async function fetchSource(source: JobSource, ctx: FetchContext): Promise<FetchedSource> {
+  const budget = new ByteBudget(ctx.config.limits.downloadBytes, "the model");
+  const http: GuardedGetOptions = { allowPrivate: ctx.config.allowPrivateSources, signal: ctx.signal, what: "source URL" };
+  const s = normalizeSource(source);
+  if ("checkpoint_id" in s) return fetchCheckpoint(ctx.prisma, ctx.store, s.checkpoint_id, ctx.tenantId, ctx.dir, budget, ctx.signal);
+  if ("hf" in s) {
+    const revision = s.hf.revision ?? "main";
+    const files = await fetchHub(s.hf.repo, revision, s.hf.token, ctx, budget, http);
+    return { dir: ctx.dir, files, sha256: folderDigest(files), description: `${s.hf.repo}@${revision}` };
+  }
+  const kind = sourceUrlKind(s.url);
+  const shown = (() => {
+    const u = new URL(s.url);
+    return `${u.origin}${u.pathname}`;
+  })();
+  if (kind === "base") {
+    const files = await fetchBaseUrl(s.url, ctx, budget, http);
+    return { dir: ctx.dir, files, sha256: folderDigest(files), description: shown };
+  }
+  const res = await guardedGet(s.url, http);
+  const extracted = await extractTar(res.body, ctx.dir, { gzip: kind === "tar.gz", budget });
+  const root = await modelRoot(ctx.dir, extracted);
+  return { dir: root.dir, files: root.files, sha256: folderDigest(root.files), description: shown };
+}

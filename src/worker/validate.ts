@@ -1,0 +1,101 @@
+// The `validating` stage: the fetched folder must be a checkpoint we can run (config.json of a supported
+// architecture, safetensors headers holding every tensor the config implies, with its shape) and fit the
+// worker's memory. Everything here reads headers only; no weight is loaded yet.
+import type { Config } from "../config.js";
+import { InvalidJobError } from "../contract/errors.js";
+import { parseNM, type JobSpec } from "../contract/job-spec.js";
+import { CheckpointError } from "../checkpoint/errors.js";
+import { parseHfConfig } from "../checkpoint/hf-config.js";
+import { readConfigJson } from "../checkpoint/load.js";
+import { CheckpointReader } from "../checkpoint/safetensors/checkpoint.js";
+import type { LlamaConfig } from "../maskllm/llama/config.js";
+import { expectedWeightShapes } from "../maskllm/llama/model.js";
+import { selectLayers } from "../maskllm/prune/select-layers.js";
+
+export interface Validated {
+  llama: LlamaConfig;
+  configJson: Record<string, unknown>;
+  /** weight names the job prunes */
+  targets: string[];
+  params: number;
+  maskedParams: number;
+  estimateBytes: number;
+}
+
+function binom(m: number, n: number): number {
+  let r = 1;
+  for (let i = 1; i <= n; i++) r = (r * (m - n + i)) / i;
+  return Math.round(r);
+}
+
+/**
+ * Peak bytes a run needs, roughly: float32 weights; for MaskLLM the logits (C(M,N)/M floats per masked weight:
+ * 6 B/weight at 2:4) with their gradient and two Adam moments, the soft masks and masked weights, and the
+ * activations of one batch (hidden states per layer kept for the backward pass, logits over the vocabulary);
+ * for one-shot methods a float64 Hessian of the widest input and the calibration activations.
+ */
+export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: number, maskedParams: number): number {
+  const { n, m } = parseNM(spec.pattern);
+  const weights = 4 * params;
+  const seq = spec.calibration.seq_len;
+  if (spec.method === "maskllm") {
+    const logits = (maskedParams / m) * binom(m, n) * 4;
+    const tokens = spec.training!.batch_size * seq;
+    const activations = tokens * c.numHiddenLayers * (c.hiddenSize * 12 + c.intermediateSize * 4) * 4 + tokens * c.vocabSize * 4 * 3;
+    return weights + logits * 4 + maskedParams * 4 * 2 + activations;
+  }
+  const widest = Math.max(c.hiddenSize, c.intermediateSize);
+  const calib = spec.calibration.samples * seq * Math.max(c.hiddenSize, c.intermediateSize) * 4 * 2;
+  return weights * 2 + widest * widest * 8 * 2 + calib;
+}
+
+const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
+
+export async function validateCheckpoint(dir: string, spec: JobSpec, config: Config): Promise<Validated> {
+  try {
+    const configJson = await readConfigJson(dir);
+    const llama = parseHfConfig(configJson, "config.json");
+    const reader = await CheckpointReader.open(dir);
+    let params = 0;
+    try {
+      for (const [name, shape] of expectedWeightShapes(llama)) {
+        if (!reader.has(name)) throw new CheckpointError("MISSING_TENSOR", `config.json (${llama.architecture}, ${llama.numHiddenLayers} layers) requires it, but the checkpoint lacks it`, name);
+        const e = await reader.entry(name);
+        if (e.shape.join() !== shape.join()) throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name);
+        params += shape.reduce((a, b) => a * b, 1);
+      }
+    } finally {
+      await reader.close();
+    }
+    const shapes = expectedWeightShapes(llama);
+    let targets: string[];
+    try {
+      targets = selectLayers([...shapes.keys()].filter((n) => shapes.get(n)!.length === 2), spec.targets, spec.ignore);
+    } catch (err) {
+      throw new InvalidJobError("invalid_spec", `targets/ignore: ${(err as Error).message}`);
+    }
+    if (targets.length === 0) throw new InvalidJobError("invalid_spec", "targets and ignore leave no linear layer to prune");
+    const { m } = parseNM(spec.pattern);
+    for (const t of targets) {
+      const [, cols] = shapes.get(t)!;
+      if (cols % m !== 0) throw new InvalidJobError("mask_incompatible", `${t} has ${cols} input features, not a multiple of M=${m}; choose another pattern or leave it out with ignore`);
+    }
+    const maskedParams = targets.reduce((a, t) => a + shapes.get(t)!.reduce((x, y) => x * y, 1), 0);
+    const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams);
+    if (estimateBytes > config.workerMemoryLimitBytes)
+      throw new InvalidJobError(
+        "resource_exhausted",
+        `the job needs about ${gib(estimateBytes)} of memory (${params} parameters), more than this worker's ${gib(config.workerMemoryLimitBytes)}; lower training.batch_size or calibration.seq_len/samples, or use a smaller model`,
+      );
+    return { llama, configJson, targets, params, maskedParams, estimateBytes };
+  } catch (err) {
+    throw asJobError(err);
+  }
+}
+
+/** CheckpointError (a bad input file) → InvalidJobError with the code the user sees. */
+export function asJobError(err: unknown): unknown {
+  if (!(err instanceof CheckpointError)) return err;
+  const unsupported = err.code === "UNSUPPORTED_ARCHITECTURE" || (err.code === "BAD_CONFIG" && /architecture|model_type|rope_scaling|hidden_act/i.test(err.message));
+  return new InvalidJobError(unsupported ? "unsupported_model" : "checkpoint_invalid", err.message, { cause: err });
+}
