@@ -12,6 +12,7 @@ import { clipByGlobalNorm } from "../../src/maskllm/train/clip.js";
 import { hardMaskFromLogits } from "../../src/maskllm/train/trim.js";
 import { candidateMatrix } from "../../src/maskllm/mask/patterns.js";
 import { decodeSnapshot, encodeSnapshot, SnapshotError } from "../../src/maskllm/train/snapshot.js";
+import { nextTokenLoss } from "../../src/maskllm/train/loss.js";
 
 const P24 = { n: 2, m: 4 };
 const DEFAULTS = { tau: { start: 4, end: 0.05 }, kappa: { start: 100, end: 500 }, lambda: 1e-5, lr: 5e-4, lrMin: 5e-5 };
@@ -126,4 +127,35 @@ test("snapshot bytes round-trip and reject foreign data", () => {
   assert.deepEqual(back.targets, s.targets);
   assert.throws(() => decodeSnapshot(Uint8Array.from([1, 2, 3])), SnapshotError);
   assert.throws(() => decodeSnapshot(encodeSnapshot(s).subarray(0, 100)), SnapshotError);
+});
+
+test("the fused next-token cross-entropy matches a direct computation and finite differences", () => {
+  const [b, t, v] = [2, 3, 5];
+  const x = tf.variable(tf.randomNormal([b, t, v], 0, 1, "float32", 3));
+  const ids = Int32Array.from([1, 2, 3, 4, 0, 1]);
+  const loss = (xx: tf.Tensor) => nextTokenLoss(xx as tf.Tensor3D, ids);
+  const xs = x.arraySync() as number[][][];
+  let direct = 0;
+  for (let r = 0; r < b; r++)
+    for (let i = 0; i + 1 < t; i++) {
+      const row = xs[r][i];
+      const lse = Math.log(row.reduce((a, z) => a + Math.exp(z), 0));
+      direct += lse - row[ids[r * t + i + 1]];
+    }
+  direct /= b * (t - 1);
+  assert.ok(Math.abs(loss(x).dataSync()[0] - direct) < 1e-5);
+  const g = tf.variableGrads(() => loss(x), [x]);
+  const grad = Object.values(g.grads)[0].dataSync();
+  const base = x.dataSync();
+  for (const k of [0, 7, 12, 29]) {
+    const eps = 1e-2;
+    const plus = Float32Array.from(base);
+    plus[k] += eps;
+    const minus = Float32Array.from(base);
+    minus[k] -= eps;
+    const fd = (loss(tf.tensor3d(plus, [b, t, v])).dataSync()[0] - loss(tf.tensor3d(minus, [b, t, v])).dataSync()[0]) / (2 * eps);
+    assert.ok(Math.abs(fd - grad[k]) < 1e-3, `grad[${k}] ${grad[k]} vs finite difference ${fd}`);
+  }
+  // the last position of each row predicts nothing
+  assert.equal(grad[2 * v + 1], 0);
 });

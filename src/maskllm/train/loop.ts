@@ -6,7 +6,7 @@ import { forward, linearWeightNames, weight, type LlamaModel } from "../llama/mo
 import { candidateMatrix, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
 import { AdamW } from "./adamw.js";
 import { clipByGlobalNorm } from "./clip.js";
-import { gumbelSoftmax, softMask } from "./gumbel.js";
+import { gumbelSoftmax } from "./gumbel.js";
 import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
 import { maskedWeightNorm, nextTokenLoss } from "./loss.js";
 import { applyPrior } from "./prior.js";
@@ -233,32 +233,43 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       }
   }
 
-  const vars = new Map<string, tf.Variable>();
-  const byVarName = new Map<string, string>();
+  // All targets' logits live in ONE [Σgroups, C] variable (rows in target order): the mask, regulariser, clipping
+  // and AdamW then cost a handful of ops per step instead of a handful per linear; tf.split hands each linear its
+  // rows (its gradient is a single concat).
+  const offsets: number[] = [];
+  groups.reduce((off, g) => (offsets.push(off), off + g), 0);
+  const flatten = (m: LogitsMap) => {
+    const flat = new Float32Array(totalGroups * c);
+    targets.forEach((t, i) => flat.set(m.get(t.name)!, offsets[i] * c));
+    return flat;
+  };
+  const unflatten = (flat: Float32Array) => new Map(targets.map((t, i) => [t.name, flat.slice(offsets[i] * c, (offsets[i] + groups[i]) * c)]));
+
+  let logitsVar: tf.Variable | undefined;
   let adam: AdamW | undefined;
   const consts: tf.Tensor[] = [];
   try {
-    for (const [i, t] of targets.entries()) {
-      const v = tf.tidy(() => tf.variable(tf.tensor2d(init.get(t.name)!, [groups[i], c]), true));
-      vars.set(t.name, v);
-      byVarName.set(v.name, t.name);
-    }
-    adam = new AdamW(vars, opts, snap ? { m: snap.m, v: snap.v } : undefined);
+    const initFlat = flatten(init);
+    logitsVar = tf.tidy(() => tf.variable(tf.tensor2d(initFlat, [totalGroups, c]), true));
+    const vars = new Map([["logits", logitsVar]]);
+    adam = new AdamW(vars, opts, snap ? { m: new Map([["logits", flatten(snap.m)]]), v: new Map([["logits", flatten(snap.v)]]) } : undefined);
     const startStep = snap?.step ?? 0;
     snap = undefined; // let the snapshot's arrays go
+    init = new Map();
     const S = candidateMatrix(p);
     consts.push(S);
-    const w2 = targets.map((t) => tf.tidy(() => tf.square(weight(model, t.name)) as tf.Tensor2D));
-    consts.push(...w2);
-    const varList = targets.map((t) => vars.get(t.name)!);
+    // W² of every target as [Σgroups, M] (a weight's row-major values are its groups in order)
+    const w2 = tf.tidy(() => tf.concat(targets.map((t, i) => tf.reshape(tf.square(weight(model, t.name)), [groups[i], p.m])), 0) as tf.Tensor2D);
+    consts.push(w2);
+    const v = logitsVar;
 
     const data = new DataOrder(windows, opts.seed, opts.batchSize);
     const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, optimizerMs: 0, steps: 0 };
-    let prevArgmax: Int32Array[] = targets.map((t) => argmaxCandidates(init.get(t.name)!, c));
-    init = new Map();
+    let prevArgmax = argmaxCandidates(initFlat, c);
     let last: MaskTrainingProgress | undefined;
     const t0 = performance.now();
     const tokensPerStep = opts.batchSize * seqLen;
+    const noise = new Float32Array(totalGroups * c);
 
     for (let step = startStep; step < opts.steps; step++) {
       if (signal?.aborted) throw new TrainingAbortedError(step);
@@ -267,11 +278,9 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
 
       let tic = performance.now();
       const invTau = 1 / sch.tau;
-      const noise = targets.map((_, i) => {
+      targets.forEach((_, i) => {
         const next = mulberry32(seedFor(opts.seed, step, i));
-        const n = new Float32Array(groups[i] * c);
-        for (let j = 0; j < n.length; j++) n[j] = -Math.log(-Math.log(next())) * invTau;
-        return n;
+        for (let j = offsets[i] * c, e = (offsets[i] + groups[i]) * c; j < e; j++) noise[j] = -Math.log(-Math.log(next())) * invTau;
       });
       timing.noiseMs += performance.now() - tic;
 
@@ -280,35 +289,27 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       const wantReport = (step + 1) % opts.progressEvery === 0 || step + 1 === opts.steps;
       const gradNormT = tf.tidy(() => {
         const idsT = tf.tensor2d(ids, [opts.batchSize, seqLen], "int32");
-        const noiseT = noise.map((n, i) => tf.tensor2d(n, [groups[i], c]));
+        const noiseT = tf.tensor2d(noise, [totalGroups, c]);
         tic = performance.now();
         const { grads } = tf.variableGrads(() => {
           const f0 = performance.now();
-          const masks = new Map<string, tf.Tensor2D>();
-          const regs: tf.Scalar[] = [];
-          const maxp: tf.Scalar[] = [];
-          targets.forEach((t, i) => {
-            const y = gumbelSoftmax(varList[i] as tf.Tensor2D, noiseT[i], sch.kappa, sch.tau, opts.hard);
-            const mk = softMask(y, S, t.shape);
-            masks.set(t.name, mk);
-            regs.push(maskedWeightNorm(w2[i], mk));
-            if (wantReport) maxp.push(tf.sum(tf.max(y, -1)));
-          });
+          const y = gumbelSoftmax(v as tf.Tensor as tf.Tensor2D, noiseT, sch.kappa, sch.tau, opts.hard);
+          const all = tf.matMul(y, S); // [Σgroups, M]
+          const parts = tf.split(all, groups, 0);
+          const masks = new Map(targets.map((t, i) => [t.name, tf.reshape(parts[i], t.shape) as tf.Tensor2D]));
+          const reg = maskedWeightNorm(w2, all as tf.Tensor2D);
           const logits = forward(model, idsT, { mask: (n) => masks.get(n) });
-          const lm = nextTokenLoss(logits, idsT);
-          const reg = tf.addN(regs);
+          const lm = nextTokenLoss(logits, ids);
           const loss = tf.sub(lm, tf.mul(reg, sch.lambda)) as tf.Scalar;
-          if (wantReport) stats = tf.keep(tf.stack([loss, lm, reg, tf.div(tf.addN(maxp), totalGroups)]));
+          if (wantReport) stats = tf.keep(tf.stack([loss, lm, reg, tf.mean(tf.max(y, -1))]));
           fwdMs = performance.now() - f0;
           return loss;
-        }, varList);
+        }, [v]);
         const gradMs = performance.now() - tic;
         timing.forwardMs += fwdMs;
         timing.backwardMs += gradMs - fwdMs;
         tic = performance.now();
-        const named = new Map<string, tf.Tensor>();
-        for (const [vn, g] of Object.entries(grads)) named.set(byVarName.get(vn)!, g);
-        const { clipped, norm } = clipByGlobalNorm(named, opts.gradClip);
+        const { clipped, norm } = clipByGlobalNorm(new Map([["logits", grads[v.name]]]), opts.gradClip);
         adam!.apply(clipped, sch.lr, step + 1);
         return norm;
       });
@@ -320,17 +321,11 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       if (wantReport) {
         const [loss, lmLoss, regLoss, maxProb] = Array.from(stats!.dataSync());
         stats!.dispose();
-        const now = targets.map((t) => {
-          const a = tf.tidy(() => tf.argMax(vars.get(t.name)!, -1));
-          const d = a.dataSync() as Int32Array;
-          a.dispose();
-          return Int32Array.from(d) as Int32Array;
-        });
+        const a = tf.tidy(() => tf.argMax(v, -1));
+        const now = Int32Array.from(a.dataSync());
+        a.dispose();
         let changed = 0;
-        now.forEach((a, i) => {
-          const prev = prevArgmax[i];
-          for (let j = 0; j < a.length; j++) if (a[j] !== prev[j]) changed++;
-        });
+        for (let j = 0; j < now.length; j++) if (now[j] !== prevArgmax[j]) changed++;
         prevArgmax = now;
         const elapsed = (performance.now() - t0) / 1000;
         const rate = (timing.steps * tokensPerStep) / elapsed;
@@ -353,7 +348,6 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       }
       gradNormT.dispose();
       if (opts.snapshotEvery > 0 && done % opts.snapshotEvery === 0 && input.onSnapshot) {
-        const read = (m: Map<string, tf.Variable>) => new Map(targets.map((t) => [t.name, m.get(t.name)!.dataSync() as Float32Array]));
         const bytes = encodeSnapshot({
           step: done,
           steps: opts.steps,
@@ -362,16 +356,16 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
           options: opts as unknown as Record<string, unknown>,
           rng: { ...RNG_DESCRIPTION },
           targets,
-          logits: read(vars),
-          m: read(adam.m),
-          v: read(adam.v),
+          logits: unflatten(v.dataSync() as Float32Array),
+          m: unflatten(adam.m.get("logits")!.dataSync() as Float32Array),
+          v: unflatten(adam.v.get("logits")!.dataSync() as Float32Array),
         });
         await input.onSnapshot(bytes, done);
       }
       await yieldToEventLoop();
     }
 
-    const logits: LogitsMap = new Map(targets.map((t) => [t.name, Float32Array.from(vars.get(t.name)!.dataSync() as Float32Array)]));
+    const logits = unflatten(v.dataSync() as Float32Array);
     const elapsed = (performance.now() - t0) / 1000;
     return {
       pattern: p,
@@ -384,7 +378,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       tokensPerSec: timing.steps > 0 ? (timing.steps * tokensPerStep) / elapsed : 0,
     };
   } finally {
-    for (const v of vars.values()) v.dispose();
+    logitsVar?.dispose();
     adam?.dispose();
     for (const t of consts) t.dispose();
   }

@@ -1,27 +1,40 @@
 // The MaskLLM objective (maskllm.md §3): next-token cross-entropy minus λ_t·Σ‖stopgrad(W) ⊙ M̃‖².
 import * as tf from "@tensorflow/tfjs";
 
-// Mean NLL of logits [N, V] against one-hot targets [N, V], with the fused gradient (softmax − onehot)/N.
-const crossEntropy = tf.customGrad(((x: tf.Tensor, onehot: tf.Tensor, save: tf.GradSaveFunc) => {
+// Weighted mean NLL of logits [N, V] against one-hot targets [N, V] (rows with weight 0 drop out), with the fused
+// gradient w·(softmax − onehot)/Σw. Working on all B·T rows avoids slicing off the last position (a copy of the
+// logits forward and a pad backward).
+const crossEntropy = tf.customGrad(((x: tf.Tensor, onehot: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
   const lse = tf.logSumExp(x, -1, true);
-  const nll = tf.sub(lse, tf.sum(tf.mul(x, onehot), -1, true));
-  save([x, onehot, lse]);
+  const nll = tf.sub(lse, tf.sum(tf.mul(x, onehot), -1, true)); // [N, 1]
+  const wsum = tf.sum(w);
+  save([x, onehot, lse, w, wsum]);
   return {
-    value: tf.mean(nll),
+    value: tf.div(tf.sum(tf.mul(nll, w)), wsum),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, soh, slse] = saved;
-      const scale = tf.div(dy, sx.shape[0]);
-      return [tf.mul(tf.sub(tf.exp(tf.sub(sx, slse)), soh), scale), tf.zerosLike(soh)];
+      const [sx, soh, slse, sw, sws] = saved;
+      const scale = tf.mul(tf.div(sw, sws), dy); // [N, 1]
+      return [tf.mul(tf.sub(tf.exp(tf.sub(sx, slse)), soh), scale), tf.zerosLike(soh), tf.zerosLike(sw)];
     },
   };
-}) as any) as (x: tf.Tensor2D, onehot: tf.Tensor2D) => tf.Scalar;
+}) as any) as (x: tf.Tensor2D, onehot: tf.Tensor2D, w: tf.Tensor2D) => tf.Scalar;
 
-/** Mean next-token NLL over the seq−1 predicted positions; logits [B, T, V], ids int32 [B, T]. */
-export function nextTokenLoss(logits: tf.Tensor3D, ids: tf.Tensor2D): tf.Scalar {
+/** Mean next-token NLL over the seq−1 predicted positions; logits [B, T, V], ids the same B·T tokens row-major. */
+export function nextTokenLoss(logits: tf.Tensor3D, ids: Int32Array): tf.Scalar {
   const [b, t, v] = logits.shape;
-  const x = tf.reshape(tf.slice(logits, [0, 0, 0], [b, t - 1, v]), [b * (t - 1), v]) as tf.Tensor2D;
-  const targets = tf.reshape(tf.slice(ids, [0, 1], [b, t - 1]), [-1]) as tf.Tensor1D;
-  return crossEntropy(x, tf.oneHot(targets, v).asType("float32") as tf.Tensor2D);
+  if (ids.length !== b * t) throw new RangeError(`nextTokenLoss: ${ids.length} ids for logits [${b}, ${t}, ${v}]`);
+  const targets = new Int32Array(b * t);
+  const w = new Float32Array(b * t);
+  for (let r = 0; r < b; r++)
+    for (let i = 0; i < t; i++) {
+      const k = r * t + i;
+      if (i + 1 < t) {
+        targets[k] = ids[k + 1];
+        w[k] = 1;
+      } else targets[k] = -1; // oneHot gives a zero row; its weight is 0 anyway
+    }
+  const onehot = tf.oneHot(tf.tensor1d(targets, "int32"), v).asType("float32") as tf.Tensor2D;
+  return crossEntropy(tf.reshape(logits, [b * t, v]) as tf.Tensor2D, onehot, tf.tensor2d(w, [b * t, 1]));
 }
 
 /** ‖stopgrad(W) ⊙ M̃‖² given W² precomputed (a constant, so the gradient reaches only the mask). */

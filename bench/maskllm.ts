@@ -1,0 +1,167 @@
+// MaskLLM bench: stories260K at 2:4. Perplexity on the TinyStories held-out file for dense, SparseGPT (with update),
+// SparseGPT mask-only (MaskLLM's prior) and MaskLLM after each budget in --steps-list (each run's schedules span its
+// own budget); training tokens/s and the time split of a step; and transfer to WikiText: a run whose prior is a stored
+// mask distribution (mask_logits.safetensors written and read back) against a from-scratch run (SparseGPT prior).
+// Prints every figure and one final JSON line.
+//   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-steps 200] [--transfer-budgets 50,100]
+//                            [--no-transfer] [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/maskllm/backend.js";
+import { importLlama2c } from "../src/checkpoint/llama2c.js";
+import { loadModelDir } from "../src/checkpoint/load.js";
+import { evalWindows, readDocuments, sampleWindows, tokenizeStream } from "../src/checkpoint/text-dataset.js";
+import { perplexity } from "../src/maskllm/eval/perplexity.js";
+import type { LlamaModel } from "../src/maskllm/llama/model.js";
+import { computeOneShotMasks } from "../src/maskllm/prune/oneshot.js";
+import { trainMasks, type TrainMasksResult } from "../src/maskllm/train/loop.js";
+import { applyMasks, trimMasks } from "../src/maskllm/train/trim.js";
+import { encodeMaskLogits, decodeMaskLogits } from "../src/checkpoint/mask-logits.js";
+import { hardMaskFromLogits } from "../src/maskllm/train/trim.js";
+import { formatPattern } from "../src/maskllm/mask/patterns.js";
+
+const P24 = { n: 2, m: 4 };
+const SEQ = 256;
+const BATCH = 8;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const nums = (s: string | undefined, d: number[]) => (s ? s.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0) : d);
+const stepsList = nums(arg("steps-list"), [100, 300, 1000]);
+const transferSteps = Number(arg("transfer-steps") ?? 200);
+const transferBudgets = nums(arg("transfer-budgets"), [50, 100]);
+const doTransfer = !process.argv.includes("--no-transfer");
+const evalCap = arg("eval-windows") ? Number(arg("eval-windows")) : Infinity;
+const wikiEvalCap = Number(arg("wiki-eval-windows") ?? 128);
+const shared = resolve(arg("shared") ?? "../shared");
+const log = (s: string) => process.stdout.write(`${s}\n`);
+const f = (x: number, d = 3) => x.toFixed(d);
+
+/** The model with some linears replaced (the other weights shared, not copied). */
+function withWeights(model: LlamaModel, replaced: Map<string, tf.Tensor>): LlamaModel {
+  const weights = new Map(model.weights);
+  for (const [k, v] of replaced) weights.set(k, v);
+  return { config: model.config, weights };
+}
+
+function ppl(model: LlamaModel, windows: Int32Array[]): number {
+  return perplexity(model, windows, { batchSize: BATCH }).perplexity;
+}
+
+function pplWithMasks(model: LlamaModel, masks: Map<string, Uint8Array>, windows: Int32Array[]): number {
+  const sparse = applyMasks(model, masks, P24);
+  try {
+    return ppl(withWeights(model, sparse), windows);
+  } finally {
+    for (const t of sparse.values()) t.dispose();
+  }
+}
+
+async function train(model: LlamaModel, windows: Int32Array[], prior: Map<string, Uint8Array>, steps: number, label: string): Promise<TrainMasksResult> {
+  const every = Math.max(1, Math.round(steps / 10));
+  return trainMasks({
+    model, windows, prior, options: { steps, batchSize: BATCH, seed: 0, progressEvery: every },
+    onProgress: (p) => log(`  [${label}] step ${p.step}/${p.steps} loss ${f(p.loss)} lm ${f(p.lmLoss)} reg ${f(p.regLoss, 1)} τ ${f(p.tau, 2)} κ ${f(p.kappa, 0)} change ${f(p.maskChange, 4)} maxProb ${f(p.maxProb)} ${f(p.tokensPerSec, 0)} tok/s eta ${f(p.etaSeconds, 0)} s`),
+  });
+}
+
+function split(r: TrainMasksResult) {
+  const t = r.timing;
+  const per = (x: number) => x / Math.max(1, t.steps);
+  return { noiseMs: per(t.noiseMs), forwardMs: per(t.forwardMs), backwardMs: per(t.backwardMs), optimizerMs: per(t.optimizerMs) };
+}
+
+const backend = await initBackend("wasm");
+const tmp = await mkdtemp(join(tmpdir(), "maskforge-bench-"));
+const result: Record<string, unknown> = { bench: "maskllm", backend, pattern: "2:4", batch: BATCH, seqLen: SEQ, stepsList };
+try {
+  const dir = join(tmp, "stories260K");
+  const m = join(shared, "models/stories260K");
+  await importLlama2c({ modelPath: join(m, "stories260K.bin"), tokenizerPath: join(m, "tok512.model"), outDir: dir });
+  const { model, tokenizer } = await loadModelDir(dir);
+  const bos = tokenizer.bosId;
+  const trainTokens = tokenizeStream(tokenizer, readDocuments(await readFile(join(shared, "data/tinystories/train-sample-2MiB.txt"), "utf8"), "stories"), { bos });
+  const heldTokens = tokenizeStream(tokenizer, readDocuments(await readFile(join(shared, "data/tinystories/heldout-data00-667.txt"), "utf8"), "stories"), { bos });
+  const trainWindows = evalWindows(trainTokens, SEQ);
+  const heldWindows = evalWindows(heldTokens, SEQ).slice(0, evalCap);
+  const calib = sampleWindows(trainTokens, 128, SEQ, 0);
+  log(`stories260K 2:4 on ${backend}; train ${trainTokens.length} tokens (${trainWindows.length} windows of ${SEQ}), held-out ${heldWindows.length} windows; calibration 128×${SEQ}`);
+
+  const dense = ppl(model, heldWindows);
+  log(`dense perplexity                  ${f(dense)}`);
+  const sgU = await computeOneShotMasks(model, calib, { method: "sparsegpt", pattern: P24, update: true });
+  const sgUT = new Map([...sgU.weights!].map(([k, v]) => [k, tf.tensor2d(v, sgU.shapes.get(k)!)] as const));
+  const sgptUpdate = ppl(withWeights(model, sgUT), heldWindows);
+  for (const t of sgUT.values()) t.dispose();
+  log(`SparseGPT (with update)           ${f(sgptUpdate)}`);
+  const sgM = await computeOneShotMasks(model, calib, { method: "sparsegpt", pattern: P24, update: false });
+  const prior = sgM.masks;
+  const sgptMask = pplWithMasks(model, prior, heldWindows);
+  log(`SparseGPT mask-only (the prior)   ${f(sgptMask)}`);
+  const gap = sgptUpdate - dense;
+  result.tinystories = { dense, sparsegptUpdate: sgptUpdate, sparsegptMaskOnly: sgptMask, heldOutWindows: heldWindows.length };
+
+  const runs: Record<string, unknown>[] = [];
+  let stored: Uint8Array | undefined;
+  let storedFrom = 0;
+  for (const steps of stepsList) {
+    log(`MaskLLM ${steps} steps (prior: SparseGPT mask-only, batch ${BATCH}×${SEQ}, seed 0)`);
+    const r = await train(model, trainWindows, prior, steps, `${steps}`);
+    const masks = trimMasks(r.logits, r.targets, P24);
+    const p = pplWithMasks(model, masks, heldWindows);
+    const ratio = (p - dense) / gap;
+    const s = split(r);
+    const run = { steps, perplexity: p, increaseRatioVsSparseGptUpdate: ratio, tokensPerSec: r.tokensPerSec, stepMs: s, final: r.last };
+    runs.push(run);
+    log(`MaskLLM ${steps} steps: perplexity ${f(p)}; increase over dense ${f(p - dense)} = ${f(ratio)} × SparseGPT-with-update's ${f(gap)}`);
+    log(`  training ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
+    if (steps <= 300 || !stored) {
+      stored = encodeMaskLogits(r.logits, 6, { pattern: formatPattern(P24), steps, hyperparameters: { ...r.options } as Record<string, unknown>, parentMask: "sparsegpt-mask-only", seed: 0 });
+      storedFrom = steps;
+    }
+  }
+  result.maskllm = runs;
+
+  if (doTransfer && stored) {
+    // WikiText: one document, split by tokens into a train part (first 85%) and a held-out part (the rest)
+    const wikiTokens = tokenizeStream(tokenizer, readDocuments(await readFile(join(shared, "data/wikitext-2-raw/wiki.test.raw"), "utf8"), "wikitext"), { bos });
+    const cut = Math.floor(wikiTokens.length * 0.85);
+    const wTrain = evalWindows(wikiTokens.subarray(0, cut), SEQ);
+    const wHeld = evalWindows(wikiTokens.subarray(cut), SEQ).slice(0, wikiEvalCap);
+    log(`transfer to WikiText: ${wikiTokens.length} tokens, train ${wTrain.length} windows, held-out ${wHeld.length} windows`);
+    const file = await decodeMaskLogits(stored); // the stored distribution, read back as a new run would
+    const general = new Map([...file.logits].map(([k, l]) => [k, hardMaskFromLogits(l, P24)] as const));
+    const wDense = ppl(model, wHeld);
+    const wGeneral = pplWithMasks(model, general, wHeld);
+    const wCalib = sampleWindows(wikiTokens.subarray(0, cut), 128, SEQ, 0);
+    const wPrior = (await computeOneShotMasks(model, wCalib, { method: "sparsegpt", pattern: P24, update: false })).masks;
+    const wPriorPpl = pplWithMasks(model, wPrior, wHeld);
+    log(`  dense ${f(wDense)}, stored TinyStories mask (${storedFrom} steps) ${f(wGeneral)}, SparseGPT mask-only on WikiText ${f(wPriorPpl)}`);
+    const scratch = await train(model, wTrain, wPrior, transferSteps, `wiki scratch ${transferSteps}`);
+    const scratchPpl = pplWithMasks(model, trimMasks(scratch.logits, scratch.targets, P24), wHeld);
+    log(`  from scratch (SparseGPT prior), ${transferSteps} steps: ${f(scratchPpl)}`);
+    const transfer: { steps: number; perplexity: number }[] = [];
+    for (const b of transferBudgets) {
+      const r = await train(model, wTrain, general, b, `wiki transfer ${b}`);
+      const p = pplWithMasks(model, trimMasks(r.logits, r.targets, P24), wHeld);
+      transfer.push({ steps: b, perplexity: p });
+      log(`  transfer (prior: stored distribution), ${b} steps: ${f(p)} ${p <= scratchPpl ? "<=" : ">"} scratch ${f(scratchPpl)}`);
+    }
+    const reached = transfer.filter((t) => t.perplexity <= scratchPpl).map((t) => t.steps);
+    result.transfer = {
+      source: `TinyStories MaskLLM ${storedFrom} steps (mask_logits.safetensors)`, wikiHeldOutWindows: wHeld.length,
+      dense: wDense, storedMask: wGeneral, sparsegptMaskOnly: wPriorPpl,
+      scratch: { steps: transferSteps, perplexity: scratchPpl }, transfer,
+      fewestStepsReachingScratch: reached.length ? Math.min(...reached) : null,
+    };
+    log(`  transfer reaches the from-scratch perplexity in ${reached.length ? `${Math.min(...reached)} steps (scratch: ${transferSteps})` : "none of the budgets tried"}`);
+  }
+  for (const t of model.weights.values()) t.dispose();
+} finally {
+  await rm(tmp, { recursive: true, force: true });
+}
+log(JSON.stringify(result));
