@@ -4,6 +4,7 @@
 import { after, type TestContext } from "node:test";
 import { randomUUID } from "node:crypto";
 import type { PrismaClient } from "@prisma/client";
+import { Redis } from "ioredis";
 import type { App } from "../../../src/api/app.js";
 import { createApiKey } from "../../../src/db/api-keys.js";
 import { createPrisma } from "../../../src/db/client.js";
@@ -30,21 +31,34 @@ export async function newTenant(): Promise<TestTenant> {
   return { id: created.tenantId, key: created.key, auth: { authorization: `Bearer ${created.key}` } };
 }
 
+/** An app with fast SSE polling and its own queue prefix (its BullMQ keys are removed when the test ends). */
 export async function v1App(t: Pick<TestContext, "after">, opts: TestAppOptions = {}): Promise<App> {
-  return buildTestApp(t, { v1: { events: { pollMs: 50, heartbeatMs: 200 } }, ...opts });
+  const prefix = `test-${randomUUID()}`;
+  const app = await buildTestApp(t, { v1: { events: { pollMs: 50, heartbeatMs: 200 } }, ...opts, env: { QUEUE_PREFIX: prefix, ...opts.env } });
+  t.after(async () => {
+    const redis = new Redis(app.config.redisUrl);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  return app;
 }
 
-/** Row counts of every table, and every key in the blob store. */
-export async function snapshot(app: App): Promise<Record<string, unknown>> {
+/**
+ * Row counts of every table (limited to the given tenants' rows, since other test files share the database)
+ * and every key in this app's own blob store.
+ */
+export async function snapshot(app: App, tenantIds: string[]): Promise<Record<string, unknown>> {
+  const mine = { tenantId: { in: tenantIds } };
   const [tenant, apiKey, checkpoint, job, jobEvent, maskArtifact, artifact, dataFile] = await Promise.all([
-    prisma.tenant.count(),
-    prisma.apiKey.count(),
-    prisma.checkpoint.count(),
-    prisma.job.count(),
-    prisma.jobEvent.count(),
-    prisma.maskArtifact.count(),
-    prisma.artifact.count(),
-    prisma.dataFile.count(),
+    prisma.tenant.count({ where: { id: { in: tenantIds } } }),
+    prisma.apiKey.count({ where: mine }),
+    prisma.checkpoint.count({ where: mine }),
+    prisma.job.count({ where: mine }),
+    prisma.jobEvent.count({ where: { job: mine } }),
+    prisma.maskArtifact.count({ where: mine }),
+    prisma.artifact.count({ where: { job: mine } }),
+    prisma.dataFile.count({ where: mine }),
   ]);
   const keys: string[] = [];
   for await (const b of app.storage.list("")) keys.push(b.key);

@@ -32,7 +32,8 @@ const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) => {
   });
   await app.register(multipart, {
     // the per-file and total limits are enforced while storing (a .tar part may hold the whole folder)
-    limits: { fileSize: app.config.limits.uploadTotalBytes, files: 1000, fields: 20, fieldSize: 1024, parts: 1020, headerPairs: 100 },
+    // (a .tar part adds its headers and record padding on top of the files it holds)
+    limits: { fileSize: app.config.limits.uploadTotalBytes + 1024 * 1024, files: 1000, fields: 20, fieldSize: 1024, parts: 1020, headerPairs: 100 },
   });
   await app.register(jobsRoutes);
   await app.register(eventsRoutes, opts.events ?? {});
