@@ -119,7 +119,7 @@ export async function putDataFile(e: WorkerEnv, text: string, purpose = "evaluat
 /** The first `docs` stories of the held-out file, separators kept. */
 export async function heldoutSlice(docs: number): Promise<string> {
   const text = await readFile(join(SHARED, "data/tinystories/heldout-data00-667.txt"), "utf8");
-  return text.split("<|endoftext|>").slice(0, docs).join("<|endoftext|>") + "<|endoftext|>";
+  return text.split("\u0000").slice(0, docs).join("\u0000") + "\u0000";
 }
 
 export function jobSpec(body: Record<string, unknown>): JobSpec {

@@ -62,7 +62,7 @@ export async function checkExport(e: WorkerEnv, jobId: string, srcDir: string, e
       for (const [name, w] of model.weights) {
         if (!TARGETS.some((t) => name.includes(`.${t}.`))) continue;
         const values = w.dataSync() as Float32Array;
-        assert.ok(isExactNM(values, w.shape[1], { n: 2, m: 4 }), `${name} is exactly 2:4`);
+        assert.ok(isExactNM(values, w.shape[1]!, { n: 2, m: 4 }), `${name} is exactly 2:4`);
         masks.set(name, Uint8Array.from(values, (x) => (x !== 0 ? 1 : 0)));
       }
       assert.equal(masks.size, 5 * 7);

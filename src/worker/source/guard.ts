@@ -52,7 +52,7 @@ const systemLookup: Lookup = (host) => dnsLookup(host, { all: true, verbatim: tr
  * The address to connect to for `url`'s host; throws InvalidJobError (source_not_found) when any address the
  * name resolves to is private and private sources are not allowed (one bad answer is enough: a client may pick it).
  */
-export async function resolveAllowed(url: URL, opts: { allowPrivate: boolean; lookup?: Lookup; what?: string }): Promise<ResolvedHost> {
+export async function resolveAllowed(url: URL, opts: { allowPrivate: boolean; lookup?: Lookup; what?: string; allowAddress?: (ip: string) => boolean }): Promise<ResolvedHost> {
   const what = opts.what ?? "source URL";
   const host = url.hostname.replace(/^\[|\]$/g, "");
   let answers: { address: string; family: number }[];
@@ -69,7 +69,7 @@ export async function resolveAllowed(url: URL, opts: { allowPrivate: boolean; lo
   }
   if (!opts.allowPrivate)
     for (const a of answers) {
-      const reason = privateAddressReason(a.address);
+      const reason = opts.allowAddress?.(a.address) ? null : privateAddressReason(a.address);
       if (reason) throw new InvalidJobError("source_not_found", `${what} ${url.origin} is refused: ${host} resolves to ${reason}; only public addresses can be fetched`);
     }
   return { address: answers[0].address, family: answers[0].family === 6 ? 6 : 4 };

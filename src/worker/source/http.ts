@@ -18,6 +18,8 @@ export interface GuardedGetOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   lookup?: Lookup;
+  /** addresses exempt from the private-address check (an operator's internal mirror) */
+  allowAddress?: (ip: string) => boolean;
   what?: string;
   /** keep Authorization on a redirect to another host (the HF Hub redirects to its own CDN with signed URLs: no) */
   keepAuthAcrossHosts?: boolean;
@@ -61,7 +63,7 @@ export async function guardedGet(input: string, opts: GuardedGetOptions): Promis
     if (url.protocol !== "https:" && !(opts.allowHttp && url.protocol === "http:"))
       throw new InvalidJobError("invalid_spec", `${what} ${url.origin} is refused: only https URLs can be fetched`);
     if (url.username || url.password) throw new InvalidJobError("invalid_spec", `${what} must not carry credentials in the URL`);
-    const { address, family } = await resolveAllowed(url, { allowPrivate: opts.allowPrivate, lookup: opts.lookup, what });
+    const { address, family } = await resolveAllowed(url, { allowPrivate: opts.allowPrivate, lookup: opts.lookup, allowAddress: opts.allowAddress, what });
     const headers: Record<string, string> = { "user-agent": "maskforge-worker", ...(opts.headers ?? {}) };
     if (url.origin !== firstOrigin && !opts.keepAuthAcrossHosts) delete headers.authorization;
     let res: IncomingMessage;
