@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Busboy from "@fastify/busboy";
+import { Busboy } from "@fastify/busboy";
 import { multipartBody } from "../../src/cli/client/multipart.js";
 import { parseSse } from "../../src/cli/client/sse.js";
 
