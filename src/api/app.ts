@@ -21,6 +21,7 @@ import queuesPlugin from "./plugins/external/queues.js";
 import storagePlugin from "./plugins/external/storage.js";
 import problemsPlugin from "./plugins/app/problems.js";
 import healthRoutes from "./routes/health.js";
+import dashboardPlugin from "./dashboard/plugin.js";
 import authPlugin from "./plugins/app/auth.js";
 import webhooksPlugin from "./plugins/app/webhooks.js";
 import v1SchemasPlugin from "./plugins/app/v1-schemas.js";
@@ -81,6 +82,8 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
 
   // route plugins; the jobs API registers its own under { prefix: "/v1" }
   await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });
+  // the web dashboard at / (static files calling /v1 with the user's key; hidden from the OpenAPI document)
+  await app.register(dashboardPlugin);
   await app.register(v1Routes, { prefix: "/v1", ...opts.v1 });
 
   return app;
