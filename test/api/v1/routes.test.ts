@@ -42,7 +42,7 @@ test("/v1 routes: success paths and the bad-input table", async (t) => {
   const a = await newTenant();
   const b = await newTenant();
   const c = await newTenant();
-  const inject = (opts: Parameters<typeof app.inject>[0]) => app.inject(opts as never) as unknown as Promise<LightMyRequestResponse>;
+  const inject = (opts: Record<string, unknown>) => app.inject(opts as never) as unknown as Promise<LightMyRequestResponse>;
 
   // --- checkpoints
   const up = tinyCheckpointUpload();
