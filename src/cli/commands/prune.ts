@@ -15,6 +15,7 @@ import type { TextTokenizer } from "../../checkpoint/tokenizer.js";
 import { CheckpointReader } from "../../checkpoint/safetensors/checkpoint.js";
 import { writeCheckpoint, type TensorSpec } from "../../checkpoint/safetensors/writer.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../../checkpoint/mask-npz.js";
+import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
 
 export interface PruneRunContext {
   model: LlamaModel;
@@ -26,6 +27,10 @@ export interface PruneRunContext {
   ignore: string[];
   batchSize: number;
   onProgress: (p: OneShotProgress) => void;
+  /** for methods with options of their own (maskllm) */
+  modelDir?: string;
+  tokenizer?: TextTokenizer;
+  cli?: PruneCliOptions;
 }
 
 export interface PruneRunOutcome {
@@ -35,6 +40,8 @@ export interface PruneRunOutcome {
   weights?: Map<string, Float32Array>;
   /** per-layer rows for the table; any further fields of the method's report go into the JSON line as they are */
   report: { layers: LayerReport[]; sparsity: number; allVerified: boolean; seconds: number };
+  /** more files for the output folder (maskllm: mask_logits.safetensors) */
+  extraFiles?: Map<string, Uint8Array>;
 }
 
 export interface PruneMethod {
@@ -59,6 +66,14 @@ export const PRUNE_METHODS: Record<string, PruneMethod> = {
   magnitude: oneShot("magnitude"),
   wanda: oneShot("wanda"),
   sparsegpt: oneShot("sparsegpt"),
+  maskllm: {
+    needsCalibration: true,
+    supportsUpdate: false,
+    run: async (ctx) => {
+      const r = await runMaskLlm(ctx.cli!, { model: ctx.model, modelDir: ctx.modelDir!, tokenizer: ctx.tokenizer!, calibWindows: ctx.calibWindows, pattern: ctx.pattern, targetGlobs: ctx.targets, ignoreGlobs: ctx.ignore });
+      return { masks: r.masks, extraFiles: r.extraFiles, report: r.report as unknown as PruneRunOutcome["report"] };
+    },
+  },
 };
 
 /** `count` seeded windows of seqLen tokens from a text file (BOS before each document). */
@@ -105,6 +120,7 @@ export async function writePrunedFolder(srcDir: string, outDir: string, model: L
       return maskedWeight(t ? ((await t.data()) as Float32Array) : (await reader.readFloat32(spec.name)).values, mask);
     }, { maxShardBytes: 5 * 1024 ** 3 });
     await writeFile(join(tmp, MASK_NPZ_FILE), encodeMaskNpz(outcome.masks));
+    for (const [name, bytes] of outcome.extraFiles ?? []) await writeFile(join(tmp, name), bytes);
     await writeFile(join(tmp, "prune_report.json"), JSON.stringify(report, null, 2) + "\n");
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
@@ -146,6 +162,12 @@ interface PruneCliOptions {
   ignore: string[];
   batchSize: number;
   backend: BackendChoice;
+  /** maskllm */
+  prior: string;
+  steps: number;
+  lr?: number;
+  snapshotEvery?: number;
+  resume?: string;
 }
 
 export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<PruneRunOutcome["report"]> {
@@ -162,6 +184,7 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
     const outcome = await method.run({
       model, calibWindows, pattern, update: o.update, targets: o.targets, ignore: o.ignore, batchSize: o.batchSize,
       onProgress: (p) => { if (!o.json && p.phase === "calibrate") log(`block ${p.layer + 1}/${p.layers}: calibrating`); },
+      modelDir: resolve(modelDir), tokenizer, cli: o,
     });
     const report = {
       ...outcome.report, model: resolve(modelDir), out: resolve(o.out), backend,
@@ -200,6 +223,15 @@ export function register(program: Command): void {
     .option("--batch-size <n>", "calibration windows per forward pass", int("batch-size", 1), 8)
     .addOption(new Option("--backend <name>", "TF.js backend").choices(["auto", "tensorflow", "wasm", "cpu", "webgpu"]).default("auto"))
     .option("--json", "print the report as one JSON line")
+    .option("--prior <prior>", `maskllm: prior mask, ${MASKLLM_PRIORS.join("|")} or a mask .npz / mask-logits .safetensors file`, "sparsegpt")
+    .option("--steps <n>", "maskllm: training steps (--batch-size windows of --seq-len tokens each)", int("steps", 1), 1000)
+    .option("--lr <x>", "maskllm: peak learning rate (cosine to a tenth of it; default 5e-4)", (v: string) => {
+      const x = Number(v);
+      if (!(x > 0) || !Number.isFinite(x)) throw new PruneInputError(`--lr must be a positive number, got '${v}'`);
+      return x;
+    })
+    .option("--snapshot-every <k>", "maskllm: write a resumable snapshot to <out>.snapshot every k steps", int("snapshot-every", 1))
+    .option("--resume <snapshot>", "maskllm: go on from a snapshot file")
     .action(async (modelDir: string, o: PruneCliOptions) => {
       await runPrune(modelDir, o);
     });
