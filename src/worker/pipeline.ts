@@ -144,8 +144,19 @@ export function trainingOptions(spec: MaskllmJobSpec, progressEvery: number): Pa
 
 async function readBlob(store: BlobStore, key: string): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
-  for await (const c of await store.get(key)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  let n = 0;
+  for await (const c of await store.get(key)) {
+    chunks.push(c as Buffer);
+    n += (c as Buffer).length;
+  }
+  // a fresh buffer of its own: decoders view it as Float32Array, which a pooled Buffer's offset would break
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
 }
 
 async function priorFromMask(deps: PipelineDeps, maskId: string, tenantId: string | null, spec: JobSpec, model: LlamaModel, targets: string[]): Promise<Map<string, Uint8Array>> {
