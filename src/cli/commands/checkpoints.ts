@@ -39,7 +39,7 @@ export async function uploadCheckpointDir(client: ApiClient, dir: string, opts: 
     ckpt = await client.uploadCheckpoint(files, {
       fields: opts.name ? { name: opts.name } : {},
       signal: opts.signal,
-      onProgress: opts.quiet ? undefined : (sent, total) => board.set("upload", "upload", { fraction: sent / total, info: `${formatBytes(sent)} of ${formatBytes(total)}` }),
+      onProgress: opts.quiet ? undefined : (sent, total) => board.set("upload", "upload", { fraction: sent / total, info: `sending ${formatBytes(sent)} of ${formatBytes(total)}` }),
     });
   } finally {
     board.stop();

@@ -191,7 +191,7 @@ async function jobPage(view, id) {
       h("div.row", {}, h("h1", {}, jobName(job)), statusBadge(job), cancel),
       h("div.row", {}, progressBar(job), h("span.muted", {}, `${Math.round((job.progress ?? 0) * 100)}%`, job.status === "running" && job.etaSeconds != null ? ` · about ${duration(job.etaSeconds)} left` : "", job.queuePosition != null ? ` · ${job.queuePosition} ahead in the queue` : "", took != null ? ` · took ${duration(took)}` : "")),
       h("p.mono.muted", {}, `${job.id} · ${job.spec?.method} ${job.spec?.pattern} · created ${when(job.createdAt)}`),
-      job.error ? h("p.error", { "data-testid": "job-error" }, `${job.error.code ?? "error"}: ${job.error.message ?? ""}`) : null,
+      job.error ? h("p.error", { "data-testid": "job-error" }, `${job.error.code ?? "error"}: ${job.error.message ?? ""}`) : "",
     );
   };
 

@@ -22,6 +22,14 @@ export function ticks(lo, hi, count = 5) {
   return out;
 }
 
+/** Ticks for a log axis: 1, 2, 5 times powers of ten inside [lo, hi], thinned to at most 6. */
+export function logTicks(lo, hi) {
+  const out = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) for (const m of [1, 2, 5]) if (m * 10 ** e >= lo && m * 10 ** e <= hi) out.push(Number((m * 10 ** e).toPrecision(6)));
+  const step = Math.ceil(out.length / 6);
+  return out.filter((_, i) => i % step === 0);
+}
+
 export const fmt = (v) => (v === 0 ? "0" : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-2 ? v.toExponential(1) : String(Number(v.toPrecision(3))));
 
 /**
@@ -63,9 +71,7 @@ export function lineChart(points, opts = {}) {
     axes.append(el("line", { x1: sx(t), y1: H - m.b, x2: sx(t), y2: H - m.b + 4 }));
     axes.append(el("text", { x: sx(t), y: H - m.b + 15, "text-anchor": "middle" }, fmt(t)));
   }
-  const yt = log ? ticks(Math.floor(y0), Math.ceil(y1), 4).filter((t) => Number.isInteger(t) && t >= y0 && t <= y1) : ticks(y0, y1, 4);
-  for (const t of yt) {
-    const v = log ? 10 ** t : t;
+  for (const v of log ? logTicks(10 ** y0, 10 ** y1) : ticks(y0, y1, 4)) {
     axes.append(el("line", { x1: m.l, y1: sy(v), x2: W - m.r, y2: sy(v), class: "grid" }));
     axes.append(el("text", { x: m.l - 6, y: sy(v) + 4, "text-anchor": "end" }, fmt(v)));
   }
