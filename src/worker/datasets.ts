@@ -33,6 +33,7 @@ export interface LoadedText {
   format: TextFormat;
 }
 
+// eslint-disable-next-line no-control-regex -- NUL separates TinyStories documents
 const SEPARATORS = /<\|endoftext\|>|\u0000/;
 
 /** Text without document separators is one document, whatever its source. */
