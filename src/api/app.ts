@@ -21,6 +21,7 @@ import queuesPlugin from "./plugins/external/queues.js";
 import storagePlugin from "./plugins/external/storage.js";
 import problemsPlugin from "./plugins/app/problems.js";
 import healthRoutes from "./routes/health.js";
+import metricsRoutes from "./routes/metrics.js";
 import dashboardPlugin from "./dashboard/plugin.js";
 import authPlugin from "./plugins/app/auth.js";
 import webhooksPlugin from "./plugins/app/webhooks.js";
@@ -82,6 +83,7 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
 
   // route plugins; the jobs API registers its own under { prefix: "/v1" }
   await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });
+  await app.register(metricsRoutes);
   // the web dashboard at / (static files calling /v1 with the user's key; hidden from the OpenAPI document)
   await app.register(dashboardPlugin);
   await app.register(v1Routes, { prefix: "/v1", ...opts.v1 });
