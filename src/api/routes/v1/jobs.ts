@@ -6,11 +6,12 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { JOB_EVENT_TYPES } from "../../../contract/events.js";
 import { JobSpecExamples, JobSpecSchema, parseJobSpec, parseDatasetRef, type JobSpec } from "../../../contract/job-spec.js";
-import { QUEUE_NAMES, type PruneJobData } from "../../../contract/queues.js";
+import { pruneJob, QUEUE_NAMES } from "../../../contract/queues.js";
 import { isFinal } from "../../../contract/status.js";
 import { generateWebhookSecret } from "../../../contract/webhook.js";
 import { countActiveJobs, createJob, getJob, listJobs, requestCancel } from "../../../db/jobs.repository.js";
 import { InvalidCursorError } from "../../../db/cursor.js";
+import { readJobWithResults } from "../../../db/job-reads.js";
 import { withDeadline } from "../../deadline.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
@@ -19,8 +20,6 @@ import { problemResponses } from "../../schemas/problem.js";
 import { jobView } from "./views.js";
 
 const QUEUE_DEADLINE_MS = 3000;
-/** BullMQ retries of a prune job (transient errors only: classifyError marks the rest unrecoverable) */
-const PRUNE_JOB_OPTIONS = { attempts: 3, backoff: { type: "exponential", delay: 30_000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } };
 
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
@@ -71,8 +70,8 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   async function enqueue(jobId: string) {
-    const data: PruneJobData = { jobId };
-    await withDeadline(() => app.queues.prune.add(QUEUE_NAMES.prune, data, { ...PRUNE_JOB_OPTIONS, jobId }), QUEUE_DEADLINE_MS);
+    const j = pruneJob(jobId);
+    await withDeadline(() => app.queues.prune.add(j.name, j.data, j.opts), QUEUE_DEADLINE_MS);
   }
 
   app.post(
@@ -168,13 +167,11 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const job = await getJob(app.prisma, req.auth.tenantId, req.params.id);
-      if (!job) throw notFound("job", req.params.id);
-      const [queuePos, results] = await Promise.all([
-        job.status === "queued" ? queuePosition(job.id) : null,
-        job.status === "succeeded" ? app.prisma.artifact.findMany({ where: { jobId: job.id, kind: { not: "snapshot" } }, orderBy: { createdAt: "asc" } }) : [],
-      ]);
-      return jobView(job, { queuePosition: queuePos, results });
+      // the most polled route: one plain SQL statement (job and results), not Prisma (see job-reads.ts)
+      const found = await readJobWithResults(app.pg, req.auth.tenantId, req.params.id);
+      if (!found) throw notFound("job", req.params.id);
+      const { job, results } = found;
+      return jobView(job, { queuePosition: job.status === "queued" ? await queuePosition(job.id) : null, results });
     },
   );
 
