@@ -120,8 +120,8 @@ it("submits a job through the form and follows it to the end: curves, perplexity
     const charts = page.locator("[data-testid=charts] svg.chart");
     await assert.doesNotReject(() => charts.nth(2).waitFor({ timeout: 10_000 }));
     assert.equal(await charts.count(), 3, "loss, τ and mask change");
-    // every curve has all six points (a path with 6 vertices: M + 5 L)
-    for (let i = 0; i < 3; i++) assert.equal(((await charts.nth(i).locator("path.series").getAttribute("d")) ?? "").split(/[ML]/).filter(Boolean).length, 6);
+    // once finished, every curve has all six points (a path with 6 vertices: M + 5 L)
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("[data-testid=charts] path.series")).map((p) => (p.getAttribute("d") ?? "").split(/[ML]/).filter(Boolean).length).join() === "6,6,6", undefined, { timeout: 10_000 });
     const ppl = await page.getByTestId("perplexity").innerText();
     assert.match(ppl, /9\.250/);
     assert.match(ppl, /11\.500/);

@@ -20,7 +20,8 @@ export function progressInfo(job: JobView, latest?: Record<string, unknown>): st
       if (v !== undefined) parts.push(`${label} ${v}`);
     }
   }
-  if (job.status === "running" && typeof job.etaSeconds === "number") parts.push(`eta ${formatDuration(job.etaSeconds)}`);
+  // the worker estimates the ETA from the training speed; other stages leave a stale figure behind
+  if (job.status === "running" && job.stage === "training" && typeof job.etaSeconds === "number" && job.etaSeconds >= 1) parts.push(`eta ${formatDuration(job.etaSeconds)}`);
   if (job.status === "failed" && job.error?.message) parts.push(`${job.error.code ?? ""}: ${job.error.message}`);
   return parts.join(" ");
 }

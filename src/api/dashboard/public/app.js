@@ -189,7 +189,7 @@ async function jobPage(view, id) {
     const took = job.startedAt && job.finishedAt ? (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000 : null;
     header.replaceChildren(
       h("div.row", {}, h("h1", {}, jobName(job)), statusBadge(job), cancel),
-      h("div.row", {}, progressBar(job), h("span.muted", {}, `${Math.round((job.progress ?? 0) * 100)}%`, job.status === "running" && job.etaSeconds != null ? ` · about ${duration(job.etaSeconds)} left` : "", job.queuePosition != null ? ` · ${job.queuePosition} ahead in the queue` : "", took != null ? ` · took ${duration(took)}` : "")),
+      h("div.row", {}, progressBar(job), h("span.muted", {}, `${Math.round((job.progress ?? 0) * 100)}%`, job.status === "running" && job.stage === "training" && job.etaSeconds >= 1 ? ` · training: about ${duration(job.etaSeconds)} left` : "", job.queuePosition != null ? ` · ${job.queuePosition} ahead in the queue` : "", took != null ? ` · took ${duration(took)}` : "")),
       h("p.mono.muted", {}, `${job.id} · ${job.spec?.method} ${job.spec?.pattern} · created ${when(job.createdAt)}`),
       job.error ? h("p.error", { "data-testid": "job-error" }, `${job.error.code ?? "error"}: ${job.error.message ?? ""}`) : "",
     );
@@ -235,9 +235,15 @@ async function jobPage(view, id) {
     }, 1000);
   };
 
+  let finalMetrics = false;
   const refreshJob = async () => {
     job = await api("GET", `/v1/jobs/${id}`);
     renderHead();
+    // the last metrics events may have landed after the last debounced refresh: draw the curves complete
+    if (FINAL.has(job.status) && !finalMetrics) {
+      finalMetrics = true;
+      await refreshMetrics();
+    }
     if (job.status === "succeeded" && !report) {
       const r = job.results?.find((a) => a.kind === "report");
       if (r) report = await api("GET", r.downloadUrl).catch(() => null);

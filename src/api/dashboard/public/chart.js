@@ -26,6 +26,8 @@ export function ticks(lo, hi, count = 5) {
 export function logTicks(lo, hi) {
   const out = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) for (const m of [1, 2, 5]) if (m * 10 ** e >= lo && m * 10 ** e <= hi) out.push(Number((m * 10 ** e).toPrecision(6)));
+  // a narrow range (3.2 to 4.1, say) holds no such value: label it linearly instead
+  if (out.length < 2) return ticks(lo, hi, 4).filter((t) => t > 0);
   const step = Math.ceil(out.length / 6);
   return out.filter((_, i) => i % step === 0);
 }
