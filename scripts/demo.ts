@@ -183,7 +183,8 @@ async function main(): Promise<number> {
     REDIS_URL: config.redisUrl,
     QUEUE_PREFIX: QUEUE_PREFIX,
     STORAGE_DRIVER: "local",
-    LOCAL_STORAGE_DIR: join(runDir, "blobs"),
+    // one store for every demo run, like the one database: a job left by an interrupted run still finds its files
+    LOCAL_STORAGE_DIR: resolve(ROOT, ".data/demo/blobs"),
     SHARED_DIR: config.sharedDir,
     HOST: "127.0.0.1",
     PORT: String(port),
@@ -200,6 +201,14 @@ async function main(): Promise<number> {
   say("creating an API key (maskforge keys create)");
   const created = JSON.parse(run("maskforge keys create", "npx", ["maskforge", "keys", "create", "--tenant", "demo", "--name", `demo-${Date.now()}`, "--json"], { DATABASE_URL: config.databaseUrl })) as { key: string };
   client = new ApiClient({ apiUrl, apiKey: created.key });
+  // an interrupted earlier run may have left jobs behind; they would compete with this run's for the cores
+  for (const status of ["queued", "running"]) {
+    const page = await client.listJobs({ status, limit: 100 });
+    for (const j of page.items ?? []) {
+      await client.cancelJob(j.id).catch(() => {});
+      say(`cancelled job ${j.id} left ${status} by an earlier run`);
+    }
+  }
 
   const model = join(config.sharedDir, "models/stories260K");
   const hfDir = join(runDir, "stories260K-hf");
