@@ -4,7 +4,7 @@
 // mask distribution (mask_logits.safetensors written and read back) against a from-scratch run (SparseGPT prior).
 // Prints every figure and one final JSON line.
 //   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-steps 200] [--transfer-budgets 50,100]
-//                            [--no-transfer] [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
+//                            [--no-transfer] [--equal-budget-scratch] [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -35,6 +35,8 @@ const stepsList = nums(arg("steps-list"), [100, 300, 1000]);
 const transferSteps = Number(arg("transfer-steps") ?? 200);
 const transferBudgets = nums(arg("transfer-budgets"), [50, 100]);
 const doTransfer = !process.argv.includes("--no-transfer");
+// also train from scratch at each transfer budget (equal-budget comparison)
+const equalBudgetScratch = process.argv.includes("--equal-budget-scratch");
 const evalCap = arg("eval-windows") ? Number(arg("eval-windows")) : Infinity;
 const wikiEvalCap = Number(arg("wiki-eval-windows") ?? 128);
 const shared = resolve(arg("shared") ?? "../shared");
@@ -144,12 +146,18 @@ try {
     const scratch = await train(model, wTrain, wPrior, transferSteps, `wiki scratch ${transferSteps}`);
     const scratchPpl = pplWithMasks(model, trimMasks(scratch.logits, scratch.targets, P24), wHeld);
     log(`  from scratch (SparseGPT prior), ${transferSteps} steps: ${f(scratchPpl)}`);
-    const transfer: { steps: number; perplexity: number }[] = [];
+    const transfer: { steps: number; perplexity: number; scratchSameSteps?: number }[] = [];
     for (const b of transferBudgets) {
       const r = await train(model, wTrain, general, b, `wiki transfer ${b}`);
       const p = pplWithMasks(model, trimMasks(r.logits, r.targets, P24), wHeld);
-      transfer.push({ steps: b, perplexity: p });
+      const row: { steps: number; perplexity: number; scratchSameSteps?: number } = { steps: b, perplexity: p };
       log(`  transfer (prior: stored distribution), ${b} steps: ${f(p)} ${p <= scratchPpl ? "<=" : ">"} scratch ${f(scratchPpl)}`);
+      if (equalBudgetScratch) {
+        const s = await train(model, wTrain, wPrior, b, `wiki scratch ${b}`);
+        row.scratchSameSteps = pplWithMasks(model, trimMasks(s.logits, s.targets, P24), wHeld);
+        log(`  from scratch, same ${b} steps: ${f(row.scratchSameSteps)}`);
+      }
+      transfer.push(row);
     }
     const reached = transfer.filter((t) => t.perplexity <= scratchPpl).map((t) => t.steps);
     result.transfer = {
