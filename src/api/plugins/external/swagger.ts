@@ -1,5 +1,6 @@
 // The OpenAPI document is generated from the route schemas (scripts/openapi.ts writes it to openapi/openapi.json);
 // the docs UI serves it at /docs. Shared schemas keep their $id as the component name instead of def-N.
+// /v1 operations carry the bearerAuth security scheme.
 import fp from "fastify-plugin";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -17,8 +18,11 @@ export default fp(
           version: pkg.version,
         },
         tags: TAGS.map((t) => ({ ...t })),
+        components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "an API key: Authorization: Bearer mf_..." } } },
       },
       hideUntagged: true,
+      // every /v1 route needs the key (the v1 plugin's onRequest hook): say so on each operation
+      transform: ({ schema, url }) => ({ schema: url.startsWith("/v1/") && schema ? { ...schema, security: [{ bearerAuth: [] }] } : schema, url }),
       refResolver: {
         buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`),
       },
