@@ -1,12 +1,12 @@
 // `maskforge` command line. Each command lives in src/cli/commands/<name>.ts and exports `register(program)`.
 import { Command, CommanderError } from "commander";
-import { commands } from "./commands/index.js";
+import { commandsFor } from "./commands/index.js";
 
 const program = new Command("maskforge")
   .description("learned N:M sparsity (MaskLLM) for LLMs: local tools and a client of the maskforge API")
   .showHelpAfterError();
 
-for (const register of commands) register(program);
+for (const register of await commandsFor(process.argv.slice(2))) register(program);
 
 try {
   await program.parseAsync(process.argv);
