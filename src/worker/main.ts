@@ -1,7 +1,8 @@
 // Worker entry point: consumes the `prune` queue with WORKER_CONCURRENCY sandboxed processors (child processes,
 // so TF.js compute never blocks this process's lock renewal), reconciles Postgres with Redis at start-up, serves
-// Prometheus metrics, and on SIGTERM/SIGINT hands running jobs back (they snapshot, go back to queued and are
-// retried by another worker) before exiting.
+// Prometheus metrics, delivers webhooks (the `webhooks` queue, filled by the sandboxes and the API), and on
+// SIGTERM/SIGINT hands running jobs back (they snapshot, go back to queued and are retried by another worker)
+// before exiting.
 import { fileURLToPath } from "node:url";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -13,6 +14,7 @@ import { WorkerMetrics, portOf } from "./metrics.js";
 import { LIVENESS_PREFIX, reconcile } from "./reconcile.js";
 import type { ProgressPayload } from "./reporter.js";
 import { HANDBACK_REASON } from "./run-job.js";
+import { startWebhookWorker } from "./webhooks.js";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.logLevel, name: "worker" });
@@ -53,6 +55,13 @@ worker.on("error", (err) => {
   if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "worker connection error");
   else log.error({ err }, "worker error");
 });
+const webhookWorker = startWebhookWorker(connection, config.queuePrefix, { prisma });
+webhookWorker.on("error", (err) => {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "webhook worker connection error");
+  else log.error({ err }, "webhook worker error");
+});
+webhookWorker.on("failed", (job, err) => log.warn({ jobId: job?.data.jobId, messageId: job?.data.messageId, attempt: job?.attemptsMade, err: err.message }, "webhook delivery attempt failed"));
 worker.on("active", (job) => {
   metrics.started(job.id!);
   log.info({ jobId: job.id, attempt: job.attemptsMade + 1 }, "job started");
@@ -76,7 +85,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   log.info({ signal }, "shutting down: handing running jobs back to the queue");
   try {
     worker.cancelAllJobs(HANDBACK_REASON);
-    await worker.close();
+    await Promise.all([worker.close(), webhookWorker.close()]);
     await queue.close();
     liveness.disconnect();
     connection.disconnect();

@@ -40,6 +40,8 @@ export interface ReporterOptions {
   onProgress?: (p: ProgressPayload) => Promise<void> | void;
   /** skipped stages (one-shot methods skip training and trimming) do not take a share of the bar */
   skip?: JobStage[];
+  /** after a stage's job.stage event is written (webhooks) */
+  onStage?: (stage: JobStage) => Promise<void>;
 }
 
 export class JobReporter {
@@ -113,6 +115,7 @@ export class JobReporter {
       this.check();
       throw new JobLostError(this.jobId);
     }
+    await this.opts.onStage?.(stage);
   }
 
   /** Records the last stage's duration; call once at the end of the pipeline. */

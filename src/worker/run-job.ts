@@ -5,13 +5,15 @@
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DelayedError, UnrecoverableError } from "bullmq";
-import type { Prisma, PrismaClient } from "@prisma/client";
+import { DelayedError, UnrecoverableError, type Queue } from "bullmq";
+import type { JobEvent, Prisma, PrismaClient } from "@prisma/client";
 import { classifyError, InvalidJobError } from "../contract/errors.js";
 import { assertJobSpec, type JobSpec } from "../contract/job-spec.js";
+import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
 import { isFinal, type JobStatus } from "../contract/status.js";
-import { transition } from "../db/transitions.js";
+import { transition, writeEvent, type TransitionPatch } from "../db/transitions.js";
 import type { BlobStore } from "../storage/index.js";
+import { JobWebhooks } from "./job-webhooks.js";
 import { jobPrefix, runPipeline, snapshotKey, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
 import { JobLostError, JobReporter, type ProgressPayload } from "./reporter.js";
 
@@ -32,6 +34,8 @@ export interface RunJobDeps extends PipelineDeps {
   log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   /** poll interval of the reporter (tests shorten it) */
   pollMs?: number;
+  /** producer on the `webhooks` queue; without it no webhook is sent */
+  webhooks?: Queue;
 }
 
 export interface RunJobResult {
@@ -49,16 +53,22 @@ function handedBack(signal: AbortSignal | undefined): boolean {
   return !!signal?.aborted && (signal.reason === HANDBACK_REASON || (signal.reason as Error | undefined)?.message === HANDBACK_REASON);
 }
 
-async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: string, tenantId: string | null, spec: JobSpec, out: PipelineOutcome): Promise<boolean> {
-  const won = await prisma.$transaction(async (tx) => {
-    const ok = await transition(tx, jobId, ["running"], "succeeded", { metrics: out.metrics as Prisma.InputJsonValue, event: { message: "job succeeded", data: { metrics: out.metrics as Prisma.InputJsonValue } } });
-    if (!ok) return false;
-    for (const a of out.artifacts)
-      await tx.artifact.upsert({
+/** Rolls back finishSucceeded's transaction when the job left `running` meanwhile. */
+class LostRaceError extends Error {}
+
+/** Registers the results and moves the job to succeeded in one transaction; returns the events it wrote (artifacts, then succeeded), or null when someone else moved the job first. */
+async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: string, tenantId: string | null, spec: JobSpec, out: PipelineOutcome): Promise<JobEvent[] | null> {
+  const written = await prisma.$transaction(async (tx) => {
+    const events: JobEvent[] = [];
+    for (const a of out.artifacts) {
+      const row = await tx.artifact.upsert({
         where: { storageKey: a.storageKey },
         create: { jobId, kind: a.kind, name: a.name, storageKey: a.storageKey, bytes: BigInt(a.bytes), sha256: a.sha256 },
         update: { jobId, kind: a.kind, name: a.name, bytes: BigInt(a.bytes), sha256: a.sha256 },
       });
+      // before job.succeeded: after a final event a job sends nothing more
+      events.push(await writeEvent(tx, jobId, { type: JOB_EVENT_TYPES.artifact, message: `artifact ${a.name}`, data: { artifactId: row.id, kind: a.kind, name: a.name, bytes: a.bytes } }));
+    }
     if (out.npzKey || out.logitsKey)
       await tx.maskArtifact.create({
         data: {
@@ -67,11 +77,17 @@ async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: st
         },
       });
     await tx.artifact.deleteMany({ where: { jobId, kind: "snapshot" } });
-    return true;
+    const ok = await transition(tx, jobId, ["running"], "succeeded", { metrics: out.metrics as Prisma.InputJsonValue, event: { message: "job succeeded", data: { metrics: out.metrics as Prisma.InputJsonValue } } });
+    if (!ok) throw new LostRaceError();
+    events.push((await tx.jobEvent.findFirst({ where: { jobId, type: JOB_EVENT_TYPES.succeeded }, orderBy: { seq: "desc" } }))!);
+    return events;
+  }, { timeout: 30_000 }).catch((err) => {
+    if (err instanceof LostRaceError) return null;
+    throw err;
   });
   // the snapshot served its purpose; the final artifacts replace it
-  if (won) await store.delete(snapshotKey(jobId)).catch(() => {});
-  return won;
+  if (written) await store.delete(snapshotKey(jobId)).catch(() => {});
+  return written;
 }
 
 /** Runs one attempt; throws what BullMQ must see (UnrecoverableError: stop, other: retry, DelayedError: handed back). */
@@ -83,10 +99,18 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
   if (!row) throw new UnrecoverableError(`job ${jobId} does not exist in Postgres`);
   if (isFinal(row.status)) return { jobId, status: row.status }; // cancelled while queued, or finished before a crash
 
+  const hooks = new JobWebhooks(deps.webhooks, prisma, jobId, row, deps.log);
+  /** A status change of this job, then its webhook; false when someone else moved the job first. */
+  const move = async (from: JobStatus[], to: JobStatus, patch?: TransitionPatch): Promise<boolean> => {
+    const ok = await transition(prisma, jobId, from, to, patch);
+    if (ok) await hooks.latest(eventTypeForStatus(to));
+    return ok;
+  };
+
   if (row.status === "running")
     // the previous attempt died without a word (kill -9, lost lock): record it, then start this one
-    await transition(prisma, jobId, ["running"], "queued", { event: { message: "previous attempt was interrupted; resuming from the latest snapshot", data: { reason: "interrupted" } } });
-  if (!(await transition(prisma, jobId, ["queued"], "running", { event: { data: { attempt: (qjob.attemptsMade ?? 0) + 1 } } }))) {
+    await move(["running"], "queued", { event: { message: "previous attempt was interrupted; resuming from the latest snapshot", data: { reason: "interrupted" } } });
+  if (!(await move(["queued"], "running", { event: { data: { attempt: (qjob.attemptsMade ?? 0) + 1 } } }))) {
     const now = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
     return { jobId, status: now?.status ?? "cancelled" };
   }
@@ -96,7 +120,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     spec = assertJobSpec(row.spec);
   } catch (err) {
     const c = classifyError(err);
-    await transition(prisma, jobId, ["running"], "failed", { error: { code: c.code, message: c.publicMessage } });
+    await move(["running"], "failed", { error: { code: c.code, message: c.publicMessage } });
     throw err;
   }
 
@@ -107,12 +131,15 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     pollMs: deps.pollMs,
     skip: spec.method === "maskllm" ? [] : ["training", "trimming"],
     onProgress: (p) => qjob.updateProgress(p).catch(() => {}),
+    onStage: () => hooks.latest(JOB_EVENT_TYPES.stage),
   });
   reporter.start();
   try {
     const out = await runPipeline(deps, { jobId, tenantId: row.tenantId, spec, reporter, workDir });
     await reporter.stop();
-    if (await finishSucceeded(prisma, store, jobId, row.tenantId, spec, out)) {
+    const written = await finishSucceeded(prisma, store, jobId, row.tenantId, spec, out);
+    if (written) {
+      await hooks.events(written);
       deps.log?.info({ jobId }, "job succeeded");
       return { jobId, status: "succeeded" };
     }
@@ -126,7 +153,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     if (err instanceof JobLostError) throw new UnrecoverableError(err.message);
     if (handedBack(signal)) {
       // shutdown: keep the snapshot, put the job back for another worker, without spending an attempt
-      await transition(prisma, jobId, ["running"], "queued", { event: { message: "worker shutting down; job handed back to the queue", data: { reason: "shutdown" } } });
+      await move(["running"], "queued", { event: { message: "worker shutting down; job handed back to the queue", data: { reason: "shutdown" } } });
       if (token) {
         await qjob.moveToDelayed(Date.now() + 1000, token);
         await new Promise((res) => setTimeout(res, 200)); // let the parent process the move before the result
@@ -138,7 +165,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     const attempts = qjob.opts?.attempts ?? 1;
     const attemptsLeft = (qjob.attemptsMade ?? 0) + 1 < attempts;
     if (c.retry && attemptsLeft) {
-      await transition(prisma, jobId, ["running"], "queued", {
+      await move(["running"], "queued", {
         event: { message: `attempt failed (${c.publicMessage}); retrying`, data: { attempt: (qjob.attemptsMade ?? 0) + 1, code: c.code, message: c.publicMessage } },
       });
       deps.log?.warn({ jobId, err }, "transient failure; BullMQ retries");
@@ -146,7 +173,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     }
     if (c.code === "internal") deps.log?.error({ jobId, err }, "job failed with an internal error");
     await removeJobArtifacts(prisma, store, jobId).catch((e) => deps.log?.error({ jobId, err: e }, "could not remove the job's artifacts"));
-    await transition(prisma, jobId, ["running"], c.status, c.status === "failed" ? { error: { code: c.code, message: c.publicMessage } } : { event: { message: "cancelled on request; partial artifacts removed" } });
+    await move(["running"], c.status, c.status === "failed" ? { error: { code: c.code, message: c.publicMessage } } : { event: { message: "cancelled on request; partial artifacts removed" } });
     if (c.status === "cancelled") return { jobId, status: "cancelled" };
     const stop = new UnrecoverableError(c.publicMessage);
     (stop as unknown as { code: string }).code = c.code;

@@ -1,8 +1,11 @@
 // The BullMQ sandboxed processor: runs in a child process of the worker, so TF.js compute never blocks the
 // parent's lock renewal. Per process, once: the config, the TF backend (initBackend), Prisma and the blob store.
-import type { SandboxedJob } from "bullmq";
+// Per job: a connection for the `webhooks` queue, closed when the job ends, so no socket outlives its job.
+import { Queue, type SandboxedJob } from "bullmq";
+import { Redis } from "ioredis";
 import { pino } from "pino";
 import { loadConfigOrExit } from "../config.js";
+import { QUEUE_NAMES } from "../contract/queues.js";
 import { createPrisma } from "../db/client.js";
 import { initBackend } from "../maskllm/backend.js";
 import { createBlobStore } from "../storage/index.js";
@@ -21,5 +24,16 @@ function setup(): Promise<RunJobDeps> {
 }
 
 export default async function processPruneJob(job: SandboxedJob, token?: string, signal?: AbortSignal): Promise<RunJobResult> {
-  return runJob(await setup(), job as unknown as QueueJob, token, signal);
+  const d = await setup();
+  // a few retries, not BullMQ's endless wait: a webhook enqueue is bounded and must not hold the job
+  const connection = new Redis(d.config.redisUrl, { maxRetriesPerRequest: 2 });
+  connection.on("error", () => {});
+  const webhooks = new Queue(QUEUE_NAMES.webhooks, { connection, prefix: d.config.queuePrefix });
+  webhooks.on("error", () => {});
+  try {
+    return await runJob({ ...d, webhooks }, job as unknown as QueueJob, token, signal);
+  } finally {
+    await webhooks.close().catch(() => {});
+    connection.disconnect();
+  }
 }
