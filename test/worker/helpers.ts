@@ -1,7 +1,7 @@
 // Shared set-up of the worker tests: stories260K as a HF folder, a per-test queue prefix, storage on s3rver,
 // uploaded checkpoints and data files written the way the upload API stores them, the worker as a child process
 // (`tsx src/worker/main.ts`, in its own process group so a test can kill -9 it with its sandboxes), polling.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -128,8 +128,8 @@ export function jobSpec(body: Record<string, unknown>): JobSpec {
   return r.spec;
 }
 
-export async function submit(e: WorkerEnv, spec: JobSpec): Promise<string> {
-  const r = await createJob(e.prisma, e.tenantId, spec);
+export async function submit(e: WorkerEnv, spec: JobSpec, opts: { webhookSecret?: string } = {}): Promise<string> {
+  const r = await createJob(e.prisma, e.tenantId, spec, opts);
   await enqueuePruneJob(e.queue, r.job.id, { backoffDelayMs: 200 });
   return r.job.id;
 }
@@ -190,4 +190,11 @@ export function startWorker(t: Pick<TestContext, "after">, env: Record<string, s
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/** A self-signed certificate for 127.0.0.1 in `dir` (key.pem, cert.pem): children trust it via NODE_EXTRA_CA_CERTS. */
+export async function selfSignedCert(dir: string): Promise<{ key: Buffer; cert: Buffer; certPath: string }> {
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+  return { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")), certPath: join(dir, "cert.pem") };
 }
