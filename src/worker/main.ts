@@ -13,7 +13,7 @@ import { createPrisma } from "../db/client.js";
 import { WorkerMetrics, portOf } from "./metrics.js";
 import { LIVENESS_PREFIX, reconcile } from "./reconcile.js";
 import type { ProgressPayload } from "./reporter.js";
-import { HANDBACK_REASON } from "./run-job.js";
+import { HANDBACK_REASON } from "./handback.js";
 import { startWebhookWorker } from "./webhooks.js";
 
 const config = loadConfigOrExit();

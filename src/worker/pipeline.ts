@@ -30,6 +30,7 @@ import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
 import { loadText, type DatasetContext } from "./datasets.js";
+import { TrainingStopGate } from "./handback.js";
 import type { JobReporter } from "./reporter.js";
 import { fetchSource, type FetchedSource } from "./source/fetch-source.js";
 import { asJobError, validateCheckpoint } from "./validate.js";
@@ -263,11 +264,15 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       const steps = spec.training.steps;
       const opts = trainingOptions(spec, Math.max(1, Math.min(25, Math.floor(steps / 40))));
       const t0 = performance.now();
+      // a shutdown lets training reach its next snapshot when that is near (handback.ts)
+      const gate = new TrainingStopGate(r.signal, { steps, snapshotEvery: spec.training.snapshot_every });
       const run = async (from: Uint8Array | undefined) =>
         trainMasks({
-          model, windows, options: opts, targets: v.targets, prior, resume: from, signal: r.signal,
+          model, windows, options: opts, targets: v.targets, prior, resume: from, signal: gate.signal,
           onProgress: (pr) => {
-            r.progress(pr.step / pr.steps, { step: pr.step, steps: pr.steps, stepsPerSec: pr.tokensPerSec / (spec.training.batch_size * spec.calibration.seq_len), tokensPerSec: pr.tokensPerSec });
+            const stepsPerSec = pr.tokensPerSec / (spec.training.batch_size * spec.calibration.seq_len);
+            gate.progress(pr.step, stepsPerSec);
+            r.progress(pr.step / pr.steps, { step: pr.step, steps: pr.steps, stepsPerSec, tokensPerSec: pr.tokensPerSec });
             void r.metrics({ ...pr }).catch(() => {});
           },
           onSnapshot: async (bytes, step) => {
@@ -277,7 +282,13 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
               create: { jobId, kind: "snapshot", name: "snapshot.safetensors", storageKey: put.key, bytes: BigInt(put.bytes), sha256: put.sha256 },
               update: { bytes: BigInt(put.bytes), sha256: put.sha256 },
             });
-            await appendEvent(prisma, jobId, { type: JOB_EVENT_TYPES.snapshot, message: `snapshot at step ${step}`, data: { step, artifactId: art.id } });
+            const handingBack = gate.waiting;
+            await appendEvent(prisma, jobId, {
+              type: JOB_EVENT_TYPES.snapshot,
+              message: handingBack ? `snapshot at step ${step}, taken for the hand-back on shutdown` : `snapshot at step ${step}`,
+              data: { step, artifactId: art.id, ...(handingBack ? { reason: "shutdown" } : {}) },
+            });
+            gate.snapshotted(step);
           },
         });
       let result;
@@ -297,6 +308,8 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       } catch (err) {
         if (err instanceof TrainingAbortedError || r.signal.aborted) throw r.signal.reason ?? err;
         throw asInputError(err);
+      } finally {
+        gate.dispose();
       }
       logits = result.logits;
       training = {

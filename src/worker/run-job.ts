@@ -13,12 +13,10 @@ import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
 import { isFinal, type JobStatus } from "../contract/status.js";
 import { transition, writeEvent, type TransitionPatch } from "../db/transitions.js";
 import type { BlobStore } from "../storage/index.js";
+import { isHandback } from "./handback.js";
 import { JobWebhooks } from "./job-webhooks.js";
 import { jobPrefix, runPipeline, snapshotKey, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
 import { JobLostError, JobReporter, type ProgressPayload } from "./reporter.js";
-
-/** The reason the queue aborts a job when the worker shuts down (worker.cancelAllJobs). */
-export const HANDBACK_REASON = "worker-shutdown";
 
 /** The part of a BullMQ job (sandboxed or not) this needs. */
 export interface QueueJob {
@@ -50,7 +48,7 @@ export async function removeJobArtifacts(prisma: PrismaClient, store: BlobStore,
 }
 
 function handedBack(signal: AbortSignal | undefined): boolean {
-  return !!signal?.aborted && (signal.reason === HANDBACK_REASON || (signal.reason as Error | undefined)?.message === HANDBACK_REASON);
+  return !!signal?.aborted && isHandback(signal.reason);
 }
 
 /** Rolls back finishSucceeded's transaction when the job left `running` meanwhile. */

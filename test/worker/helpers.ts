@@ -159,6 +159,8 @@ export interface WorkerProcess {
   output(): string;
   /** signals the whole process group (the worker, tsx and the sandboxes) */
   kill(signal: NodeJS.Signals): void;
+  /** signals the worker alone (tsx relays it), as an orchestrator stopping a container does */
+  signal(signal: NodeJS.Signals): void;
   exited: Promise<number | null>;
 }
 
@@ -178,6 +180,9 @@ export function startWorker(t: Pick<TestContext, "after">, env: Record<string, s
       } catch {
         // already gone
       }
+    },
+    signal(signal) {
+      child.kill(signal);
     },
     exited,
   };

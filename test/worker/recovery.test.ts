@@ -2,7 +2,8 @@
 // worker A cancels a training job within 5 s with nothing left behind while it runs the reference job, then is
 // killed with -9 during training of job K; worker B's reconciler hands K back and K resumes from its snapshot to
 // the same final mask as the uninterrupted reference; B is killed with -9 during job L and Redis loses the queue's
-// keys; worker C's reconciler enqueues L again and it completes, again with the reference's mask.
+// keys; worker C's reconciler enqueues L again and it completes, again with the reference's mask. Finally C gets
+// SIGTERM during training: the job trains on to its next snapshot, goes back to the queue and C exits 0.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeNpz } from "../../src/checkpoint/npz.js";
@@ -49,6 +50,7 @@ test("cancel, kill -9 + resume, Redis data loss + reconcile", { timeout: 400_000
   const referenceJob = await submit(e, spec(checkpointId, evalFile));
   let reference: Map<string, string>;
   let workerB: WorkerProcess;
+  let workerC: WorkerProcess;
 
   await t.test("an uninterrupted run (the reference mask)", async () => {
     await waitForStatus(e, referenceJob, ["succeeded"], 200_000, workerA);
@@ -87,11 +89,26 @@ test("cancel, kill -9 + resume, Redis data loss + reconcile", { timeout: 400_000
     await kill9(workerB);
     assert.ok((await deletePrefixKeys(e.redis, e.prefix)) > 0);
     assert.equal(await e.queue.getJob(lostJob), undefined);
-    const workerC = startWorker(t, e.env);
+    workerC = startWorker(t, e.env);
     const lost = await waitForStatus(e, lostJob, ["succeeded"], 200_000, workerC);
     const startStep = (lost.metrics as { training: { startStep: number } }).training.startStep;
     assert.ok(startStep >= SNAPSHOT_EVERY && startStep < STEPS, `resumed from step ${startStep}`);
     assert.deepEqual(await masksOf(e, lostJob), reference);
-    await kill9(workerC);
+  });
+
+  await t.test("SIGTERM during training: a snapshot at the next snapshot step, the job back in the queue, exit 0", async () => {
+    const jobId = await submit(e, spec(checkpointId, evalFile, { steps: 400, snapshot_every: 12 }));
+    const first = await snapshotted(e, jobId);
+    workerC.signal("SIGTERM");
+    const code = await Promise.race([workerC.exited, new Promise((r) => setTimeout(() => r("still running"), 40_000))]);
+    assert.equal(code, 0, workerC.output());
+    const job = await e.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+    assert.equal(job.status, "queued");
+    const events = await e.prisma.jobEvent.findMany({ where: { jobId }, orderBy: { seq: "asc" } });
+    const last = events.filter((ev) => ev.type === "job.snapshot").at(-1)!;
+    assert.equal((last.data as { reason?: string }).reason, "shutdown", "the last snapshot was taken for the hand-back");
+    assert.ok((last.data as { step: number }).step > (first.data as { step: number }).step);
+    assert.ok(events.some((ev) => ev.type === "job.retrying" && (ev.data as { reason?: string }).reason === "shutdown"));
+    assert.ok(["delayed", "waiting"].includes(await (await e.queue.getJob(jobId))!.getState()), "back in the queue for another worker");
   });
 });
