@@ -100,7 +100,7 @@ test("cancel, kill -9 + resume, Redis data loss + reconcile", { timeout: 400_000
     const jobId = await submit(e, spec(checkpointId, evalFile, { steps: 400, snapshot_every: 12 }));
     const first = await snapshotted(e, jobId);
     workerC.signal("SIGTERM");
-    const code = await Promise.race([workerC.exited, new Promise((r) => setTimeout(() => r("still running"), 40_000))]);
+    const code = await Promise.race([workerC.exited, new Promise((r) => setTimeout(() => r("still running"), 40_000).unref())]);
     assert.equal(code, 0, workerC.output());
     const job = await e.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
     assert.equal(job.status, "queued");
