@@ -7,6 +7,7 @@
 #   scripts/ensure-services.sh start --state FILE   # ensure both; write what was started to FILE
 #   scripts/ensure-services.sh stop --state FILE    # stop what FILE says was started, then remove FILE
 #   scripts/ensure-services.sh chromium             # install Debian's chromium if /usr/bin/chromium is missing
+#   scripts/ensure-services.sh jq                   # install jq if it is missing
 
 STARTED_PG_CLUSTER="${STARTED_PG_CLUSTER:-}"
 REDIS_PIDFILE="${REDIS_PIDFILE:-}"
@@ -84,6 +85,13 @@ ensure_chromium() {
   apt_install chromium
 }
 
+# jq for test/readme-walkthrough.test.ts, which runs the README's curl walkthrough as written
+ensure_jq() {
+  if command -v jq >/dev/null; then return; fi
+  log "installing jq (for test/readme-walkthrough.test.ts)"
+  apt_install jq
+}
+
 stop_started_services() {
   if [[ -n "$REDIS_PIDFILE" && -f "$REDIS_PIDFILE" ]]; then
     log "stopping the Redis this run started"
@@ -122,8 +130,9 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
       fi
       ;;
     chromium) ensure_chromium ;;
+    jq) ensure_jq ;;
     *)
-      echo "usage: $0 start|stop --state FILE | chromium" >&2
+      echo "usage: $0 start|stop --state FILE | chromium | jq" >&2
       exit 2
       ;;
   esac
