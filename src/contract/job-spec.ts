@@ -51,9 +51,12 @@ export const DEFAULT_IGNORE = ["lm_head", "embed_tokens"];
 
 const UrlSource = Type.Object(
   {
-    url: HttpsUrl(
-      "https URL of a .tar or .tar.gz of a Hugging Face model folder, or a base URL under which the folder's files are served by name; a Hub page URL (https://huggingface.co/<repo>[/tree/<revision>]) is read as the hf source",
-    ),
+    url: Type.String({
+      pattern: "^(https|s3)://",
+      maxLength: 2048,
+      description:
+        "https URL of a .tar or .tar.gz of a Hugging Face model folder, or a base URL under which the folder's files are served by name; a Hub page URL (https://huggingface.co/<repo>[/tree/<revision>]) is read as the hf source; or s3://<bucket>/<key>.tar[.gz] / s3://<bucket>/<prefix>/ (a folder prefix), read with the worker's S3 settings",
+    }),
   },
   closed,
 );
@@ -235,12 +238,29 @@ export function parseDatasetRef(ref: string): DatasetRef {
   return { kind: "url", url: ref };
 }
 
-/** How a `{url}` source is fetched: one archive, or file by file under a base URL. */
+/** How a `{url}` source is fetched: one archive, or file by file under a base URL (or an s3:// key prefix). */
 export function sourceUrlKind(url: string): "tar" | "tar.gz" | "base" {
   const path = new URL(url).pathname.toLowerCase();
   if (path.endsWith(".tar.gz") || path.endsWith(".tgz")) return "tar.gz";
   if (path.endsWith(".tar")) return "tar";
   return "base";
+}
+
+// S3's own bucket naming rule (lowercase, 3-63 characters, no leading or trailing dot or hyphen)
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** s3://bucket/key → {bucket, key} (key may be "" or a prefix ending in /); null unless the URI has that shape. */
+export function parseS3Url(url: string): { bucket: string; key: string } | null {
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
+  if (!m || !S3_BUCKET.test(m[1])) return null;
+  return { bucket: m[1], key: m[2] ?? "" };
+}
+
+function s3Problem(url: string): string | null {
+  if (!parseS3Url(url)) return "must be s3://<bucket>/<key> with a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(url)) return "must not contain control characters";
+  return null;
 }
 
 export const DEFAULT_HUB_HOSTS = ["huggingface.co", "www.huggingface.co", "hf.co"];
@@ -273,6 +293,7 @@ export function hubSourceFromUrl(url: string, hubHosts = DEFAULT_HUB_HOSTS): { r
 /** The canonical form of a source: Hub page URLs become {hf}, an hf revision defaults to main. */
 export function normalizeSource(source: JobSource, hubHosts = DEFAULT_HUB_HOSTS): JobSource {
   if ("url" in source) {
+    if (source.url.startsWith("s3://")) return { url: source.url };
     const hub = hubSourceFromUrl(source.url, hubHosts);
     return hub && typeof hub === "object" ? { hf: hub } : { url: source.url };
   }
@@ -291,7 +312,7 @@ export function redactSpec<T extends { source: JobSource }>(spec: T): T {
 
 const MESSAGES: Record<string, string> = {
   "/source": 'must be exactly one of {"url": ...}, {"hf": {"repo": ...}}, {"checkpoint_id": ...}',
-  "/source/url": "must be an https URL",
+  "/source/url": "must be an https URL or an s3://<bucket>/<key> URI",
   "/source/checkpoint_id": "must be a uuid",
   "/source/hf/repo": 'must be a Hub repo id such as "meta-llama/Llama-2-7b-hf"',
   "/source/hf/revision": "must be a branch, tag or commit name",
@@ -415,8 +436,8 @@ function crossFieldErrors(body: JobSpecInput, hubHosts: string[]): SpecError[] {
   const [n, m] = body.pattern!.split(":").map(Number);
   if (n >= m) errors.push({ path: "/pattern", message: `N must be smaller than M, got ${body.pattern}` });
   if ("url" in body.source) {
-    const problem = httpsProblem(body.source.url);
-    const hub = problem ? null : hubSourceFromUrl(body.source.url, hubHosts);
+    const problem = body.source.url.startsWith("s3://") ? s3Problem(body.source.url) : httpsProblem(body.source.url);
+    const hub = problem || body.source.url.startsWith("s3://") ? null : hubSourceFromUrl(body.source.url, hubHosts);
     if (problem) errors.push({ path: "/source/url", message: problem });
     else if (typeof hub === "string") errors.push({ path: "/source/url", message: hub });
   }

@@ -1,5 +1,5 @@
 // The `fetching` stage: any job source → a local HF folder. {checkpoint_id} comes from our storage; {url} is a
-// .tar/.tar.gz archive or a base URL with the files by name; {hf} goes through the Hub API at config.hfEndpoint.
+// .tar/.tar.gz archive or a base URL with the files by name (https, or s3:// via s3.ts); {hf} goes through the Hub API at config.hfEndpoint.
 // Every remote byte passes the SSRF guard (http.ts), the size budget and sha256 (files.ts).
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { ByteBudget, folderDigest, safeRelativeName, writeStream, type StoredFil
 import { fetchCheckpoint } from "./checkpoint-source.js";
 import type { FetchedSource } from "./fetched.js";
 import { guardedGet, type GuardedGetOptions } from "./http.js";
+import { fetchS3Folder, openS3Object, sourceS3Client } from "./s3.js";
 import { extractTar } from "./tar.js";
 
 export type { FetchedSource } from "./fetched.js";
@@ -50,7 +51,7 @@ async function getOptional(url: string, dir: string, name: string, budget: ByteB
 }
 
 /** The shard names an index lists, checked to be plain file names. */
-async function shardsOf(indexPath: string): Promise<string[]> {
+export async function shardsOf(indexPath: string): Promise<string[]> {
   const { readFile } = await import("node:fs/promises");
   let map: unknown;
   try {
@@ -147,6 +148,21 @@ export async function fetchSource(source: JobSource, ctx: FetchContext): Promise
     return { dir: ctx.dir, files, sha256: folderDigest(files), description: `${s.hf.repo}@${revision}` };
   }
   const kind = sourceUrlKind(s.url);
+  if (s.url.startsWith("s3://")) {
+    const client = sourceS3Client(ctx.config);
+    try {
+      const opts = { dir: ctx.dir, budget, signal: ctx.signal };
+      if (kind === "base") {
+        const files = await fetchS3Folder(client, s.url, opts);
+        return { dir: ctx.dir, files, sha256: folderDigest(files), description: s.url };
+      }
+      const extracted = await extractTar(await openS3Object(client, s.url, opts), ctx.dir, { gzip: kind === "tar.gz", budget });
+      const root = await modelRoot(ctx.dir, extracted);
+      return { dir: root.dir, files: root.files, sha256: folderDigest(root.files), description: s.url };
+    } finally {
+      client.destroy();
+    }
+  }
   const shown = (() => {
     const u = new URL(s.url);
     return `${u.origin}${u.pathname}`;
