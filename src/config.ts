@@ -49,6 +49,8 @@ export interface Config {
   storage:
     | { driver: "local"; dir: string }
     | { driver: "s3"; endpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean };
+  /** S3 settings for s3:// job sources, whatever the storage driver */
+  s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean };
   sharedDir: string;
   port: number;
   host: string;
@@ -124,6 +126,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             forcePathStyle: truthy(e.S3_FORCE_PATH_STYLE),
           }
         : { driver: "local", dir: resolve(e.LOCAL_STORAGE_DIR) },
+    s3: {
+      endpoint: e.S3_ENDPOINT || undefined,
+      region: e.S3_REGION,
+      accessKeyId: e.S3_ACCESS_KEY_ID || undefined,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY || undefined,
+      forcePathStyle: truthy(e.S3_FORCE_PATH_STYLE),
+    },
     sharedDir: resolve(e.SHARED_DIR),
     port: num("PORT"),
     host: e.HOST,

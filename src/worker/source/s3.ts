@@ -23,16 +23,15 @@ export interface S3SourceOptions {
 
 /** A client for job sources: the s3 storage driver's endpoint and credentials, else the SDK's default chain. */
 export function sourceS3Client(config: Config): S3Client {
-  const s = config.storage;
+  // the S3_* settings apply to sources with either storage driver (a local-storage worker can still read s3://)
+  const s = config.s3;
   const cfg: S3ClientConfig = {
     // S3-compatible servers (MinIO, s3rver) differ in their support of the newer default checksums
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   };
-  if (s.driver === "s3") {
-    Object.assign(cfg, { region: s.region, endpoint: s.endpoint, forcePathStyle: s.forcePathStyle });
-    if (s.accessKeyId && s.secretAccessKey) cfg.credentials = { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey };
-  }
+  Object.assign(cfg, { region: s.region, endpoint: s.endpoint, forcePathStyle: s.forcePathStyle });
+  if (s.accessKeyId && s.secretAccessKey) cfg.credentials = { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey };
   return new S3Client(cfg);
 }
 
