@@ -48,6 +48,12 @@ async function readEvents(res: Response, stop: (seen: SseEvent[], comments: numb
         events.push(e);
         onEvent?.(e);
       }
+      // stop at the exact event, not at the end of the chunk: one read may carry several events, and the client
+      // has consumed only those before it stopped (the resume below starts after the last of them)
+      if (stop(events, comments)) {
+        await reader.cancel();
+        return { events, comments, ended: false };
+      }
     }
     if (stop(events, comments)) {
       await reader.cancel();
