@@ -30,7 +30,7 @@ import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
 import { loadText, type DatasetContext } from "./datasets.js";
-import { TrainingStopGate } from "./handback.js";
+import { TrainingStopGate, isHandback } from "./handback.js";
 import type { JobReporter } from "./reporter.js";
 import { fetchSource, type FetchedSource } from "./source/fetch-source.js";
 import { asJobError, validateCheckpoint } from "./validate.js";
@@ -264,11 +264,13 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       const steps = spec.training.steps;
       const opts = trainingOptions(spec, Math.max(1, Math.min(25, Math.floor(steps / 40))));
       const t0 = performance.now();
-      // a shutdown lets training reach its next snapshot when that is near (handback.ts)
+      // a shutdown lets training reach its next snapshot when that is near (handback.ts), else snapshots on abort
       const gate = new TrainingStopGate(r.signal, { steps, snapshotEvery: spec.training.snapshot_every });
       const run = async (from: Uint8Array | undefined) =>
         trainMasks({
           model, windows, options: opts, targets: v.targets, prior, resume: from, signal: gate.signal,
+          // a hand-back that could not wait for the next scheduled snapshot still stores the steps done so far
+          snapshotOnAbort: isHandback,
           onProgress: (pr) => {
             const stepsPerSec = pr.tokensPerSec / (spec.training.batch_size * spec.calibration.seq_len);
             gate.progress(pr.step, stepsPerSec);

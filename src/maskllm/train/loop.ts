@@ -125,6 +125,11 @@ export interface TrainMasksInput {
   signal?: AbortSignal;
   onProgress?: (p: MaskTrainingProgress) => void;
   onSnapshot?: (bytes: Uint8Array, step: number) => void | Promise<void>;
+  /**
+   * Whether an abort with this reason first hands out a snapshot of the steps done since the last one (a worker
+   * shutting down keeps its progress; a cancel does not need it). Default: never.
+   */
+  snapshotOnAbort?: (reason: unknown) => boolean;
 }
 
 export interface TrainMasksResult {
@@ -271,8 +276,30 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
     const tokensPerStep = opts.batchSize * seqLen;
     const noise = new Float32Array(totalGroups * c);
 
+    let snapshotAt = startStep;
+    const snapshot = async (done: number) => {
+      const bytes = encodeSnapshot({
+        step: done,
+        steps: opts.steps,
+        seed: opts.seed,
+        pattern: formatPattern(p),
+        options: opts as unknown as Record<string, unknown>,
+        rng: { ...RNG_DESCRIPTION },
+        targets,
+        logits: unflatten(v.dataSync() as Float32Array),
+        m: unflatten(adam!.m.get("logits")!.dataSync() as Float32Array),
+        v: unflatten(adam!.v.get("logits")!.dataSync() as Float32Array),
+      });
+      snapshotAt = done;
+      await input.onSnapshot!(bytes, done);
+    };
+
     for (let step = startStep; step < opts.steps; step++) {
-      if (signal?.aborted) throw new TrainingAbortedError(step);
+      if (signal?.aborted) {
+        // the state here is exactly that after `step` completed steps, so a resume from it continues bit-identically
+        if (input.onSnapshot && step > snapshotAt && input.snapshotOnAbort?.(signal.reason)) await snapshot(step);
+        throw new TrainingAbortedError(step);
+      }
       const sch = scheduleAt(opts, step, opts.steps);
       const ids = data.batch(step);
 
@@ -347,21 +374,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
         input.onProgress?.(last);
       }
       gradNormT.dispose();
-      if (opts.snapshotEvery > 0 && done % opts.snapshotEvery === 0 && input.onSnapshot) {
-        const bytes = encodeSnapshot({
-          step: done,
-          steps: opts.steps,
-          seed: opts.seed,
-          pattern: formatPattern(p),
-          options: opts as unknown as Record<string, unknown>,
-          rng: { ...RNG_DESCRIPTION },
-          targets,
-          logits: unflatten(v.dataSync() as Float32Array),
-          m: unflatten(adam.m.get("logits")!.dataSync() as Float32Array),
-          v: unflatten(adam.v.get("logits")!.dataSync() as Float32Array),
-        });
-        await input.onSnapshot(bytes, done);
-      }
+      if (opts.snapshotEvery > 0 && done % opts.snapshotEvery === 0 && input.onSnapshot) await snapshot(done);
       await yieldToEventLoop();
     }
 
