@@ -9,6 +9,7 @@ import { PruneInputError } from "../../src/maskllm/prune/errors.js";
 import { verifyNMMask, zerosMatchMask } from "../../src/maskllm/mask/verify.js";
 import { nmMaskFromScores } from "../../src/maskllm/mask/select.js";
 import { wandaScores } from "../../src/maskllm/prune/scores.js";
+import * as statsModule from "../../src/maskllm/prune/calibration-stats.js";
 import { tinyLlama, tinyLlamaConfig } from "../helpers/tiny-llama.js";
 
 const tinyModel = (seed: number, o: { intermediate?: number } = {}) => tinyLlama({ seed, hidden: 16, heads: 4, intermediate: o.intermediate ?? 24 });
@@ -136,4 +137,20 @@ test("layer selection by module-name globs, and clear errors for bad selections 
   const mag = await computeOneShotMasks(model, [], { method: "magnitude", pattern: { n: 1, m: 4 } });
   assert.ok(mag.report.allVerified && mag.report.layers.every((l) => l.relError === null));
   disposeModel(model);
+});
+
+test("StatsCollector used outside any tidy (as the layer bench feeds it) keeps no tensor and sums XᵀX exactly", () => {
+  const { StatsCollector } = statsModule;
+  const c = new StatsCollector("gram", new Set(["w"]));
+  const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
+  const tensors = tf.memory().numTensors;
+  c.onLinearInput("w", x);
+  c.endBatch();
+  c.onLinearInput("w", x);
+  c.endBatch();
+  assert.equal(tf.memory().numTensors, tensors, "a batch's contribution must not outlive it");
+  x.dispose();
+  // XᵀX = [[35, 44], [44, 56]], twice
+  assert.deepEqual([...c.stats.get("w")!.sums], [70, 88, 88, 112]);
+  assert.equal(c.stats.get("w")!.tokens, 6);
 });

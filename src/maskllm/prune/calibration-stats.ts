@@ -29,7 +29,9 @@ export class StatsCollector {
     let contribution = this.cache.get(x.id);
     if (!contribution) {
       // an explicit transpose: on the wasm backend matMul(x, x, transposeA) ran ~20× slower than transpose + matMul
-      contribution = tf.tidy(() => (this.kind === "gram" ? tf.matMul(tf.transpose(x), x) : tf.sum(tf.square(x), 0))).dataSync() as Float32Array;
+      const t = tf.tidy(() => (this.kind === "gram" ? tf.matMul(tf.transpose(x), x) : tf.sum(tf.square(x), 0)));
+      contribution = t.dataSync() as Float32Array; // a copy out of the backend, so the tensor can go
+      t.dispose(); // tidy hands its result back alive: without this every batch leaked an [in, in] tensor
       this.cache.set(x.id, contribution);
     }
     let s = this.stats.get(name);
