@@ -1,13 +1,12 @@
 // Artifact and mask downloads: the object must belong to the caller's tenant (through its job), else 404.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { InvalidCursorError } from "../../../db/cursor.js";
-import { pageArgs, toPage } from "../../../db/page.repository.js";
+import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
 import { MaskDownloadQuery, MaskListQuery, MaskPage } from "../../schemas/masks.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { badCursor, notFound } from "./jobs.js";
+import { listPage, notFound } from "./jobs.js";
 import { sendBlob } from "./send-blob.js";
 import { maskView } from "./views.js";
 
@@ -39,15 +38,10 @@ const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/masks",
     { schema: { tags: ["masks"], summary: "Your mask catalogue, newest first", querystring: MaskListQuery, response: { 200: MaskPage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
-      try {
-        const { take, where, orderBy } = pageArgs(req.query);
-        const rows = await app.prisma.maskArtifact.findMany({ where: { tenantId: req.auth.tenantId, ...(req.query.pattern ? { pattern: req.query.pattern } : {}), ...where }, orderBy, take: take + 1 });
-        const page = toPage(rows, take);
-        return { items: page.items.map(maskView), nextCursor: page.nextCursor };
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw badCursor();
-        throw err;
-      }
+      const { take, where, orderBy } = listPage(req.query);
+      const rows = await app.prisma.maskArtifact.findMany({ where: { tenantId: req.auth.tenantId, ...(req.query.pattern ? { pattern: req.query.pattern } : {}), ...where }, orderBy, take: take + 1 });
+      const page = toPage(rows, take);
+      return { items: page.items.map(maskView), nextCursor: page.nextCursor };
     },
   );
 

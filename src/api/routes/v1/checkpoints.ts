@@ -9,13 +9,12 @@ import { Prisma } from "@prisma/client";
 import { Type } from "typebox";
 import { tarEntries } from "../../../checkpoint/tar-entries.js";
 import { inspectorFor, validateCheckpointFiles, type InspectedFile } from "../../../checkpoint/validate-upload.js";
-import { InvalidCursorError } from "../../../db/cursor.js";
-import { pageArgs, toPage } from "../../../db/page.repository.js";
+import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { CheckpointListQuery, CheckpointPage, CheckpointUploadBody } from "../../schemas/checkpoints.js";
 import { IdParams } from "../../schemas/common.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { badCursor, notFound } from "./jobs.js";
+import { listPage, notFound } from "./jobs.js";
 import { uploadProblem } from "./upload-errors.js";
 import { checkpointView } from "./views.js";
 
@@ -113,15 +112,10 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/checkpoints",
     { schema: { tags: ["checkpoints"], summary: "Your checkpoints, newest first", querystring: CheckpointListQuery, response: { 200: CheckpointPage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
-      try {
-        const { take, where, orderBy } = pageArgs(req.query);
-        const rows = await app.prisma.checkpoint.findMany({ where: { tenantId: req.auth.tenantId, ...(req.query.status ? { status: req.query.status } : {}), ...where }, orderBy, take: take + 1 });
-        const page = toPage(rows, take);
-        return { items: page.items.map(checkpointView), nextCursor: page.nextCursor };
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw badCursor();
-        throw err;
-      }
+      const { take, where, orderBy } = listPage(req.query);
+      const rows = await app.prisma.checkpoint.findMany({ where: { tenantId: req.auth.tenantId, ...(req.query.status ? { status: req.query.status } : {}), ...where }, orderBy, take: take + 1 });
+      const page = toPage(rows, take);
+      return { items: page.items.map(checkpointView), nextCursor: page.nextCursor };
     },
   );
 

@@ -4,12 +4,11 @@ import { randomUUID } from "node:crypto";
 import { pipeline, Transform, type TransformCallback } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { InvalidCursorError } from "../../../db/cursor.js";
-import { pageArgs, toPage } from "../../../db/page.repository.js";
+import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { FILE_PURPOSES, FileListQuery, FilePage, FileUploadBody } from "../../schemas/files.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { badCursor } from "./jobs.js";
+import { listPage } from "./jobs.js";
 import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
 import { fileView } from "./views.js";
 
@@ -87,15 +86,10 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/files",
     { schema: { tags: ["files"], summary: "Your uploaded text files, newest first", querystring: FileListQuery, response: { 200: FilePage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
-      try {
-        const { take, where, orderBy } = pageArgs(req.query);
-        const rows = await app.prisma.dataFile.findMany({ where: { tenantId: req.auth.tenantId, ...where }, orderBy, take: take + 1 });
-        const page = toPage(rows, take);
-        return { items: page.items.map(fileView), nextCursor: page.nextCursor };
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw badCursor();
-        throw err;
-      }
+      const { take, where, orderBy } = listPage(req.query);
+      const rows = await app.prisma.dataFile.findMany({ where: { tenantId: req.auth.tenantId, ...where }, orderBy, take: take + 1 });
+      const page = toPage(rows, take);
+      return { items: page.items.map(fileView), nextCursor: page.nextCursor };
     },
   );
 };

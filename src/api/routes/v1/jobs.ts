@@ -11,6 +11,7 @@ import { isFinal } from "../../../contract/status.js";
 import { generateWebhookSecret } from "../../../contract/webhook.js";
 import { countActiveJobs, createJob, getJob, listJobs, requestCancel } from "../../../db/jobs.repository.js";
 import { InvalidCursorError } from "../../../db/cursor.js";
+import { pageArgs, type PageOptions } from "../../../db/page.repository.js";
 import { readJobWithResults } from "../../../db/job-reads.js";
 import { withDeadline } from "../../deadline.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
@@ -34,6 +35,16 @@ function canonical(value: unknown): string {
 
 export const notFound = (what: string, id: string) => new HttpProblem(404, `no ${what} ${id}`);
 export const badCursor = () => new HttpProblem(400, "invalid cursor: pass the nextCursor of a previous page unchanged", { type: PROBLEM_TYPES.validation, errors: [{ location: "querystring", pointer: "/cursor", detail: "is not a cursor this API handed out" }] });
+
+/** The page arguments of a list query; a cursor we did not hand out is the 400 problem, not an error. */
+export function listPage(query: PageOptions) {
+  try {
+    return pageArgs(query);
+  } catch (err) {
+    if (err instanceof InvalidCursorError) throw badCursor();
+    throw err;
+  }
+}
 
 const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const waitKey = `${app.config.queuePrefix}:${QUEUE_NAMES.prune}:wait`;
