@@ -2,6 +2,7 @@
 // (/work/shared/data/tinystories/PROVENANCE.md): each document gets BOS, documents are concatenated, and the
 // stream is cut into non-overlapping windows with the tail dropped.
 import type { TextTokenizer } from "./tokenizer.js";
+import { mulberry32Bits } from "../maskllm/train/rng.js";
 
 export type TextFormat = "stories" | "wikitext";
 
@@ -48,22 +49,16 @@ export function evalWindows(tokens: Int32Array, seqLen: number): Int32Array[] {
   return out;
 }
 
-// mulberry32: a tiny, well-known seeded generator; the same seed gives the same windows on every machine
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+// seeded, so the same seed gives the same windows on every machine; uniforms in [0, 1)
+function uniform(seed: number): () => number {
+  const bits = mulberry32Bits(seed);
+  return () => bits() / 4294967296;
 }
 
 /** `count` windows of seqLen tokens at random starts (deterministic for a seed; windows may overlap). */
 export function sampleWindows(tokens: Int32Array, count: number, seqLen: number, seed: number): Int32Array[] {
   if (tokens.length < seqLen) throw new RangeError(`the text has ${tokens.length} tokens, fewer than one window of ${seqLen}`);
-  const rand = mulberry32(seed);
+  const rand = uniform(seed);
   const out: Int32Array[] = [];
   for (let i = 0; i < count; i++) {
     const s = Math.floor(rand() * (tokens.length - seqLen + 1));

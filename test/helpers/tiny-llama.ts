@@ -2,6 +2,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LlamaConfig } from "../../src/maskllm/llama/config.js";
 import { expectedWeightShapes, type LlamaModel } from "../../src/maskllm/llama/model.js";
+import { mulberry32Bits } from "../../src/maskllm/train/rng.js";
 
 export interface TinyLlamaOptions {
   layers?: number;
@@ -15,16 +16,10 @@ export interface TinyLlamaOptions {
   config?: Partial<LlamaConfig>;
 }
 
-// mulberry32: seeded, so a test's model is the same on every run and machine
+// seeded, so a test's model is the same on every run and machine; uniforms in [0, 1)
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const bits = mulberry32Bits(seed);
+  return () => bits() / 4294967296;
 }
 
 export function tinyLlamaConfig(o: TinyLlamaOptions = {}): LlamaConfig {

@@ -24,16 +24,22 @@ export function seedFor(seed: number, step: number, stream: number): number {
   return h;
 }
 
-/** mulberry32: returns uniforms in the open interval (0, 1). */
-export function mulberry32(seed: number): () => number {
+/** mulberry32's raw stream of uint32s; the one generator behind every seeded draw in the project. */
+export function mulberry32Bits(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296);
+    return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/** mulberry32: returns uniforms in the open interval (0, 1), so -log(-log u) is always finite. */
+export function mulberry32(seed: number): () => number {
+  const bits = mulberry32Bits(seed);
+  return () => (bits() + 0.5) / 4294967296;
 }
 
 /** n standard Gumbel(0,1) samples, -log(-log u), from one stream. */
