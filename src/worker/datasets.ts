@@ -2,14 +2,13 @@
 // storage) and https URLs (through the SSRF guard). Text only; tokenizing happens in the pipeline.
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { PrismaClient } from "@prisma/client";
-import type { Config } from "../config.js";
 import { InvalidJobError } from "../contract/errors.js";
 import { parseDatasetRef } from "../contract/job-spec.js";
 import type { TextFormat } from "../checkpoint/text-dataset.js";
-import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
+import { BlobNotFoundError } from "../storage/index.js";
 import { ByteBudget, writeStream } from "./files.js";
 import { guardedGet } from "./source/http.js";
+import type { JobIoContext } from "./job-io-context.js";
 
 export const BUILTIN_DATASETS: Record<string, { path: string; format: TextFormat }> = {
   tinystories: { path: "data/tinystories/train-sample-2MiB.txt", format: "stories" },
@@ -17,15 +16,6 @@ export const BUILTIN_DATASETS: Record<string, { path: string; format: TextFormat
   wikitext: { path: "data/wikitext-2-raw/wiki.test.raw", format: "wikitext" },
 };
 
-export interface DatasetContext {
-  config: Config;
-  prisma: PrismaClient;
-  store: BlobStore;
-  tenantId: string | null;
-  /** scratch folder for downloads */
-  dir: string;
-  signal?: AbortSignal;
-}
 
 export interface LoadedText {
   text: string;
@@ -41,7 +31,7 @@ function guessFormat(text: string): TextFormat {
   return SEPARATORS.test(text) ? "stories" : "wikitext";
 }
 
-export async function loadText(ref: string, ctx: DatasetContext): Promise<LoadedText> {
+export async function loadText(ref: string, ctx: JobIoContext): Promise<LoadedText> {
   const d = parseDatasetRef(ref);
   if (d.kind === "builtin") {
     const b = BUILTIN_DATASETS[d.name];

@@ -29,7 +29,8 @@ import { candidateCount, MaskShapeError } from "../maskllm/train/logits.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
-import { loadText, type DatasetContext } from "./datasets.js";
+import { loadText } from "./datasets.js";
+import type { JobIoContext } from "./job-io-context.js";
 import { TrainingStopGate, isHandback } from "./handback.js";
 import type { JobReporter } from "./reporter.js";
 import { fetchSource, type FetchedSource } from "./source/fetch-source.js";
@@ -94,7 +95,7 @@ function asInputError(err: unknown): unknown {
  * The token stream of a dataset. With maxTokens, documents are tokenized in order only until the stream is that
  * long: calibration samples a few windows, and tokenizing all of a large file would dominate a short job.
  */
-async function tokens(ref: string, format: TextFormat | undefined, tokenizer: TextTokenizer, ctx: DatasetContext, maxTokens = Infinity): Promise<Int32Array> {
+async function tokens(ref: string, format: TextFormat | undefined, tokenizer: TextTokenizer, ctx: JobIoContext, maxTokens = Infinity): Promise<Int32Array> {
   const t = await loadText(ref, ctx);
   const docs = readDocuments(t.text, format ?? t.format);
   if (docs.length === 0) throw new InvalidJobError("dataset_invalid", `dataset ${ref} holds no ${format ?? t.format} documents`);
@@ -184,7 +185,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
   const { jobId, spec, reporter: r, workDir } = input;
   const { config, prisma, store } = deps;
   const pattern = parseNM(spec.pattern);
-  const dctx: DatasetContext = { config, prisma, store, tenantId: input.tenantId, dir: workDir, signal: r.signal };
+  const dctx: JobIoContext = { config, prisma, store, tenantId: input.tenantId, dir: workDir, signal: r.signal };
   const timings: Record<string, number> = {};
 
   // fetching

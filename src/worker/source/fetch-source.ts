@@ -3,32 +3,21 @@
 // Every remote byte passes the SSRF guard (http.ts), the size budget and sha256 (files.ts).
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { PrismaClient } from "@prisma/client";
-import type { Config } from "../../config.js";
 import { InvalidJobError } from "../../contract/errors.js";
 import { normalizeSource, sourceUrlKind, type JobSource } from "../../contract/job-spec.js";
-import type { BlobStore } from "../../storage/index.js";
 import { ByteBudget, folderDigest, safeRelativeName, writeStream, type StoredFile } from "../files.js";
 import { fetchCheckpoint } from "./checkpoint-source.js";
 import type { FetchedSource } from "./fetched.js";
 import { guardedGet, type GuardedGetOptions } from "./http.js";
 import { fetchS3Folder, openS3Object, sourceS3Client } from "./s3.js";
 import { extractTar } from "./tar.js";
+import type { JobIoContext } from "../job-io-context.js";
 
 export type { FetchedSource } from "./fetched.js";
 
 /** Files of a model folder besides the weights; all optional except config.json. */
 export const MODEL_SIDE_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"];
 
-export interface FetchContext {
-  config: Config;
-  prisma: PrismaClient;
-  store: BlobStore;
-  tenantId: string | null;
-  /** empty folder the model goes into */
-  dir: string;
-  signal?: AbortSignal;
-}
 
 async function getToFile(url: string, dir: string, name: string, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile> {
   const res = await guardedGet(url, http);
@@ -67,7 +56,7 @@ export async function shardsOf(indexPath: string): Promise<string[]> {
   return names as string[];
 }
 
-async function fetchBaseUrl(base: string, ctx: FetchContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
+async function fetchBaseUrl(base: string, ctx: JobIoContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
   const root = base.endsWith("/") ? base : `${base}/`;
   const files: StoredFile[] = [await getToFile(new URL("config.json", root).href, ctx.dir, "config.json", budget, http)];
   const index = await getOptional(new URL("model.safetensors.index.json", root).href, ctx.dir, "model.safetensors.index.json", budget, http);
@@ -102,7 +91,7 @@ interface HubSibling {
   rfilename?: unknown;
 }
 
-async function fetchHub(repo: string, revision: string, token: string | undefined, ctx: FetchContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
+async function fetchHub(repo: string, revision: string, token: string | undefined, ctx: JobIoContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
   const endpoint = ctx.config.hfEndpoint;
   const enc = (s: string) => s.split("/").map(encodeURIComponent).join("/");
   const headers = token ? { authorization: `Bearer ${token}` } : undefined;
@@ -137,7 +126,7 @@ async function fetchHub(repo: string, revision: string, token: string | undefine
   return files;
 }
 
-export async function fetchSource(source: JobSource, ctx: FetchContext): Promise<FetchedSource> {
+export async function fetchSource(source: JobSource, ctx: JobIoContext): Promise<FetchedSource> {
   const budget = new ByteBudget(ctx.config.limits.downloadBytes, "the model");
   const http: GuardedGetOptions = { allowPrivate: ctx.config.allowPrivateSources, signal: ctx.signal, what: "source URL" };
   const s = normalizeSource(source);
