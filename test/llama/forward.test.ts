@@ -178,3 +178,45 @@ test("wasm kernel shims: slice/split/unstack match the cpu backend; gather has a
   await tf.setBackend("wasm");
   assert.deepEqual(wasm, cpu);
 });
+
+test("wasm Transpose shim matches the cpu backend for 2-D, merged and strided permutations, float32 and int32", async () => {
+  const cases: [number[], number[]][] = [
+    [[37, 13], [1, 0]],
+    [[4, 6, 3, 5], [0, 2, 1, 3]],
+    [[4, 3, 6, 5], [0, 1, 3, 2]],
+    [[3, 1, 4, 5], [2, 0, 3, 1]],
+    [[2, 3, 4, 5, 6], [4, 2, 0, 3, 1]],
+    [[2, 3, 4], [1, 2, 0]],
+    [[2, 3, 4], [0, 1, 2]],
+    [[1, 5], [1, 0]],
+    [[7], [0]],
+  ];
+  const inputs = cases.map(([shape], i) => tf.randomNormal(shape, 0, 10, "float32", i).arraySync());
+  const run = () =>
+    cases.map(([, perm], i) => {
+      const x = tf.tensor(inputs[i] as number[]);
+      return [tf.transpose(x, perm).arraySync(), tf.transpose(tf.cast(x, "int32"), perm).arraySync()];
+    });
+  const wasm = run();
+  await tf.setBackend("cpu");
+  const cpu = run();
+  await tf.setBackend("wasm");
+  assert.deepEqual(wasm, cpu);
+});
+
+test("matMul2d's gradients equal matMul's in both orientations (wide and tall operands)", async () => {
+  const { matMul2d } = await import("../../src/maskllm/llama/matmul.js");
+  // [512, 8]·[8, 256] and [512, 256]·[256, 8]: the cost model picks the other transposition for each side
+  for (const [m, k, n] of [[64, 4, 32], [64, 32, 4], [5, 7, 3]]) {
+    const a = tf.randomNormal([m, k], 0, 1, "float32", m);
+    const b = tf.randomNormal([k, n], 0, 1, "float32", n);
+    const w = tf.randomNormal([m, n], 0, 1, "float32", k);
+    const f = (mm: (x: tf.Tensor2D, y: tf.Tensor2D) => tf.Tensor2D) => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x as tf.Tensor2D, y as tf.Tensor2D), w)))([a, b]);
+    const [ga, gb] = f(matMul2d);
+    const [ea, eb] = f((x, y) => tf.matMul(x, y));
+    assert.ok(tf.max(tf.abs(tf.sub(ga, ea))).dataSync()[0] < 1e-4, `dA for ${m}x${k}x${n}`);
+    assert.ok(tf.max(tf.abs(tf.sub(gb, eb))).dataSync()[0] < 1e-4, `dB for ${m}x${k}x${n}`);
+    assert.deepEqual(matMul2d(a as tf.Tensor2D, b as tf.Tensor2D).shape, [m, n]);
+  }
+  assert.throws(() => matMul2d(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([2, 3]) as tf.Tensor2D), /do not multiply/);
+});
