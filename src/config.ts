@@ -35,6 +35,7 @@ export const EnvSchema = Type.Object({
   HF_ENDPOINT: Type.String({ pattern: "^https?://", default: "https://huggingface.co", description: "Hugging Face Hub API base" }),
   ALLOW_PRIVATE_SOURCES: Type.Optional(Bool),
   RATE_LIMIT_PER_MINUTE: Int(600, 1),
+  RATE_LIMIT_STORE: Type.Union([Type.Literal("memory"), Type.Literal("redis")], { default: "memory", description: "where rate-limit counters live: this process (limits per API process) or Redis (shared by every replica, one round trip per request)" }),
   MAX_CONCURRENT_JOBS_PER_TENANT: Int(4, 1),
   MASKFORGE_API_URL: Type.String({ pattern: "^https?://", default: "http://127.0.0.1:3000", description: "API base URL the maskforge CLI client talks to (flag --api-url wins)" }),
   MASKFORGE_API_KEY: Type.String({ default: "", description: "API key (mf_...) of the CLI client (flag --api-key wins)" }),
@@ -64,6 +65,8 @@ export interface Config {
   hfEndpoint: string;
   allowPrivateSources: boolean;
   rateLimitPerMinute: number;
+  /** memory: counters per API process; redis: shared across replicas at one Redis round trip per request */
+  rateLimitStore: Env["RATE_LIMIT_STORE"];
   maxConcurrentJobsPerTenant: number;
   /** the CLI as an API client */
   client: { apiUrl: string; apiKey?: string };
@@ -146,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     hfEndpoint: e.HF_ENDPOINT.replace(/\/+$/, ""),
     allowPrivateSources: truthy(e.ALLOW_PRIVATE_SOURCES),
     rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
+    rateLimitStore: e.RATE_LIMIT_STORE,
     maxConcurrentJobsPerTenant: num("MAX_CONCURRENT_JOBS_PER_TENANT"),
     client: { apiUrl: e.MASKFORGE_API_URL.replace(/\/+$/, ""), apiKey: e.MASKFORGE_API_KEY || undefined },
   };

@@ -9,6 +9,7 @@ test("an empty environment gives the documented defaults", () => {
   assert.equal(c.workerConcurrency, 1);
   assert.equal(c.storage.driver, "local");
   assert.equal(c.logLevel, "info");
+  assert.equal(c.rateLimitStore, "memory");
 });
 
 test("values are parsed and typed", () => {
@@ -19,9 +20,11 @@ test("values are parsed and typed", () => {
     S3_FORCE_PATH_STYLE: "true",
     HF_ENDPOINT: "https://hub.example/",
     WORKER_CONCURRENCY: "3",
+    RATE_LIMIT_STORE: "redis",
   });
   assert.equal(c.port, 8080);
   assert.equal(c.workerConcurrency, 3);
+  assert.equal(c.rateLimitStore, "redis");
   assert.deepEqual(c.storage, { driver: "s3", endpoint: undefined, bucket: "b", region: "us-east-1", accessKeyId: undefined, secretAccessKey: undefined, forcePathStyle: true });
   assert.equal(c.hfEndpoint, "https://hub.example");
 });
@@ -34,6 +37,7 @@ test("an invalid environment throws one ConfigError naming every bad key", () =>
     WORKER_CONCURRENCY: "zero",
     LOG_LEVEL: "loud",
     STORAGE_DRIVER: "ftp",
+    RATE_LIMIT_STORE: "postgres",
   };
   let caught: unknown;
   try {

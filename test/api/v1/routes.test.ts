@@ -243,18 +243,23 @@ test("/v1 routes: success paths and the bad-input table", async (t) => {
   assert.equal(QUEUE_NAMES.prune, "prune");
 });
 
-test("the per-key rate limit answers 429 problems with RateLimit headers, per key", async (t) => {
-  const app = await v1App(t, { env: { RATE_LIMIT_PER_MINUTE: "3" } });
-  const a = await newTenant();
-  const b = await newTenant();
-  for (let i = 0; i < 3; i++) {
-    const ok = await app.inject({ method: "GET", url: "/v1/jobs", headers: a.auth });
-    assert.equal(ok.statusCode, 200);
-    assert.equal(ok.headers["ratelimit-remaining"], String(2 - i));
-  }
-  const limited = await app.inject({ method: "GET", url: "/v1/jobs", headers: a.auth });
-  const body = assertProblem(limited as unknown as LightMyRequestResponse, 429, "over the limit");
-  assert.equal(body.type, "urn:maskforge:problem:rate-limited");
-  assert.ok(Number(limited.headers["retry-after"]) > 0);
-  assert.equal((await app.inject({ method: "GET", url: "/v1/jobs", headers: b.auth })).statusCode, 200, "another key has its own bucket");
-});
+// memory is the default; redis is what several API replicas share
+for (const store of ["memory", "redis"] as const) {
+  test(`the per-key rate limit (${store} store) answers 429 problems with RateLimit headers, per key`, async (t) => {
+    const app = await v1App(t, { env: { RATE_LIMIT_PER_MINUTE: "3", RATE_LIMIT_STORE: store } });
+    const a = await newTenant();
+    const b = await newTenant();
+    for (let i = 0; i < 3; i++) {
+      const ok = await app.inject({ method: "GET", url: "/v1/jobs", headers: a.auth });
+      assert.equal(ok.statusCode, 200);
+      assert.equal(ok.headers["ratelimit-remaining"], String(2 - i));
+    }
+    const limited = await app.inject({ method: "GET", url: "/v1/jobs", headers: a.auth });
+    const body = assertProblem(limited as unknown as LightMyRequestResponse, 429, "over the limit");
+    assert.equal(body.type, "urn:maskforge:problem:rate-limited");
+    assert.ok(Number(limited.headers["retry-after"]) > 0);
+    const counters = await app.redis.keys(`${app.config.queuePrefix}:ratelimit:*`);
+    assert.equal(counters.length > 0, store === "redis", `counters in Redis: ${counters.length}`);
+    assert.equal((await app.inject({ method: "GET", url: "/v1/jobs", headers: b.auth })).statusCode, 200, "another key has its own bucket");
+  });
+}

@@ -1,6 +1,7 @@
 // The /v1 API: every route needs an API key (401 otherwise), is rate-limited per key (429 with RateLimit
-// headers), and sees only its tenant's objects. Order matters: authentication is a scope-level onRequest hook,
-// so it runs before the rate limiter's route-level one, which buckets by the key's hash.
+// headers; counted per process or in Redis, see RATE_LIMIT_STORE), and sees only its tenant's objects. Order
+// matters: authentication is a scope-level onRequest hook, so it runs before the rate limiter's route-level one,
+// which buckets by the key's hash.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import multipart from "@fastify/multipart";
 import rateLimit from "@fastify/rate-limit";
@@ -22,8 +23,9 @@ const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) => {
     max: app.config.rateLimitPerMinute,
     timeWindow: 60_000,
     keyGenerator: (req) => req.auth.keyHash,
-    redis: app.redis,
-    nameSpace: `${app.config.queuePrefix}:ratelimit:`,
+    // memory (default): the plugin's in-process LRU, no round trip, but each API process counts on its own;
+    // redis: one count shared by every replica, at one Redis EVAL per request
+    ...(app.config.rateLimitStore === "redis" ? { redis: app.redis, nameSpace: `${app.config.queuePrefix}:ratelimit:` } : {}),
     // a Redis outage must not take the API down with it
     skipOnError: true,
     enableDraftSpec: true,
