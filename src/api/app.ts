@@ -25,8 +25,10 @@ import metricsRoutes from "./routes/metrics.js";
 import dashboardPlugin from "./dashboard/plugin.js";
 import authPlugin from "./plugins/app/auth.js";
 import webhooksPlugin from "./plugins/app/webhooks.js";
+import jobCachePlugin from "./plugins/app/job-cache.js";
 import v1SchemasPlugin from "./plugins/app/v1-schemas.js";
 import v1Routes, { type V1Options } from "./routes/v1/index.js";
+import type { ReconnectDelays } from "../db/job-change-listener.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -47,6 +49,8 @@ export interface BuildAppOptions {
   readinessTimeoutMs?: number;
   /** options of the /v1 routes (SSE poll and heartbeat intervals) */
   v1?: V1Options;
+  /** reconnect delays of the job cache's LISTEN connection */
+  jobCacheReconnect?: ReconnectDelays;
 }
 
 export async function buildApp(config: Config, opts: BuildAppOptions = {}): Promise<App> {
@@ -79,6 +83,7 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
   await app.register(problemsPlugin);
   await app.register(authPlugin);
   await app.register(webhooksPlugin);
+  await app.register(jobCachePlugin, { listen: !opts.lazy, reconnect: opts.jobCacheReconnect });
   await app.register(v1SchemasPlugin);
 
   // route plugins; the jobs API registers its own under { prefix: "/v1" }
