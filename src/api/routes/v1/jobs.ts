@@ -12,8 +12,8 @@ import { generateWebhookSecret } from "../../../contract/webhook.js";
 import { countActiveJobs, createJob, getJob, listJobs, requestCancel } from "../../../db/jobs.repository.js";
 import { InvalidCursorError } from "../../../db/cursor.js";
 import { pageArgs, type PageOptions } from "../../../db/page.repository.js";
-import { readJobWithResults } from "../../../db/job-reads.js";
 import { withDeadline } from "../../deadline.js";
+import { SingleFlightCache } from "../../single-flight-cache.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
 import { CancelResultSchema, CreatedJobSchema, IdempotencyHeaders, JobListQuery, JobPage } from "../../schemas/jobs.js";
@@ -21,6 +21,8 @@ import { problemResponses } from "../../schemas/problem.js";
 import { jobView } from "./views.js";
 
 const QUEUE_DEADLINE_MS = 3000;
+/** how old a queued job's position may be: clients poll, and many may poll the same job */
+export const QUEUE_POSITION_MAX_AGE_MS = 500;
 const QUEUE_POSITION_LUA = `local p = redis.call('LPOS', KEYS[1], ARGV[1]) if not p then return -1 end return redis.call('LLEN', KEYS[1]) - 1 - p`;
 
 function canonical(value: unknown): string {
@@ -48,13 +50,17 @@ export function listPage(query: PageOptions) {
 
 const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const waitKey = `${app.config.queuePrefix}:${QUEUE_NAMES.prune}:wait`;
+  // concurrent polls of one job share one Redis call, and its answer for QUEUE_POSITION_MAX_AGE_MS
+  const positions = new SingleFlightCache<number | null>(QUEUE_POSITION_MAX_AGE_MS);
 
   /** Jobs ahead of this one in the wait list (workers take from the tail); null when it is not waiting. */
   async function queuePosition(jobId: string): Promise<number | null> {
     try {
-      // one atomic command: half the cost of MULTI/LPOS/LLEN/EXEC on this polled route (bench:api)
-      const ahead = (await app.redis.eval(QUEUE_POSITION_LUA, 1, waitKey, jobId)) as number;
-      return ahead >= 0 ? ahead : null;
+      return await positions.get(jobId, async () => {
+        // one atomic command: half the cost of MULTI/LPOS/LLEN/EXEC on this polled route (bench:api)
+        const ahead = (await app.redis.eval(QUEUE_POSITION_LUA, 1, waitKey, jobId)) as number;
+        return ahead >= 0 ? ahead : null;
+      });
     } catch {
       return null; // Redis down: the rest of the answer is still worth sending
     }
@@ -173,13 +179,14 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ["jobs"],
         summary: "A job: status, stage, progress, ETA, queue position, latest metrics, results, error",
+        description: `queuePosition may be up to ${QUEUE_POSITION_MAX_AGE_MS} ms old.`,
         params: IdParams,
         response: { 200: Type.Ref("Job"), ...problemResponses(400, 401, 404, 429) },
       },
     },
     async (req) => {
-      // the most polled route: one plain SQL statement (job and results), not Prisma (see job-reads.ts)
-      const found = await readJobWithResults(app.pg, req.auth.tenantId, req.params.id);
+      // the most polled route: from memory while change notifications flow, else one plain SQL statement
+      const found = await app.jobReads.read(req.auth.tenantId, req.params.id);
       if (!found) throw notFound("job", req.params.id);
       const { job, results } = found;
       return jobView(job, { queuePosition: job.status === "queued" ? await queuePosition(job.id) : null, results });
@@ -201,7 +208,8 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const tenantId = req.auth.tenantId;
       const job = await getJob(app.prisma, tenantId, req.params.id);
       if (!job) throw notFound("job", req.params.id);
-      const { outcome, status } = await requestCancel(app.prisma, job.id);
+      // evicted even if a later step throws: the status may have changed by then
+      const { outcome, status } = await requestCancel(app.prisma, job.id).finally(() => app.jobReads.evict(job.id));
       if (outcome === "not_found") throw notFound("job", req.params.id);
       if (outcome === "final") throw new HttpProblem(409, `the job already finished (${status}); there is nothing to cancel`, { type: "urn:maskforge:problem:job-final" });
       if (outcome === "cancelled") {
@@ -238,7 +246,7 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       ]);
       const kept = new Set(masks.flatMap((m) => [m.npzKey, m.logitsKey]).filter(Boolean));
       for (const a of artifacts) if (!kept.has(a.storageKey)) await app.storage.delete(a.storageKey);
-      await app.prisma.job.delete({ where: { id: job.id } });
+      await app.prisma.job.delete({ where: { id: job.id } }).finally(() => app.jobReads.evict(job.id));
       return reply.code(204).send(null);
     },
   );
