@@ -18,6 +18,8 @@ import { evalWindows, readDocuments, tokenizeStream, type TextFormat } from "../
 import type { TextTokenizer } from "../checkpoint/tokenizer.js";
 import { decodeMaskNpz } from "../checkpoint/mask-npz.js";
 import { decodeMaskLogits, encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
+import type { BackendChoice } from "../maskllm/backend.js";
+import { defaultTrainingThreads, ThreadReplicas } from "../parallel/thread-replicas.js";
 
 export const MASKLLM_PRIORS = ["sparsegpt", "wanda", "magnitude", "none"] as const;
 
@@ -34,6 +36,11 @@ export interface MaskLlmCliOptions {
   snapshotEvery?: number;
   resume?: string;
   json?: boolean;
+  /** parts each step's batch is cut into (part of the run: a resume needs the same) */
+  microBatches: number;
+  /** threads that compute the parts (default: one per core, at most microBatches); the mask does not depend on it */
+  threads?: number;
+  backend: BackendChoice;
 }
 
 export interface MaskLlmOutcome {
@@ -93,11 +100,13 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
   const onSig = () => ac.abort();
   process.once("SIGINT", onSig);
   let last: MaskTrainingProgress | undefined;
+  const threads = o.threads ?? defaultTrainingThreads(o.microBatches);
+  const replicas = threads > 1 ? await ThreadReplicas.start(model, threads - 1, o.backend) : undefined;
   try {
     bar?.start(o.steps, 0, { loss: "-", tau: "-", kappa: "-", change: "-", tps: "-" });
     const r = await trainMasks({
-      model, windows, targets, prior, resume, signal: ac.signal,
-      options: { pattern, steps: o.steps, batchSize: o.batchSize, seed: o.seed, progressEvery: 1, snapshotEvery: o.snapshotEvery ?? 0, ...(o.lr !== undefined ? { lr: o.lr, lrMin: o.lr / 10 } : {}) },
+      model, windows, targets, prior, resume, signal: ac.signal, replicas,
+      options: { pattern, steps: o.steps, batchSize: o.batchSize, microBatches: o.microBatches, seed: o.seed, progressEvery: 1, snapshotEvery: o.snapshotEvery ?? 0, ...(o.lr !== undefined ? { lr: o.lr, lrMin: o.lr / 10 } : {}) },
       onProgress: (p) => {
         last = p;
         bar?.update(p.step, { loss: p.loss.toFixed(3), tau: p.tau.toFixed(2), kappa: p.kappa.toFixed(0), change: p.maskChange.toFixed(4), tps: p.tokensPerSec.toFixed(0) });
@@ -130,7 +139,7 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
       report: {
         layers, sparsity: layers.reduce((a, l) => a + l.sparsity * l.shape[0] * l.shape[1], 0) / total, allVerified: layers.every((l) => l.nmVerified),
         seconds: (performance.now() - t0) / 1000, method: "maskllm", prior: o.prior, resumedFrom: r.startStep || null, steps: r.options.steps,
-        trainWindows: windows.length, tokensPerSec: r.tokensPerSec, final: last ?? null, baseSha256, options: r.options,
+        trainWindows: windows.length, threads, tokensPerSec: r.tokensPerSec, final: last ?? null, baseSha256, options: r.options,
       },
     };
   } catch (e) {
@@ -140,5 +149,6 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
     throw e;
   } finally {
     process.removeListener("SIGINT", onSig);
+    await replicas?.close();
   }
 }

@@ -32,13 +32,15 @@ after(() => rm(tmp, { recursive: true, force: true }));
 
 const base = (out: string, extra: Record<string, unknown>) => ({
   method: "maskllm", update: true, pattern: "2:4", calib, calibFormat: "stories" as const, calibSamples: 4, seqLen: 32, seed: 0, out, json: true,
-  targets: [...DEFAULT_TARGETS], ignore: [...DEFAULT_IGNORE], batchSize: 2, backend: "wasm" as const, prior: "magnitude", steps: 2, ...extra,
+  targets: [...DEFAULT_TARGETS], ignore: [...DEFAULT_IGNORE], batchSize: 2, backend: "wasm" as const, prior: "magnitude", steps: 2, microBatches: 1, ...extra,
 });
 
 test("prune --method maskllm writes sparse weights and both mask artifacts; they seed new runs", async () => {
   const out = join(tmp, "out1");
-  const report = (await runPrune(modelDir, base(out, { snapshotEvery: 1 }))) as unknown as Record<string, unknown>;
+  // two micro-batches on two threads; the resume below runs on one thread
+  const report = (await runPrune(modelDir, base(out, { snapshotEvery: 1, microBatches: 2, threads: 2 }))) as unknown as Record<string, unknown>;
   assert.equal(report.allVerified, true);
+  assert.equal(report.threads, 2);
   assert.ok((await stat(`${out}.snapshot`)).size > 0);
   const reader = await SafetensorsReader.open(join(out, "model.safetensors"));
   const names = reader.tensors.map((t) => t.name).filter((n) => n.endsWith("_proj.weight"));
@@ -62,7 +64,7 @@ test("prune --method maskllm writes sparse weights and both mask artifacts; they
     assert.equal(r.allVerified, true);
   }
   const resumed = join(tmp, "out-resumed");
-  await runPrune(modelDir, base(resumed, { resume: `${out}.snapshot` }));
+  await runPrune(modelDir, base(resumed, { resume: `${out}.snapshot`, microBatches: 2, threads: 1 }));
   assert.deepEqual(await readFile(join(resumed, "mask_compressed.npz")), await readFile(join(out, "mask_compressed.npz")));
   await assert.rejects(runPrune(modelDir, base(join(tmp, "bad"), { prior: join(tmp, "missing.npz") })), /neither|readable/);
 });

@@ -70,7 +70,7 @@ test("prune --method sparsegpt writes a HF folder with exact N:M zeros, unchange
 
 test("a pattern the model cannot take fails clearly and leaves no output folder", async () => {
   const out = join(dir, "bad");
-  const opts = { method: "magnitude", update: true, pattern: "4:8", calibFormat: "stories" as const, calibSamples: 4, seqLen: 32, seed: 0, out, json: true, targets: [...DEFAULT_TARGETS], ignore: [...DEFAULT_IGNORE], batchSize: 4, backend: "wasm" as const, prior: "sparsegpt", steps: 1 };
+  const opts = { method: "magnitude", update: true, pattern: "4:8", calibFormat: "stories" as const, calibSamples: 4, seqLen: 32, seed: 0, out, json: true, targets: [...DEFAULT_TARGETS], ignore: [...DEFAULT_IGNORE], batchSize: 4, backend: "wasm" as const, prior: "sparsegpt", steps: 1, microBatches: 1 };
   // stories260K's down_proj has 172 inputs, not a multiple of 8
   await assert.rejects(runPrune(model, opts), (e: unknown) => e instanceof PruneInputError && /down_proj/.test(e.message) && /divisible by 8/.test(e.message));
   await assert.rejects(access(out));

@@ -2,16 +2,27 @@
 // weight. The noise arrives pre-divided by τ (scaled in JS while it is drawn) to save one op per layer.
 import * as tf from "@tensorflow/tfjs";
 
+// The training step takes these forward pieces and differentiates them in closed form (micro-batch.ts);
+// gumbelSoftmax is the same computation for autograd.
+
+/** Soft ỹ [groups, C] from logits [groups, C] and noise/τ [groups, C]. */
+export function gumbelProbs(logits: tf.Tensor2D, noiseOverTau: tf.Tensor2D, kappa: number, tau: number): tf.Tensor2D {
+  return tf.softmax(tf.add(tf.mul(logits, kappa / tau), noiseOverTau)) as tf.Tensor2D;
+}
+
+/** One-hot of each group's most probable candidate (the forward of hard mode). */
+export function hardCandidates(probs: tf.Tensor2D): tf.Tensor2D {
+  return tf.oneHot(tf.argMax(probs, -1), probs.shape[1]).asType("float32") as tf.Tensor2D;
+}
+
 // Forward one-hot of the argmax, backward the identity: PyTorch's hard=True straight-through estimator.
 const straightThrough = tf.customGrad(((y: tf.Tensor) => {
-  const c = y.shape[y.shape.length - 1];
-  const hard = tf.oneHot(tf.argMax(y, -1), c).asType("float32");
-  return { value: hard, gradFunc: (dy: tf.Tensor) => dy };
+  return { value: hardCandidates(y as tf.Tensor2D), gradFunc: (dy: tf.Tensor) => dy };
 }) as any) as (y: tf.Tensor2D) => tf.Tensor2D;
 
-/** ỹ [groups, C] from logits [groups, C] and noise/τ [groups, C]. */
+/** ỹ [groups, C], differentiable (straight-through when hard). */
 export function gumbelSoftmax(logits: tf.Tensor2D, noiseOverTau: tf.Tensor2D, kappa: number, tau: number, hard = false): tf.Tensor2D {
-  const y = tf.softmax(tf.add(tf.mul(logits, kappa / tau), noiseOverTau)) as tf.Tensor2D;
+  const y = gumbelProbs(logits, noiseOverTau, kappa, tau);
   return hard ? straightThrough(y) : y;
 }
 

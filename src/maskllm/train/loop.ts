@@ -2,13 +2,12 @@
 // One tf.tidy per step; all randomness comes from (seed, step, stream) so snapshots need no RNG state and a
 // resumed run ends bit-identical to an uninterrupted one (same backend).
 import * as tf from "@tensorflow/tfjs";
-import { forward, linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
+import { linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
 import { candidateMatrix, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
 import { AdamW } from "./adamw.js";
 import { clipByGlobalNorm } from "./clip.js";
-import { gumbelSoftmax } from "./gumbel.js";
 import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
-import { maskedWeightNorm, nextTokenLoss } from "./loss.js";
+import { logitsGradient, microBatchMaskGradient, sampleMasks, splitBatch, type GradientReplicas, type GradientTiming, type MaskContext } from "./micro-batch.js";
 import { applyPrior } from "./prior.js";
 import { RNG_DESCRIPTION, mulberry32, permutation, seedFor } from "./rng.js";
 import { scheduleAt, type Range } from "./schedules.js";
@@ -19,6 +18,11 @@ export interface MaskTrainingOptions {
   steps: number;
   /** windows per step */
   batchSize: number;
+  /**
+   * parts each step's batch is cut into; their gradients are summed in order (micro-batch.ts). Part of the run's
+   * trajectory, so that threads (GradientReplicas) can share a step without changing its result.
+   */
+  microBatches: number;
   seed: number;
   lr: number;
   lrMin: number;
@@ -46,6 +50,7 @@ export const DEFAULT_TRAINING_OPTIONS: MaskTrainingOptions = {
   pattern: { n: 2, m: 4 },
   steps: 1000,
   batchSize: 8,
+  microBatches: 1,
   seed: 0,
   lr: 5e-4,
   lrMin: 5e-5,
@@ -65,7 +70,7 @@ export const DEFAULT_TRAINING_OPTIONS: MaskTrainingOptions = {
 };
 
 // Options that change the trajectory: a resume must match them exactly.
-const TRAJECTORY_KEYS = ["pattern", "steps", "batchSize", "seed", "lr", "lrMin", "beta1", "beta2", "eps", "weightDecay", "gradClip", "tau", "kappa", "lambda", "hard"] as const;
+const TRAJECTORY_KEYS = ["pattern", "steps", "batchSize", "microBatches", "seed", "lr", "lrMin", "beta1", "beta2", "eps", "weightDecay", "gradClip", "tau", "kappa", "lambda", "hard"] as const;
 
 export class TrainingAbortedError extends Error {
   constructor(readonly step: number) {
@@ -100,13 +105,16 @@ export interface MaskTrainingProgress {
   etaSeconds: number;
 }
 
-export interface StepTiming {
+export interface StepTiming extends GradientTiming {
   /** Gumbel noise drawn in JS */
   noiseMs: number;
-  /** soft masks + model forward + loss */
-  forwardMs: number;
-  backwardMs: number;
-  /** clipping + AdamW */
+  /** the step's soft masks (Gumbel-softmax) */
+  maskMs: number;
+  /** this thread's micro-batches, forward and backward */
+  gradientMs: number;
+  /** waiting for the replicas' micro-batches after this thread's were done */
+  replicaWaitMs: number;
+  /** summing the parts, the logits' gradient, clipping, AdamW */
   optimizerMs: number;
   steps: number;
 }
@@ -130,6 +138,8 @@ export interface TrainMasksInput {
    * shutting down keeps its progress; a cancel does not need it). Default: never.
    */
   snapshotOnAbort?: (reason: unknown) => boolean;
+  /** runs some of each step's micro-batches on other threads; the result is bit-identical without it */
+  replicas?: GradientReplicas;
 }
 
 export interface TrainMasksResult {
@@ -152,6 +162,7 @@ export function resolveTrainingOptions(partial: Partial<MaskTrainingOptions> = {
   };
   posInt("steps", 1);
   posInt("batchSize", 1);
+  posInt("microBatches", 1);
   posInt("progressEvery", 1);
   posInt("snapshotEvery", 0);
   if (!Number.isInteger(o.seed)) throw new TrainingInputError(`option seed must be an integer, got ${o.seed}`);
@@ -269,7 +280,10 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
     const v = logitsVar;
 
     const data = new DataOrder(windows, opts.seed, opts.batchSize);
-    const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, optimizerMs: 0, steps: 0 };
+    const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, maskMs: 0, gradientMs: 0, replicaWaitMs: 0, optimizerMs: 0, steps: 0 };
+    const ctx: MaskContext = { model, targets, groups, candidates: S, weightSquared: w2, hard: opts.hard };
+    const replicas = input.replicas;
+    if (replicas && replicas.parallelism > 0) await replicas.prepare({ targets, groupSize: p.m, seqLen });
     let prevArgmax = argmaxCandidates(initFlat, c);
     let last: MaskTrainingProgress | undefined;
     const t0 = performance.now();
@@ -311,43 +325,69 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       });
       timing.noiseMs += performance.now() - tic;
 
-      let stats: tf.Tensor | undefined;
-      let fwdMs = 0;
       const wantReport = (step + 1) % opts.progressEvery === 0 || step + 1 === opts.steps;
-      const gradNormT = tf.tidy(() => {
-        const idsT = tf.tensor2d(ids, [opts.batchSize, seqLen], "int32");
+      let report: { lmLoss: number; regLoss: number; maxProb: number; gradNorm: number } | undefined;
+      const schedule = { kappa: sch.kappa, tau: sch.tau, lambda: sch.lambda };
+      const parts = splitBatch(ids, opts.batchSize, seqLen, opts.microBatches);
+      // part k runs on thread k mod T (0 = here); replicas start first so that they work while this thread does
+      const threads = Math.min(parts.length, 1 + (replicas?.parallelism ?? 0));
+      const remote = parts.filter((_, k) => k % threads !== 0);
+      tic = performance.now();
+      const { probs, masks } = tf.tidy(() => {
         const noiseT = tf.tensor2d(noise, [totalGroups, c]);
-        tic = performance.now();
-        const { grads } = tf.variableGrads(() => {
-          const f0 = performance.now();
-          const y = gumbelSoftmax(v as tf.Tensor as tf.Tensor2D, noiseT, sch.kappa, sch.tau, opts.hard);
-          const all = tf.matMul(y, S); // [Σgroups, M]
-          const parts = tf.split(all, groups, 0);
-          const masks = new Map(targets.map((t, i) => [t.name, tf.reshape(parts[i], t.shape) as tf.Tensor2D]));
-          const reg = maskedWeightNorm(w2, all as tf.Tensor2D);
-          const logits = forward(model, idsT, { mask: (n) => masks.get(n) });
-          const lm = nextTokenLoss(logits, ids);
-          const loss = tf.sub(lm, tf.mul(reg, sch.lambda)) as tf.Scalar;
-          if (wantReport) stats = tf.keep(tf.stack([loss, lm, reg, tf.mean(tf.max(y, -1))]));
-          fwdMs = performance.now() - f0;
-          return loss;
-        }, [v]);
-        const gradMs = performance.now() - tic;
-        timing.forwardMs += fwdMs;
-        timing.backwardMs += gradMs - fwdMs;
-        tic = performance.now();
-        const { clipped, norm } = clipByGlobalNorm(new Map([["logits", grads[v.name]]]), opts.gradClip);
-        adam!.apply(clipped, sch.lr, step + 1);
-        return norm;
+        return sampleMasks(ctx, v as tf.Tensor as tf.Tensor2D, noiseT, schedule);
       });
-      if (wantReport) gradNormT.dataSync(); // wasm/cpu are synchronous anyway; this settles async backends before timing
-      timing.optimizerMs += performance.now() - tic;
+      timing.maskMs += performance.now() - tic;
+      const held: tf.Tensor[] = [probs, masks];
+      try {
+        const pending = remote.length > 0 ? replicas!.compute({ masks: masks.dataSync() as Float32Array, microBatches: remote }) : undefined;
+        pending?.catch(() => {}); // awaited below; an error here first must not leave it unhandled
+        const local: ({ grad: tf.Tensor2D; lm: tf.Scalar } | undefined)[] = [];
+        tic = performance.now();
+        parts.forEach((mb, k) => {
+          if (k % threads !== 0) return;
+          const r = microBatchMaskGradient(ctx, masks, mb, seqLen, timing);
+          held.push(r.grad, r.lm);
+          local[k] = r;
+        });
+        timing.gradientMs += performance.now() - tic;
+        tic = performance.now();
+        const remoteGrads = pending ? await pending : [];
+        timing.replicaWaitMs += performance.now() - tic;
+
+        tic = performance.now();
+        const out = tf.tidy(() => {
+          // the parts in order: the same float32 additions whichever thread computed each part
+          let grad: tf.Tensor2D | undefined;
+          let lm: tf.Tensor | undefined;
+          let r = 0;
+          parts.forEach((_, k) => {
+            const l = local[k];
+            const g = l ? l.grad : tf.tensor2d(remoteGrads[r].grad, masks.shape);
+            const s = l ? l.lm : tf.scalar(remoteGrads[r++].lm);
+            grad = grad ? (tf.add(grad, g) as tf.Tensor2D) : g;
+            lm = lm ? tf.add(lm, s) : s;
+          });
+          const lg = logitsGradient(ctx, probs, masks, grad!, schedule);
+          const { clipped, norm } = clipByGlobalNorm(new Map([["logits", lg.grad]]), opts.gradClip);
+          adam!.apply(clipped, sch.lr, step + 1);
+          return { norm, stats: tf.stack([lm!, lg.reg, lg.maxProb]) };
+        });
+        held.push(out.norm, out.stats);
+        if (wantReport) {
+          const [lmLoss, regLoss, maxProb] = Array.from(out.stats.dataSync());
+          report = { lmLoss, regLoss, maxProb, gradNorm: out.norm.dataSync()[0] };
+        }
+        timing.optimizerMs += performance.now() - tic;
+      } finally {
+        tf.dispose(held);
+      }
       timing.steps++;
 
       const done = step + 1;
       if (wantReport) {
-        const [loss, lmLoss, regLoss, maxProb] = Array.from(stats!.dataSync());
-        stats!.dispose();
+        const { lmLoss, regLoss, maxProb, gradNorm } = report!;
+        const loss = lmLoss - sch.lambda * regLoss;
         const a = tf.tidy(() => tf.argMax(v, -1));
         const now = Int32Array.from(a.dataSync());
         a.dispose();
@@ -365,7 +405,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
           tau: sch.tau,
           kappa: sch.kappa,
           lr: sch.lr,
-          gradNorm: gradNormT.dataSync()[0],
+          gradNorm,
           maskChange: changed / totalGroups,
           maxProb,
           tokensPerSec: rate,
@@ -373,7 +413,6 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
         };
         input.onProgress?.(last);
       }
-      gradNormT.dispose();
       if (opts.snapshotEvery > 0 && done % opts.snapshotEvery === 0 && input.onSnapshot) await snapshot(done);
       await yieldToEventLoop();
     }

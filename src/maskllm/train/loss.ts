@@ -1,4 +1,5 @@
-// The MaskLLM objective (maskllm.md §3): next-token cross-entropy minus λ_t·Σ‖stopgrad(W) ⊙ M̃‖².
+// The LM half of the MaskLLM objective (maskllm.md §3): next-token cross-entropy. The regulariser
+// −λ_t·Σ‖stopgrad(W) ⊙ M̃‖² and its gradient are in micro-batch.ts (logitsGradient).
 import * as tf from "@tensorflow/tfjs";
 
 // Weighted mean NLL of logits [N, V] against one-hot targets [N, V] (rows with weight 0 drop out), with the fused
@@ -39,9 +40,4 @@ export function nextTokenLoss(logits: tf.Tensor3D, ids: Int32Array): tf.Scalar {
     }
   const onehot = tf.oneHot(tf.tensor1d(targets, "int32"), v).asType("float32") as tf.Tensor2D;
   return crossEntropy(tf.reshape(logits, [b * t, v]) as tf.Tensor2D, onehot, tf.tensor2d(w, [b * t, 1]));
-}
-
-/** ‖stopgrad(W) ⊙ M̃‖² given W² precomputed (a constant, so the gradient reaches only the mask). */
-export function maskedWeightNorm(weightSquared: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
-  return tf.sum(tf.mul(weightSquared, tf.square(mask)));
 }
