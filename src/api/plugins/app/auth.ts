@@ -3,7 +3,7 @@
 // a revoked key therefore stops working within KEY_CACHE_MS. Every /v1 handler reads req.auth.tenantId and
 // scopes its queries by it, so another tenant's object is simply not found (404), never forbidden (403).
 import fp from "fastify-plugin";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import { findApiKey, hashApiKey, looksLikeApiKey, touchApiKey, type KeyOwner } from "../../../db/api-keys.js";
 import { HttpProblem } from "../../problem.js";
 
@@ -21,46 +21,62 @@ declare module "fastify" {
   }
   interface FastifyInstance {
     /** onRequest hook that sets req.auth or answers 401 */
-    authenticate: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    authenticate: (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
   }
 }
 
 const unauthorized = (detail: string) => new HttpProblem(401, detail, { type: "urn:maskforge:problem:unauthorized" });
 
+interface CachedKey {
+  auth: Auth;
+  until: number;
+  touched: number;
+}
+
 export default fp(
   async (app) => {
-    const cache = new Map<string, { owner: KeyOwner; until: number; touched: number }>();
+    const cache = new Map<string, CachedKey>();
+
+    function admit(req: FastifyRequest, hit: CachedKey, now: number) {
+      if (now - hit.touched > TOUCH_EVERY_MS) {
+        hit.touched = now;
+        touchApiKey(app.prisma, hit.auth.keyId).catch((err) => req.log.warn({ err }, "could not record key use"));
+      }
+      req.auth = hit.auth;
+    }
+
     app.decorateRequest("auth", null as unknown as Auth);
-    app.decorate("authenticate", async (req: FastifyRequest, reply: FastifyReply) => {
+    // a callback hook, not an async one: a cached key (nearly every request) is admitted without a promise
+    app.decorate("authenticate", (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       const header = req.headers.authorization;
       if (!header) {
         reply.header("www-authenticate", 'Bearer realm="maskforge"');
-        throw unauthorized("send your API key as Authorization: Bearer mf_...");
+        return done(unauthorized("send your API key as Authorization: Bearer mf_..."));
       }
       const match = /^Bearer +(\S+)$/i.exec(header);
       if (!match || !looksLikeApiKey(match[1])) {
         reply.header("www-authenticate", 'Bearer realm="maskforge", error="invalid_token"');
-        throw unauthorized("the Authorization header must be Bearer followed by an mf_ API key");
+        return done(unauthorized("the Authorization header must be Bearer followed by an mf_ API key"));
       }
       const keyHash = hashApiKey(match[1]);
       const now = Date.now();
-      let hit = cache.get(keyHash);
-      if (!hit || hit.until < now) {
-        const owner = await findApiKey(app.prisma, keyHash);
+      const hit = cache.get(keyHash);
+      if (hit && hit.until >= now) {
+        admit(req, hit, now);
+        return done();
+      }
+      findApiKey(app.prisma, keyHash).then((owner) => {
         if (!owner) {
           cache.delete(keyHash);
           reply.header("www-authenticate", 'Bearer realm="maskforge", error="invalid_token"');
-          throw unauthorized("unknown or revoked API key");
+          return done(unauthorized("unknown or revoked API key"));
         }
-        hit = { owner, until: now + KEY_CACHE_MS, touched: hit?.touched ?? 0 };
-        cache.set(keyHash, hit);
+        const fresh: CachedKey = { auth: { ...owner, keyHash }, until: now + KEY_CACHE_MS, touched: hit?.touched ?? 0 };
+        cache.set(keyHash, fresh);
         if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-      }
-      if (now - hit.touched > TOUCH_EVERY_MS) {
-        hit.touched = now;
-        touchApiKey(app.prisma, hit.owner.keyId).catch((err) => req.log.warn({ err }, "could not record key use"));
-      }
-      req.auth = { ...hit.owner, keyHash };
+        admit(req, fresh, now);
+        done();
+      }, done);
     });
   },
   { name: "auth", dependencies: ["prisma"] },

@@ -32,16 +32,20 @@ const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) => {
     errorResponseBuilder: (_req, ctx) =>
       new HttpProblem(429, `rate limit of ${ctx.max} requests per minute for this key exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`, { type: "urn:maskforge:problem:rate-limited" }),
   });
-  await app.register(multipart, {
-    // the per-file and total limits are enforced while storing (a .tar part may hold the whole folder)
-    // (a .tar part adds its headers and record padding on top of the files it holds)
-    limits: { fileSize: app.config.limits.uploadTotalBytes + 1024 * 1024, files: 1000, fields: 20, fieldSize: 1024, parts: 1020, headerPairs: 100 },
-  });
   await app.register(jobsRoutes);
   await app.register(eventsRoutes, opts.events ?? {});
   await app.register(artifactsRoutes);
-  await app.register(checkpointsRoutes);
-  await app.register(filesRoutes);
+  // multipart only in the scope of the upload routes: its hooks (a close listener and a clean-up on every
+  // response) would otherwise run on every /v1 request, the polled GET /v1/jobs/:id among them
+  await app.register(async (uploads) => {
+    await uploads.register(multipart, {
+      // the per-file and total limits are enforced while storing (a .tar part may hold the whole folder)
+      // (a .tar part adds its headers and record padding on top of the files it holds)
+      limits: { fileSize: app.config.limits.uploadTotalBytes + 1024 * 1024, files: 1000, fields: 20, fieldSize: 1024, parts: 1020, headerPairs: 100 },
+    });
+    await uploads.register(checkpointsRoutes);
+    await uploads.register(filesRoutes);
+  });
 };
 
 export default v1Routes;
