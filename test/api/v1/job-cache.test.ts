@@ -105,6 +105,18 @@ test("cancel and delete through the API show on the very next GET", async (t) =>
   assert.equal(gone.body.status, 404);
 });
 
+test("a cached job's queue position moves when the jobs ahead leave, its row unchanged", async (t) => {
+  const { app, dbReads } = await listeningApp(t);
+  const a = await newTenant();
+  const submit = async () => (await app.inject({ method: "POST", url: "/v1/jobs", headers: a.auth, payload: hubJob() })).json().job.id as string;
+  const [first, second] = [await submit(), await submit()];
+  assert.equal((await get(app, second, a.auth)).body.queuePosition, 1);
+  const reads = dbReads.n;
+  assert.equal((await app.inject({ method: "POST", url: `/v1/jobs/${first}/cancel`, headers: a.auth })).statusCode, 200);
+  await until("the second job moves up", async () => (await get(app, second, a.auth)).body.queuePosition === 0, 2000);
+  assert.equal(dbReads.n, reads, "the second job's row was served from the cache throughout");
+});
+
 test("another tenant gets 404 for a job that is in the cache, as it does from the database", async (t) => {
   const { app, dbReads } = await listeningApp(t);
   const [a, b] = [await newTenant(), await newTenant()];

@@ -12,6 +12,7 @@ import { generateWebhookSecret } from "../../../contract/webhook.js";
 import { countActiveJobs, createJob, getJob, listJobs, requestCancel } from "../../../db/jobs.repository.js";
 import { InvalidCursorError } from "../../../db/cursor.js";
 import { pageArgs, type PageOptions } from "../../../db/page.repository.js";
+import type { JobWithResults } from "../../../db/job-reads.js";
 import { withDeadline } from "../../deadline.js";
 import { SingleFlightCache } from "../../single-flight-cache.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
@@ -23,6 +24,7 @@ import { jobView } from "./views.js";
 const QUEUE_DEADLINE_MS = 3000;
 /** how old a queued job's position may be: clients poll, and many may poll the same job */
 export const QUEUE_POSITION_MAX_AGE_MS = 500;
+const JSON_TYPE = "application/json; charset=utf-8";
 const QUEUE_POSITION_LUA = `local p = redis.call('LPOS', KEYS[1], ARGV[1]) if not p then return -1 end return redis.call('LLEN', KEYS[1]) - 1 - p`;
 
 function canonical(value: unknown): string {
@@ -52,6 +54,7 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const waitKey = `${app.config.queuePrefix}:${QUEUE_NAMES.prune}:wait`;
   // concurrent polls of one job share one Redis call, and its answer for QUEUE_POSITION_MAX_AGE_MS
   const positions = new SingleFlightCache<number | null>(QUEUE_POSITION_MAX_AGE_MS);
+  const bodies = new WeakMap<JobWithResults, { queuePosition: number | null; json: string }>();
 
   /** Jobs ahead of this one in the wait list (workers take from the tail); null when it is not waiting. */
   async function queuePosition(jobId: string): Promise<number | null> {
@@ -184,12 +187,20 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref("Job"), ...problemResponses(400, 401, 404, 429) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       // the most polled route: from memory while change notifications flow, else one plain SQL statement
       const found = await app.jobReads.read(req.auth.tenantId, req.params.id);
       if (!found) throw notFound("job", req.params.id);
-      const { job, results } = found;
-      return jobView(job, { queuePosition: job.status === "queued" ? await queuePosition(job.id) : null, results });
+      const queuePos = found.job.status === "queued" ? await queuePosition(found.job.id) : null;
+      // a cached read is the same object on every hit: its answer, serialized by this route's schema, is kept
+      // with it until the queue position changes
+      const kept = bodies.get(found);
+      let json = kept?.queuePosition === queuePos ? kept.json : undefined;
+      if (json === undefined) {
+        json = reply.serialize(jobView(found.job, { queuePosition: queuePos, results: found.results })) as string;
+        bodies.set(found, { queuePosition: queuePos, json });
+      }
+      return reply.type(JSON_TYPE).send(json);
     },
   );
 
