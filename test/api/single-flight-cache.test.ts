@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { SingleFlightCache } from "../../src/api/single-flight-cache.js";
 
 test("concurrent misses share one load, and its value is kept for the TTL only", async () => {
-  const cache = new SingleFlightCache<number>(50);
+  const cache = new SingleFlightCache<number>(300);
   let loads = 0;
   let release!: (v: number) => void;
   const load = () => {
@@ -17,7 +17,7 @@ test("concurrent misses share one load, and its value is kept for the TTL only",
   assert.deepEqual(await Promise.all(waiting), [3, 3, 3]);
   assert.equal(loads, 1);
   assert.equal(await cache.get("job", async () => 99), 3, "within the TTL");
-  await new Promise((r) => setTimeout(r, 70));
+  await new Promise((r) => setTimeout(r, 350));
   assert.equal(await cache.get("job", async () => 4), 4, "after the TTL");
 });
 

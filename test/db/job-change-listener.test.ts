@@ -36,29 +36,38 @@ async function until(what: string, cond: () => boolean, ms = 5000) {
   }
 }
 
-/** Waits for `id` to be announced, after `write` resolved. */
+/** Waits for `id` to be announced after `write` (every earlier change of `id` must have been heard already). */
 async function announced(changes: string[], id: string, write: () => Promise<unknown>) {
   changes.length = 0;
   await write();
   await until(`${id} is announced`, () => changes.includes(id));
 }
 
+/** A job whose own creation was already heard, with the record emptied after: later changes stand alone. */
+async function quietJob(changes: string[]) {
+  const id = (await createJob(prisma, await tenant(), spec())).job.id;
+  await until("the new job's first event is heard", () => changes.includes(id)); // writeEvent bumps its eventSeq
+  changes.length = 0;
+  return id;
+}
+
 describe("job change notifications", () => {
   it("announce job updates (worker transitions, progress) and deletes, and result artifacts, but not snapshots", async () => {
     const { listener, changes } = recorder();
     await until("listening", () => listener.listening);
-    const { job } = await createJob(prisma, await tenant(), spec());
+    const job = { id: await quietJob(changes) };
     await announced(changes, job.id, () => transition(prisma, job.id, ["queued"], "running"));
     await announced(changes, job.id, () => updateProgress(prisma, job.id, { progress: 0.5 }));
     await announced(changes, job.id, () => prisma.artifact.create({ data: { jobId: job.id, kind: "report", name: "r.json", storageKey: `jobs/${job.id}/r-${randomUUID()}`, bytes: 1n, sha256: "x" } }));
     await announced(changes, job.id, () => prisma.artifact.deleteMany({ where: { jobId: job.id } }));
 
-    // a snapshot is not a result: storing one says nothing (and the sentinel below proves the silence was heard)
-    changes.length = 0;
+    // a snapshot is not a result: storing one says nothing. Notifications arrive in commit order, so once a
+    // change committed after the insert is heard, the insert's would have been heard too.
+    const sentinel = await quietJob(changes);
     await prisma.artifact.create({ data: { jobId: job.id, kind: "snapshot", name: "s.bin", storageKey: `jobs/${job.id}/s-${randomUUID()}`, bytes: 1n, sha256: "x" } });
-    const sentinel = (await createJob(prisma, await tenant(), spec())).job.id;
-    await announced(changes, sentinel, () => prisma.job.update({ where: { id: sentinel }, data: { progress: 0.1 } }));
-    assert.deepEqual(changes, [sentinel], "the snapshot insert was not announced");
+    await prisma.job.update({ where: { id: sentinel }, data: { progress: 0.1 } });
+    await until("the later change is heard", () => changes.includes(sentinel));
+    assert.ok(!changes.includes(job.id), "the snapshot insert was not announced");
 
     await announced(changes, job.id, () => prisma.job.delete({ where: { id: job.id } }));
   });
@@ -66,16 +75,14 @@ describe("job change notifications", () => {
   it("announces a change once per transaction, at commit", async () => {
     const { listener, changes } = recorder();
     await until("listening", () => listener.listening);
-    const { job } = await createJob(prisma, await tenant(), spec());
-    changes.length = 0;
-    // transition updates the row twice (status, then eventSeq for its event) in one transaction
-    await transition(prisma, job.id, ["queued"], "running");
-    const sentinel = (await createJob(prisma, await tenant(), spec())).job.id;
-    await announced(changes, sentinel, () => prisma.job.update({ where: { id: sentinel }, data: { progress: 0.1 } }));
-    changes.length = 0;
+    const job = { id: await quietJob(changes) };
+    await announced(changes, job.id, () => transition(prisma, job.id, ["queued"], "running"));
+    const sentinel = await quietJob(changes);
+    // one transaction that updates the row twice (the status, then eventSeq for its event)
     await transition(prisma, job.id, ["running"], "cancelled");
-    await announced(changes, sentinel, () => prisma.job.update({ where: { id: sentinel }, data: { progress: 0.2 } }));
-    assert.deepEqual(changes.filter((c) => c === job.id).length, 1);
+    await prisma.job.update({ where: { id: sentinel }, data: { progress: 0.2 } });
+    await until("the later change is heard", () => changes.includes(sentinel));
+    assert.equal(changes.filter((c) => c === job.id).length, 1);
   });
 
   it("reports the loss when the server drops the connection, and listens again after reconnecting", async () => {
@@ -88,7 +95,7 @@ describe("job change notifications", () => {
     await until("the loss is reported", () => states.includes("lost"));
     await until("listening again", () => listener.listening);
     assert.deepEqual(states.slice(0, 3), ["listening", "lost", "listening"]);
-    const { job } = await createJob(prisma, await tenant(), spec());
+    const job = { id: await quietJob(changes) };
     await announced(changes, job.id, () => prisma.job.update({ where: { id: job.id }, data: { progress: 0.3 } }));
   });
 

@@ -136,7 +136,7 @@ describe("JobReadCache", () => {
   it("expires entries after the TTL and keeps at most maxEntries, oldest out first", async () => {
     const ids = [randomUUID(), randomUUID(), randomUUID()];
     const { load, calls } = countingLoader(new Map(ids.map((id) => [id, answer(id, "queued")])));
-    const cache = new JobReadCache(load, { maxEntries: 2, ttlMs: 40 });
+    const cache = new JobReadCache(load, { maxEntries: 2, ttlMs: 300 });
     cache.enable();
     for (const id of ids) await cache.read(TENANT, id);
     assert.equal(cache.size, 2);
@@ -144,7 +144,7 @@ describe("JobReadCache", () => {
     assert.equal(calls.n, 4, "the oldest entry was evicted");
     await cache.read(TENANT, ids[2]);
     assert.equal(calls.n, 4, "a newer one is still there");
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 350));
     await cache.read(TENANT, ids[2]);
     assert.equal(calls.n, 5, "expired after the TTL");
   });

@@ -8,7 +8,7 @@ import pg from "pg";
 import type { App } from "../../../src/api/app.js";
 import { createJob, updateProgress } from "../../../src/db/jobs.repository.js";
 import { transition } from "../../../src/db/transitions.js";
-import { LISTENER_APPLICATION_NAME } from "../../../src/db/job-change-listener.js";
+import { JobChangeListener, LISTENER_APPLICATION_NAME } from "../../../src/db/job-change-listener.js";
 import { parseJobSpec } from "../../../src/contract/job-spec.js";
 import { testConfig } from "../../helpers/config.js";
 import { hubJob, newTenant, prisma, v1App } from "./helpers.js";
@@ -21,7 +21,11 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-/** An app whose job cache listens, with a count of the job reads that reached Postgres. */
+/**
+ * An app whose job cache listens, with a count of the job reads that reached Postgres, and `settled(id)`: a job's
+ * creation is announced too (its first event bumps the row), and a notification that lands between two GETs
+ * would make a "served from memory" check fail for the wrong reason, so tests wait for it to pass first.
+ */
 async function listeningApp(t: TestContext, opts: Parameters<typeof v1App>[1] = {}) {
   const app = await v1App(t, opts);
   const dbReads = { n: 0 };
@@ -30,8 +34,17 @@ async function listeningApp(t: TestContext, opts: Parameters<typeof v1App>[1] = 
     if ((args[0] as { name?: string })?.name === "maskforge-job-with-results") dbReads.n++;
     return query(...args);
   }) as typeof app.pg.query;
-  await until("the job cache listens", () => app.jobReads.listening);
-  return { app, dbReads };
+  // a second listener in this process: when it has heard a change, the app's (same server, same event loop) has too
+  const heard: string[] = [];
+  const witness = new JobChangeListener(testConfig().databaseUrl, { onChange: (id) => heard.push(id), onListening: () => {}, onLost: () => {} });
+  witness.start();
+  t.after(() => witness.stop());
+  await until("the job cache and the witness listen", () => app.jobReads.listening && witness.listening);
+  const settled = async (...ids: string[]) => {
+    await until("the jobs' creation is announced", () => ids.every((id) => heard.includes(id)));
+    await new Promise((r) => setTimeout(r, 20));
+  };
+  return { app, dbReads, settled };
 }
 
 async function queuedJob(tenantId: string) {
@@ -46,9 +59,10 @@ const get = async (app: App, id: string, auth: { authorization: string }) => {
 };
 
 test("a worker's change shows on the next GET within a bounded wait and is never served stale after", async (t) => {
-  const { app, dbReads } = await listeningApp(t);
+  const { app, dbReads, settled } = await listeningApp(t);
   const a = await newTenant();
   const id = await queuedJob(a.id);
+  await settled(id);
 
   assert.equal((await get(app, id, a.auth)).body.status, "queued");
   const reads = dbReads.n;
@@ -75,9 +89,10 @@ test("a worker's change shows on the next GET within a bounded wait and is never
 });
 
 test("cancel and delete through the API show on the very next GET", async (t) => {
-  const { app, dbReads } = await listeningApp(t);
+  const { app, dbReads, settled } = await listeningApp(t);
   const a = await newTenant();
   const id = (await app.inject({ method: "POST", url: "/v1/jobs", headers: a.auth, payload: hubJob() })).json().job.id;
+  await settled(id);
   const evicted: string[] = [];
   const evict = app.jobReads.evict;
   app.jobReads.evict = (jobId) => {
@@ -106,10 +121,11 @@ test("cancel and delete through the API show on the very next GET", async (t) =>
 });
 
 test("a cached job's queue position moves when the jobs ahead leave, its row unchanged", async (t) => {
-  const { app, dbReads } = await listeningApp(t);
+  const { app, dbReads, settled } = await listeningApp(t);
   const a = await newTenant();
   const submit = async () => (await app.inject({ method: "POST", url: "/v1/jobs", headers: a.auth, payload: hubJob() })).json().job.id as string;
   const [first, second] = [await submit(), await submit()];
+  await settled(first, second);
   assert.equal((await get(app, second, a.auth)).body.queuePosition, 1);
   const reads = dbReads.n;
   assert.equal((await app.inject({ method: "POST", url: `/v1/jobs/${first}/cancel`, headers: a.auth })).statusCode, 200);
@@ -118,9 +134,10 @@ test("a cached job's queue position moves when the jobs ahead leave, its row unc
 });
 
 test("another tenant gets 404 for a job that is in the cache, as it does from the database", async (t) => {
-  const { app, dbReads } = await listeningApp(t);
+  const { app, dbReads, settled } = await listeningApp(t);
   const [a, b] = [await newTenant(), await newTenant()];
   const id = await queuedJob(a.id);
+  await settled(id);
   const fromDb = await get(app, id, b.auth);
   await get(app, id, a.auth);
   await get(app, id, a.auth);
@@ -135,9 +152,10 @@ test("another tenant gets 404 for a job that is in the cache, as it does from th
 
 test("while the LISTEN connection is down every GET reads the database, and the cache comes back empty", async (t) => {
   // a slow reconnect, so the test can look at the outage
-  const { app, dbReads } = await listeningApp(t, { jobCacheReconnect: { minMs: 3000, maxMs: 3000 } });
+  const { app, dbReads, settled } = await listeningApp(t, { jobCacheReconnect: { minMs: 3000, maxMs: 3000 } });
   const a = await newTenant();
   const id = await queuedJob(a.id);
+  await settled(id);
   await get(app, id, a.auth);
   await get(app, id, a.auth); // cached
 
