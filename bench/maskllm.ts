@@ -1,10 +1,12 @@
 // MaskLLM bench: stories260K at 2:4. Perplexity on the TinyStories held-out file for dense, SparseGPT (with update),
 // SparseGPT mask-only (MaskLLM's prior) and MaskLLM after each budget in --steps-list (each run's schedules span its
-// own budget); training tokens/s and the time split of a step; and transfer to WikiText: a run whose prior is a stored
-// mask distribution (mask_logits.safetensors written and read back) against a from-scratch run (SparseGPT prior).
-// Prints every figure and one final JSON line.
-//   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-steps 200] [--transfer-budgets 50,100]
-//                            [--no-transfer] [--equal-budget-scratch] [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
+// own budget); training tokens/s and the time split of a step, on one thread and with training threads; and transfer
+// to WikiText: a run whose prior is a stored general mask distribution (learned on a TinyStories + WikiText blend that
+// excludes the target's text; mask_logits.safetensors written and read back) against a from-scratch run (SparseGPT
+// prior). Prints every figure and one final JSON line.
+//   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-source-steps 300] [--transfer-steps 200]
+//                            [--transfer-budgets 25,50,100,150] [--no-transfer] [--no-equal-budget-scratch] [--threads 2]
+//                            [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -21,6 +23,7 @@ import { applyMasks, trimMasks } from "../src/maskllm/train/trim.js";
 import { encodeMaskLogits, decodeMaskLogits } from "../src/checkpoint/mask-logits.js";
 import { hardMaskFromLogits } from "../src/maskllm/train/trim.js";
 import { formatPattern } from "../src/maskllm/mask/patterns.js";
+import { ThreadReplicas } from "../src/parallel/thread-replicas.js";
 
 const P24 = { n: 2, m: 4 };
 const SEQ = 256;
@@ -33,12 +36,14 @@ function arg(name: string): string | undefined {
 const nums = (s: string | undefined, d: number[]) => (s ? s.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0) : d);
 const stepsList = nums(arg("steps-list"), [100, 300, 1000]);
 const transferSteps = Number(arg("transfer-steps") ?? 200);
-const transferBudgets = nums(arg("transfer-budgets"), [50, 100]);
+const transferSourceSteps = Number(arg("transfer-source-steps") ?? 300);
+const transferBudgets = nums(arg("transfer-budgets"), [25, 50, 100, 150]);
+const threadsCheck = Number(arg("threads") ?? 2);
 const doTransfer = !process.argv.includes("--no-transfer");
 // also train from scratch at each transfer budget (equal-budget comparison)
-const equalBudgetScratch = process.argv.includes("--equal-budget-scratch");
+const equalBudgetScratch = !process.argv.includes("--no-equal-budget-scratch");
 const evalCap = arg("eval-windows") ? Number(arg("eval-windows")) : Infinity;
-const wikiEvalCap = Number(arg("wiki-eval-windows") ?? 128);
+const wikiEvalCap = Number(arg("wiki-eval-windows") ?? 256);
 const shared = resolve(arg("shared") ?? "../shared");
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const f = (x: number, d = 3) => x.toFixed(d);
@@ -108,8 +113,6 @@ try {
   result.tinystories = { dense, sparsegptUpdate: sgptUpdate, sparsegptMaskOnly: sgptMask, heldOutWindows: heldWindows.length };
 
   const runs: Record<string, unknown>[] = [];
-  let stored: Uint8Array | undefined;
-  let storedFrom = 0;
   for (const steps of stepsList) {
     log(`MaskLLM ${steps} steps (prior: SparseGPT mask-only, batch ${BATCH}×${SEQ}, seed 0)`);
     const r = await train(model, trainWindows, prior, steps, `${steps}`);
@@ -121,48 +124,69 @@ try {
     runs.push(run);
     log(`MaskLLM ${steps} steps: perplexity ${f(p)}; increase over dense ${f(p - dense)} = ${f(ratio)} × SparseGPT-with-update's ${f(gap)}`);
     log(`  training ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
-    if (steps <= 300 || !stored) {
-      stored = encodeMaskLogits(r.logits, 6, { pattern: formatPattern(P24), steps, hyperparameters: { ...r.options } as Record<string, unknown>, parentMask: "sparsegpt-mask-only", seed: 0 });
-      storedFrom = steps;
-    }
   }
   result.maskllm = runs;
 
-  if (doTransfer && stored) {
-    // WikiText: one document, split by tokens into a train part (first 85%) and a held-out part (the rest)
+  if (threadsCheck > 1) {
+    // speed only: the same 20 steps cut in 2 micro-batches, on 1 thread and on `threadsCheck` threads (same mask)
+    const speed: Record<string, number> = {};
+    for (const th of [1, threadsCheck]) {
+      const replicas = th > 1 ? await ThreadReplicas.start(model, th - 1, "wasm") : undefined;
+      try {
+        const r = await trainMasks({ model, windows: trainWindows, prior, replicas, options: { steps: 20, batchSize: BATCH, microBatches: threadsCheck, seed: 0, progressEvery: 20 } });
+        speed[`threads${th}`] = r.tokensPerSec;
+      } finally {
+        await replicas?.close();
+      }
+    }
+    log(`training threads (${threadsCheck} micro-batches, 20 steps): 1 thread ${f(speed.threads1, 0)} tokens/s, ${threadsCheck} threads ${f(speed[`threads${threadsCheck}`], 0)} tokens/s`);
+    result.threads = { microBatches: threadsCheck, ...speed };
+  }
+
+  if (doTransfer) {
+    // Transfer as the paper does it (maskllm.md §6): a general mask, learned on a blend of domains, is the prior of a
+    // run on one domain. WikiText (one document) is cut by tokens into A (first 40%: in the blend), B (next 45%: the
+    // target's training text) and C (last 15%: held out). The general mask never sees B or C.
     const wikiTokens = tokenizeStream(tokenizer, readDocuments(await readFile(join(shared, "data/wikitext-2-raw/wiki.test.raw"), "utf8"), "wikitext"), { bos });
-    const cut = Math.floor(wikiTokens.length * 0.85);
-    const wTrain = evalWindows(wikiTokens.subarray(0, cut), SEQ);
-    const wHeld = evalWindows(wikiTokens.subarray(cut), SEQ).slice(0, wikiEvalCap);
-    log(`transfer to WikiText: ${wikiTokens.length} tokens, train ${wTrain.length} windows, held-out ${wHeld.length} windows`);
+    const cutA = Math.floor(wikiTokens.length * 0.4);
+    const cutB = Math.floor(wikiTokens.length * 0.85);
+    const wA = evalWindows(wikiTokens.subarray(0, cutA), SEQ);
+    const wB = evalWindows(wikiTokens.subarray(cutA, cutB), SEQ);
+    const wHeld = evalWindows(wikiTokens.subarray(cutB), SEQ).slice(0, wikiEvalCap);
+    // the blend: TinyStories and WikiText-A windows alternating
+    const blend: Int32Array[] = [];
+    for (let i = 0; i < Math.min(trainWindows.length, wA.length); i++) blend.push(trainWindows[i], wA[i]);
+    log(`transfer to WikiText: ${wikiTokens.length} tokens; blend ${blend.length} windows (TinyStories + WikiText-A ${wA.length}), target training WikiText-B ${wB.length} windows, held-out WikiText-C ${wHeld.length}`);
+    const blendPrior = (await computeOneShotMasks(model, sampleWindows(Int32Array.from(blend.flatMap((w) => Array.from(w))), 128, SEQ, 0), { method: "sparsegpt", pattern: P24, update: false })).masks;
+    const general = await train(model, blend, blendPrior, transferSourceSteps, `general ${transferSourceSteps}`);
+    const stored = encodeMaskLogits(general.logits, 6, { pattern: formatPattern(P24), steps: transferSourceSteps, hyperparameters: { ...general.options } as Record<string, unknown>, parentMask: "sparsegpt-mask-only", seed: 0 });
     const file = await decodeMaskLogits(stored); // the stored distribution, read back as a new run would
-    const general = new Map([...file.logits].map(([k, l]) => [k, hardMaskFromLogits(l, P24)] as const));
+    const generalMask = new Map([...file.logits].map(([k, l]) => [k, hardMaskFromLogits(l, P24)] as const));
     const wDense = ppl(model, wHeld);
-    const wGeneral = pplWithMasks(model, general, wHeld);
-    const wCalib = sampleWindows(wikiTokens.subarray(0, cut), 128, SEQ, 0);
-    const wPrior = (await computeOneShotMasks(model, wCalib, { method: "sparsegpt", pattern: P24, update: false })).masks;
+    const wGeneral = pplWithMasks(model, generalMask, wHeld);
+    const wPrior = (await computeOneShotMasks(model, sampleWindows(wikiTokens.subarray(cutA, cutB), 128, SEQ, 0), { method: "sparsegpt", pattern: P24, update: false })).masks;
     const wPriorPpl = pplWithMasks(model, wPrior, wHeld);
-    log(`  dense ${f(wDense)}, stored TinyStories mask (${storedFrom} steps) ${f(wGeneral)}, SparseGPT mask-only on WikiText ${f(wPriorPpl)}`);
-    const scratch = await train(model, wTrain, wPrior, transferSteps, `wiki scratch ${transferSteps}`);
+    log(`  WikiText-C: dense ${f(wDense)}, general mask (${transferSourceSteps} steps on the blend) ${f(wGeneral)}, SparseGPT mask-only on WikiText-B ${f(wPriorPpl)}`);
+    const scratch = await train(model, wB, wPrior, transferSteps, `wiki scratch ${transferSteps}`);
     const scratchPpl = pplWithMasks(model, trimMasks(scratch.logits, scratch.targets, P24), wHeld);
-    log(`  from scratch (SparseGPT prior), ${transferSteps} steps: ${f(scratchPpl)}`);
+    log(`  from scratch (SparseGPT prior), ${transferSteps} steps on WikiText-B: ${f(scratchPpl)}`);
     const transfer: { steps: number; perplexity: number; scratchSameSteps?: number }[] = [];
     for (const b of transferBudgets) {
-      const r = await train(model, wTrain, general, b, `wiki transfer ${b}`);
+      const r = await train(model, wB, generalMask, b, `wiki transfer ${b}`);
       const p = pplWithMasks(model, trimMasks(r.logits, r.targets, P24), wHeld);
       const row: { steps: number; perplexity: number; scratchSameSteps?: number } = { steps: b, perplexity: p };
-      log(`  transfer (prior: stored distribution), ${b} steps: ${f(p)} ${p <= scratchPpl ? "<=" : ">"} scratch ${f(scratchPpl)}`);
+      log(`  transfer (prior: the stored general distribution), ${b} steps: ${f(p)} ${p <= scratchPpl ? "<=" : ">"} scratch@${transferSteps} ${f(scratchPpl)}`);
       if (equalBudgetScratch) {
-        const s = await train(model, wTrain, wPrior, b, `wiki scratch ${b}`);
-        row.scratchSameSteps = pplWithMasks(model, trimMasks(s.logits, s.targets, P24), wHeld);
+        const sr = await train(model, wB, wPrior, b, `wiki scratch ${b}`);
+        row.scratchSameSteps = pplWithMasks(model, trimMasks(sr.logits, sr.targets, P24), wHeld);
         log(`  from scratch, same ${b} steps: ${f(row.scratchSameSteps)}`);
       }
       transfer.push(row);
     }
     const reached = transfer.filter((t) => t.perplexity <= scratchPpl).map((t) => t.steps);
     result.transfer = {
-      source: `TinyStories MaskLLM ${storedFrom} steps (mask_logits.safetensors)`, wikiHeldOutWindows: wHeld.length,
-      dense: wDense, storedMask: wGeneral, sparsegptMaskOnly: wPriorPpl,
+      source: `general mask: ${transferSourceSteps} steps on TinyStories + WikiText-A (mask_logits.safetensors)`, wikiHeldOutWindows: wHeld.length,
+      dense: wDense, generalMask: wGeneral, sparsegptMaskOnly: wPriorPpl,
       scratch: { steps: transferSteps, perplexity: scratchPpl }, transfer,
       fewestStepsReachingScratch: reached.length ? Math.min(...reached) : null,
     };

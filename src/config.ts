@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   WORKER_CONCURRENCY: Int(1, 1, 64),
   WORKER_METRICS_PORT: Int(9464, 0, 65535),
   WORKER_MEMORY_LIMIT_BYTES: Int(8 * 1024 ** 3, 1),
+  TRAIN_THREADS: Int(0, 0, 64),
   TF_BACKEND: Type.Union(["auto", "tensorflow", "wasm", "cpu", "webgpu"].map((l) => Type.Literal(l)), { default: "auto" }),
   MAX_UPLOAD_FILE_BYTES: Int(8 * 1024 ** 3, 1),
   MAX_UPLOAD_TOTAL_BYTES: Int(32 * 1024 ** 3, 1),
@@ -61,6 +62,8 @@ export interface Config {
   workerMetricsPort: number;
   workerMemoryLimitBytes: number;
   tfBackend: Env["TF_BACKEND"];
+  /** threads per training job (at most the job's micro_batches); 0: the cores divided by workerConcurrency */
+  trainThreads: number;
   limits: { uploadFileBytes: number; uploadTotalBytes: number; downloadBytes: number };
   hfEndpoint: string;
   allowPrivateSources: boolean;
@@ -145,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerMetricsPort: num("WORKER_METRICS_PORT"),
     workerMemoryLimitBytes: num("WORKER_MEMORY_LIMIT_BYTES"),
     tfBackend: e.TF_BACKEND,
+    trainThreads: num("TRAIN_THREADS"),
     limits: { uploadFileBytes: num("MAX_UPLOAD_FILE_BYTES"), uploadTotalBytes: num("MAX_UPLOAD_TOTAL_BYTES"), downloadBytes: num("MAX_DOWNLOAD_BYTES") },
     hfEndpoint: e.HF_ENDPOINT.replace(/\/+$/, ""),
     allowPrivateSources: truthy(e.ALLOW_PRIVATE_SOURCES),

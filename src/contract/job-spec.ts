@@ -104,6 +104,14 @@ export const TrainingSchema = Type.Object(
   {
     steps: withDefault(Type.Integer({ minimum: 1, maximum: 100_000, description: "optimiser steps (paper: 2000)" }), 2000),
     batch_size: withDefault(Type.Integer({ minimum: 1, maximum: 1024, description: "sequences per step (paper: 256)" }), 8),
+    micro_batches: withDefault(
+      Type.Integer({
+        minimum: 1,
+        maximum: 64,
+        description: "parts each step's batch is cut into, so that a worker's training threads (TRAIN_THREADS) can share a step; the mask depends on it, not on the thread count",
+      }),
+      1,
+    ),
     lr: withDefault(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: "AdamW learning rate of the logits" }), 5e-4),
     lr_min: withDefault(Type.Number({ minimum: 0, maximum: 1, description: "end of the cosine decay" }), 5e-5),
     tau: Schedule("Gumbel-softmax temperature", 4, 0.05, 100),

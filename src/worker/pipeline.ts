@@ -28,6 +28,8 @@ import { TrainingAbortedError, TrainingInputError, trainMasks, type MaskTraining
 import { candidateCount, MaskShapeError } from "../maskllm/train/logits.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
+import type { BackendChoice } from "../maskllm/backend.js";
+import { defaultTrainingThreads, ThreadReplicas } from "../parallel/thread-replicas.js";
 import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
 import { loadText } from "./datasets.js";
 import type { JobIoContext } from "./job-io-context.js";
@@ -128,6 +130,7 @@ export function trainingOptions(spec: MaskllmJobSpec, progressEvery: number): Pa
     pattern: parseNM(spec.pattern),
     steps: t.steps,
     batchSize: t.batch_size,
+    microBatches: t.micro_batches,
     seed: t.seed,
     lr: t.lr,
     lrMin: t.lr_min,
@@ -265,11 +268,14 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       const steps = spec.training.steps;
       const opts = trainingOptions(spec, Math.max(1, Math.min(25, Math.floor(steps / 40))));
       const t0 = performance.now();
+      // training threads share each step's micro-batches; the mask does not depend on how many there are
+      const threads = config.trainThreads > 0 ? Math.min(config.trainThreads, spec.training.micro_batches) : defaultTrainingThreads(spec.training.micro_batches, config.workerConcurrency);
+      const replicas = threads > 1 ? await ThreadReplicas.start(model, threads - 1, tf.getBackend() as BackendChoice) : undefined;
       // a shutdown lets training reach its next snapshot when that is near (handback.ts), else snapshots on abort
       const gate = new TrainingStopGate(r.signal, { steps, snapshotEvery: spec.training.snapshot_every });
       const run = async (from: Uint8Array | undefined) =>
         trainMasks({
-          model, windows, options: opts, targets: v.targets, prior, resume: from, signal: gate.signal,
+          model, windows, options: opts, targets: v.targets, prior, resume: from, signal: gate.signal, replicas,
           // a hand-back that could not wait for the next scheduled snapshot still stores the steps done so far
           snapshotOnAbort: isHandback,
           onProgress: (pr) => {
@@ -313,6 +319,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
         throw asInputError(err);
       } finally {
         gate.dispose();
+        await replicas?.close();
       }
       logits = result.logits;
       training = {

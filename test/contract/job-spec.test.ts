@@ -53,6 +53,7 @@ const bad: [string, unknown, string, RegExp][] = [
   ["fractional steps", { ...base, training: { steps: 2.5 } }, "/training/steps", /integer/],
   ["too many steps", { ...base, training: { steps: 100_001 } }, "/training/steps", /<= 100000/],
   ["batch too large", { ...base, training: { batch_size: 4096 } }, "/training/batch_size", /<= 1024/],
+  ["no micro-batches", { ...base, training: { micro_batches: 0 } }, "/training/micro_batches", />= 1/],
   ["zero lr", { ...base, training: { lr: 0 } }, "/training/lr", /> 0/],
   ["lr_min above lr", { ...base, training: { lr: 1e-4, lr_min: 1e-3 } }, "/training/lr_min", /must not exceed training.lr/],
   ["zero temperature", { ...base, training: { tau: { start: 0 } } }, "/training/tau/start", /> 0/],
@@ -123,6 +124,7 @@ describe("parseJobSpec fills in the defaults", () => {
       training: {
         steps: 2000,
         batch_size: 8,
+        micro_batches: 1,
         lr: 5e-4,
         lr_min: 5e-5,
         tau: { start: 4, end: 0.05 },

@@ -60,7 +60,7 @@ test("uploaded checkpoint, {url} and {hf} sources → MaskLLM 2:4 → exported s
   const hub = await startHfHubServer({ "karpathy/stories260K": { dir: src, token: "hf_test_token" } });
   t.after(() => hub.close());
 
-  const e = await workerEnv(t, { ALLOW_PRIVATE_SOURCES: "true", HF_ENDPOINT: hub.endpoint, WORKER_CONCURRENCY: "2" });
+  const e = await workerEnv(t, { ALLOW_PRIVATE_SOURCES: "true", HF_ENDPOINT: hub.endpoint, WORKER_CONCURRENCY: "2", TRAIN_THREADS: "2" });
   const checkpointId = await putCheckpoint(e, src);
   const evalText = await heldoutSlice(3);
   const evalFile = await putDataFile(e, evalText);
@@ -70,7 +70,8 @@ test("uploaded checkpoint, {url} and {hf} sources → MaskLLM 2:4 → exported s
     smallMaskllm({ checkpoint_id: checkpointId }, evalFile, { prior: "sparsegpt", webhook: { url: `${base}/hook`, events: HOOK_EVENTS } }, { snapshot_every: 8 }),
     { webhookSecret },
   );
-  const urlJob = await submit(e, smallMaskllm({ url: `${base}/models/stories.tar.gz` }, evalFile));
+  // this one trains its two micro-batches on two threads (TRAIN_THREADS) inside the sandbox
+  const urlJob = await submit(e, smallMaskllm({ url: `${base}/models/stories.tar.gz` }, evalFile, {}, { micro_batches: 2 }));
   const hfJob = await submit(e, smallMaskllm({ hf: { repo: "karpathy/stories260K", revision: "main", token: "hf_test_token" } }, evalFile));
   const worker = startWorker(t, { ...e.env, NODE_EXTRA_CA_CERTS: tls.certPath });
   const t0 = Date.now();
