@@ -271,6 +271,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       // training threads share each step's micro-batches; the mask does not depend on how many there are
       const threads = config.trainThreads > 0 ? Math.min(config.trainThreads, spec.training.micro_batches) : defaultTrainingThreads(spec.training.micro_batches, config.workerConcurrency);
       const replicas = threads > 1 ? await ThreadReplicas.start(model, threads - 1, tf.getBackend() as BackendChoice) : undefined;
+      if (replicas) await appendEvent(prisma, jobId, { type: JOB_EVENT_TYPES.log, message: `training on ${threads} threads (${spec.training.micro_batches} micro-batches per step)`, data: { threads, microBatches: spec.training.micro_batches } });
       // a shutdown lets training reach its next snapshot when that is near (handback.ts), else snapshots on abort
       const gate = new TrainingStopGate(r.signal, { steps, snapshotEvery: spec.training.snapshot_every });
       const run = async (from: Uint8Array | undefined) =>

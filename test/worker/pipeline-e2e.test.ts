@@ -113,6 +113,8 @@ test("uploaded checkpoint, {url} and {hf} sources → MaskLLM 2:4 → exported s
     await waitForStatus(e, hfJob, ["succeeded"], 200_000, worker);
     t.diagnostic(`all three jobs succeeded ${((Date.now() - t0) / 1000).toFixed(1)} s after the worker started`);
     await checkExport(e, urlJob, src, evalText);
+    const threadLog = await e.prisma.jobEvent.findFirst({ where: { jobId: urlJob, type: "job.log", message: { startsWith: "training on" } } });
+    assert.deepEqual(threadLog?.data, { threads: 2, microBatches: 2 }, "the {url} job trained on two threads");
     await checkExport(e, hfJob, src, evalText);
     assert.ok(hub.requests.some((r) => r.path === "/api/models/karpathy/stories260K/revision/main" && r.authorization === "Bearer hf_test_token"));
     assert.ok(hub.requests.some((r) => r.path === "/cdn/karpathy/stories260K/model.safetensors"), "resolve redirects were followed");
