@@ -33,16 +33,17 @@ port.on("message", async (msg: ToReplica) => {
       try {
         const results = msg.microBatches.map((mb) => {
           const r = microBatchMaskGradient(c, masks, mb, seqLen);
-          const out = { grad: r.grad.dataSync() as Float32Array, lm: r.lm.dataSync()[0] };
+          // a copy of our own to transfer: some backends hand out their storage from dataSync
+          const out = { grad: (r.grad.dataSync() as Float32Array).slice(), lm: r.lm.dataSync()[0] };
           tf.dispose([r.grad, r.lm]);
           return out;
         });
-        send({ kind: "result", id: msg.id, results }, results.map((r) => r.grad.buffer as ArrayBuffer));
+        send({ kind: "result", results }, results.map((r) => r.grad.buffer as ArrayBuffer));
       } finally {
         masks.dispose();
       }
     }
   } catch (err) {
-    send({ kind: "error", ...(msg.kind === "compute" ? { id: msg.id } : {}), message: err instanceof Error ? err.message : String(err) });
+    send({ kind: "error", message: err instanceof Error ? err.message : String(err) });
   }
 });

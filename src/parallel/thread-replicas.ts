@@ -93,7 +93,7 @@ export class ThreadReplicas implements GradientReplicas {
     const share = this.threads.map((_, t) => req.microBatches.filter((_, i) => i % n === t));
     const answers = await Promise.all(
       this.threads.map((t, i) =>
-        share[i].length === 0 ? Promise.resolve(undefined) : t.request({ kind: "compute", id: 0, masks: req.masks, microBatches: share[i].map((mb) => ({ ...mb, ids: mb.ids.slice() })) }),
+        share[i].length === 0 ? Promise.resolve(undefined) : t.request({ kind: "compute", masks: req.masks, microBatches: share[i].map((mb) => ({ ...mb, ids: mb.ids.slice() })) }),
       ),
     );
     const out: { grad: Float32Array; lm: number }[] = [];
