@@ -1,6 +1,8 @@
 // The MaskLLM training loop (no I/O): learns per-group candidate logits for every masked linear of a frozen model.
-// One tf.tidy per step; all randomness comes from (seed, step, stream) so snapshots need no RNG state and a
-// resumed run ends bit-identical to an uninterrupted one (same backend).
+// A step: draw the soft masks, take each micro-batch's gradient with respect to them (here or on replicas), add
+// the parts in order, go back to the logits in closed form, clip, AdamW (micro-batch.ts). All randomness comes
+// from (seed, step, stream) so snapshots need no RNG state and a resumed run ends bit-identical to an uninterrupted
+// one (same backend, any number of threads).
 import * as tf from "@tensorflow/tfjs";
 import { linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
 import { candidateMatrix, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
