@@ -220,3 +220,22 @@ test("matMul2d's gradients equal matMul's in both orientations (wide and tall op
   }
   assert.throws(() => matMul2d(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([2, 3]) as tf.Tensor2D), /do not multiply/);
 });
+
+test("attend's flash-attention backward equals autograd through matMul and softmax (grouped queries, causal mask)", async () => {
+  const { attend } = await import("../../src/maskllm/llama/attend.js");
+  const { causalMask } = await import("../../src/maskllm/llama/causal-mask.js");
+  const [g, seq, hd] = [2, 7, 4];
+  const q = tf.randomNormal([g * seq, hd], 0, 1, "float32", 1) as tf.Tensor2D;
+  const kT = tf.randomNormal([hd, seq], 0, 1, "float32", 2) as tf.Tensor2D;
+  const v = tf.randomNormal([seq, hd], 0, 1, "float32", 3) as tf.Tensor2D;
+  const w = tf.randomNormal([g * seq, hd], 0, 1, "float32", 4);
+  const mask = causalMask(seq, g);
+  const loss = (f: (a: tf.Tensor2D, b: tf.Tensor2D, c: tf.Tensor2D) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D), w));
+  const fused = tf.grads(loss((a, b, c) => attend(a, b, c, mask)))([q, kT, v]);
+  const plain = tf.grads(loss((a, b, c) => tf.matMul(tf.softmax(tf.add(tf.matMul(a, b), mask)), c)))([q, kT, v]);
+  assert.ok(tf.max(tf.abs(tf.sub(attend(q, kT, v, mask), tf.matMul(tf.softmax(tf.add(tf.matMul(q, kT), mask)), v)))).dataSync()[0] < 1e-6);
+  fused.forEach((gr, i) => {
+    assert.deepEqual(gr.shape, plain[i].shape);
+    assert.ok(tf.max(tf.abs(tf.sub(gr, plain[i]))).dataSync()[0] < 1e-5, `gradient of input ${i}`);
+  });
+});

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { LlamaModel, ForwardOptions } from "./model.js";
 import { project } from "./project.js";
-import { matMul2d } from "./matmul.js";
+import { attend } from "./attend.js";
 import { applyRope, ropeTables } from "./rope.js";
 import { causalMask } from "./causal-mask.js";
 
@@ -29,7 +29,7 @@ export function selfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, 
     const ks = tf.unstack(tf.reshape(krT, [batch * nkv, hd, seq])) as tf.Tensor2D[];
     const vs = tf.unstack(tf.reshape(v, [batch * nkv, seq, hd])) as tf.Tensor2D[];
     const mask = causalMask(seq, g);
-    const ctx = qs.map((qi, i) => matMul2d(tf.softmax(tf.add(matMul2d(qi, ks[i]), mask)) as tf.Tensor2D, vs[i])); // [g·seq, hd] each
+    const ctx = qs.map((qi, i) => attend(qi, ks[i], vs[i], mask)); // [g·seq, hd] each
     const merged = tf.reshape(tf.transpose(tf.reshape(tf.stack(ctx), [batch, nh, seq, hd]), [0, 2, 1, 3]), [batch * seq, nh * hd]) as tf.Tensor2D;
     return project(model, `${p}.o_proj`, merged, opts);
   });
