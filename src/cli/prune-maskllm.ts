@@ -101,8 +101,9 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
   process.once("SIGINT", onSig);
   let last: MaskTrainingProgress | undefined;
   const threads = o.threads ?? defaultTrainingThreads(o.microBatches);
-  const replicas = threads > 1 ? await ThreadReplicas.start(model, threads - 1, o.backend) : undefined;
+  let replicas: ThreadReplicas | undefined;
   try {
+    if (threads > 1) replicas = await ThreadReplicas.start(model, threads - 1, o.backend);
     bar?.start(o.steps, 0, { loss: "-", tau: "-", kappa: "-", change: "-", tps: "-" });
     const r = await trainMasks({
       model, windows, targets, prior, resume, signal: ac.signal, replicas,
