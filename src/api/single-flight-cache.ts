@@ -27,8 +27,4 @@ export class SingleFlightCache<V> {
     );
     return entry.value;
   }
-
-  delete(key: string): void {
-    this.entries.delete(key);
-  }
 }

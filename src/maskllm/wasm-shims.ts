@@ -44,9 +44,9 @@ function sliceInto(b: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: 
   return out;
 }
 
-/** out = x permuted by perm (out.shape[k] = x.shape[perm[k]]), reading and writing heap views. */
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 
+/** out = x permuted by perm (out.shape[k] = x.shape[perm[k]]), reading and writing heap views. */
 export function transposeInto(xv: TypedArray, ov: TypedArray, shape: number[], perm: number[]): void {
   // Size-1 axes move no data: drop them. Then merge output axes whose input axes are adjacent and in order, so
   // [b, s, h, d] → [b, h, s, d] runs as a 3-D copy with contiguous rows of d.
@@ -78,7 +78,7 @@ export function transposeInto(xv: TypedArray, ov: TypedArray, shape: number[], p
   }
   const r = dims.length;
   if (r <= 1) ov.set(xv);
-  else if (r === 2 && strides[1] !== 1) transpose2d(xv, ov, dims[1], dims[0]);
+  else if (r === 2) transpose2d(xv, ov, dims[1], dims[0]); // merging leaves only a true [R, C] → [C, R] here
   else if (r === 3 && strides[2] === 1) copyRuns3d(xv, ov, dims, strides);
   else transposeStrided(xv, ov, dims, strides);
 }

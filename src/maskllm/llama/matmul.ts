@@ -8,8 +8,8 @@ import * as tf from "@tensorflow/tfjs";
 //   frozen weights' side of every projection, and the first layer's inputs, cost nothing.
 // XNNPACK packs a product's right operand before multiplying (it is built for constant weights), about 2.7 ns per
 // value here, while a transpose costs about 0.6 ns per value (wasm-shims.ts). Of the two ways to form each gradient
-// (transpose an input, or transpose dy and the result) the cost model below takes the cheaper: for attention's
-// scores Q·Kᵀ, dKᵀ = (dSᵀ·Q)ᵀ packs Q [seq, headDim] instead of dS [seq, seq].
+// (transpose an input, or transpose dy and the result) the cost model below takes the cheaper: for gate_proj,
+// x [tokens, 64] and dy [tokens, 172], the weight's gradient (dyᵀ·x)ᵀ packs x instead of dy.
 const KERNEL = "MaskforgeMatMul2d";
 
 function registerFor(backendName: string): void {
@@ -23,7 +23,6 @@ function registerFor(backendName: string): void {
   });
 }
 
-const size = (t: tf.Tensor) => t.size;
 const PACK = 2.7;
 const TRANSPOSE = 0.6;
 
@@ -36,12 +35,12 @@ tf.registerGradient({
     return {
       // dA = dy·bᵀ (packs bᵀ)  or  (b·dyᵀ)ᵀ (packs dyᵀ)
       a: () =>
-        (TRANSPOSE + PACK) * size(b) <= (TRANSPOSE + PACK) * size(g) + TRANSPOSE * size(a)
+        (TRANSPOSE + PACK) * b.size <= (TRANSPOSE + PACK) * g.size + TRANSPOSE * a.size
           ? matMul2d(g, tf.transpose(b))
           : tf.transpose(matMul2d(b, tf.transpose(g))),
       // dB = aᵀ·dy (packs dy)  or  (dyᵀ·a)ᵀ (packs a)
       b: () =>
-        TRANSPOSE * size(a) + PACK * size(g) <= TRANSPOSE * (size(g) + size(b)) + PACK * size(a)
+        TRANSPOSE * a.size + PACK * g.size <= TRANSPOSE * (g.size + b.size) + PACK * a.size
           ? matMul2d(tf.transpose(a), g)
           : tf.transpose(matMul2d(tf.transpose(g), a)),
     };
