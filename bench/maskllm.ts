@@ -79,7 +79,7 @@ async function train(model: LlamaModel, windows: Int32Array[], prior: Map<string
 function split(r: TrainMasksResult) {
   const t = r.timing;
   const per = (x: number) => x / Math.max(1, t.steps);
-  return { noiseMs: per(t.noiseMs), forwardMs: per(t.forwardMs), backwardMs: per(t.backwardMs), optimizerMs: per(t.optimizerMs) };
+  return { noiseMs: per(t.noiseMs), maskMs: per(t.maskMs), forwardMs: per(t.forwardMs), backwardMs: per(t.backwardMs), replicaWaitMs: per(t.replicaWaitMs), optimizerMs: per(t.optimizerMs) };
 }
 
 const backend = await initBackend("wasm");
@@ -123,23 +123,25 @@ try {
     const run = { steps, perplexity: p, increaseRatioVsSparseGptUpdate: ratio, tokensPerSec: r.tokensPerSec, stepMs: s, final: r.last };
     runs.push(run);
     log(`MaskLLM ${steps} steps: perplexity ${f(p)}; increase over dense ${f(p - dense)} = ${f(ratio)} × SparseGPT-with-update's ${f(gap)}`);
-    log(`  training ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
+    log(`  training ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, masks ${f(s.maskMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
   }
   result.maskllm = runs;
 
   if (threadsCheck > 1) {
-    // speed only: the same 20 steps cut in 2 micro-batches, on 1 thread and on `threadsCheck` threads (same mask)
+    // speed only: the same 20 steps cut in `threadsCheck` micro-batches, on 1 thread and on `threadsCheck` threads
+    // (same mask); the wait is how long the loop's thread sat idle for the others each step
     const speed: Record<string, number> = {};
     for (const th of [1, threadsCheck]) {
       const replicas = th > 1 ? await ThreadReplicas.start(model, th - 1, "wasm") : undefined;
       try {
         const r = await trainMasks({ model, windows: trainWindows, prior, replicas, options: { steps: 20, batchSize: BATCH, microBatches: threadsCheck, seed: 0, progressEvery: 20 } });
         speed[`threads${th}`] = r.tokensPerSec;
+        if (th > 1) speed.replicaWaitMs = r.timing.replicaWaitMs / r.timing.steps;
       } finally {
         await replicas?.close();
       }
     }
-    log(`training threads (${threadsCheck} micro-batches, 20 steps): 1 thread ${f(speed.threads1, 0)} tokens/s, ${threadsCheck} threads ${f(speed[`threads${threadsCheck}`], 0)} tokens/s`);
+    log(`training threads (${threadsCheck} micro-batches, 20 steps): 1 thread ${f(speed.threads1, 0)} tokens/s, ${threadsCheck} threads ${f(speed[`threads${threadsCheck}`], 0)} tokens/s (waiting ${f(speed.replicaWaitMs, 1)} ms a step for the other threads)`);
     result.threads = { microBatches: threadsCheck, ...speed };
   }
 

@@ -112,8 +112,6 @@ export interface StepTiming extends GradientTiming {
   noiseMs: number;
   /** the step's soft masks (Gumbel-softmax) */
   maskMs: number;
-  /** this thread's micro-batches, forward and backward */
-  gradientMs: number;
   /** waiting for the replicas' micro-batches after this thread's were done */
   replicaWaitMs: number;
   /** summing the parts, the logits' gradient, clipping, AdamW */
@@ -282,7 +280,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
     const v = logitsVar;
 
     const data = new DataOrder(windows, opts.seed, opts.batchSize);
-    const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, maskMs: 0, gradientMs: 0, replicaWaitMs: 0, optimizerMs: 0, steps: 0 };
+    const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, maskMs: 0, replicaWaitMs: 0, optimizerMs: 0, steps: 0 };
     const ctx: MaskContext = { model, targets, groups, candidates: S, weightSquared: w2, hard: opts.hard };
     const replicas = input.replicas;
     if (replicas && replicas.parallelism > 0) await replicas.prepare({ targets, groupSize: p.m, seqLen });
@@ -345,14 +343,12 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
         const pending = remote.length > 0 ? replicas!.compute({ masks: masks.dataSync() as Float32Array, microBatches: remote }) : undefined;
         pending?.catch(() => {}); // awaited below; an error here first must not leave it unhandled
         const local: ({ grad: tf.Tensor2D; lm: tf.Scalar } | undefined)[] = [];
-        tic = performance.now();
         parts.forEach((mb, k) => {
           if (k % threads !== 0) return;
           const r = microBatchMaskGradient(ctx, masks, mb, seqLen, timing);
           held.push(r.grad, r.lm);
           local[k] = r;
         });
-        timing.gradientMs += performance.now() - tic;
         tic = performance.now();
         const remoteGrads = pending ? await pending : [];
         timing.replicaWaitMs += performance.now() - tic;
