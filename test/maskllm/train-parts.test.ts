@@ -6,7 +6,7 @@ import { scheduleAt, cosineLr } from "../../src/maskllm/train/schedules.js";
 import { gumbelNoise, permutation, seedFor } from "../../src/maskllm/train/rng.js";
 import { applyPrior } from "../../src/maskllm/train/prior.js";
 import { initLogits } from "../../src/maskllm/train/logits.js";
-import { gumbelSoftmax, softMask } from "../../src/maskllm/train/gumbel.js";
+import { logitsGradient, sampleMasks, type MaskContext } from "../../src/maskllm/train/micro-batch.js";
 import { AdamW } from "../../src/maskllm/train/adamw.js";
 import { clipByGlobalNorm } from "../../src/maskllm/train/clip.js";
 import { hardMaskFromLogits } from "../../src/maskllm/train/trim.js";
@@ -70,16 +70,18 @@ test("gumbel-softmax: soft masks keep N in expectation per group; hard mode is o
   const S = candidateMatrix(P24);
   const logits = tf.tensor2d([[0.01, 0, 0, 0, 0.03, 0], [0, 0, 0, 0, 0, 0.02]]);
   const noise = tf.tensor2d(gumbelNoise(12, 5), [2, 6]);
-  const y = gumbelSoftmax(logits, noise, 100, 4);
-  const m = softMask(y, S, [1, 8]).dataSync();
+  const ctx = (hard: boolean) => ({ candidates: S, weightSquared: tf.zeros([2, 4]), hard }) as unknown as MaskContext;
+  const soft = sampleMasks(ctx(false), logits, noise, { kappa: 100, tau: 4, lambda: 0 });
+  const m = soft.masks.dataSync();
   for (const g of [0, 1]) assert.ok(Math.abs(m[g * 4] + m[g * 4 + 1] + m[g * 4 + 2] + m[g * 4 + 3] - 2) < 1e-5);
-  const v = tf.variable(logits);
-  const { grads } = tf.variableGrads(() => tf.sum(tf.mul(softMask(gumbelSoftmax(v as tf.Tensor as tf.Tensor2D, noise, 100, 0.5, true), S, [1, 8]), tf.range(0, 8))), [v]);
-  const hard = gumbelSoftmax(logits, noise, 100, 0.5, true).dataSync();
-  assert.equal(hard.filter((x) => x === 1).length, 2);
-  assert.equal(hard.filter((x) => x === 0).length, 10);
-  assert.ok(tf.abs(Object.values(grads)[0]).sum().dataSync()[0] > 0);
-  tf.dispose([S, logits, noise, y, v, ...Object.values(grads)]);
+  const sch = { kappa: 100, tau: 0.5, lambda: 0 };
+  const hard = sampleMasks(ctx(true), logits, noise, sch);
+  const hm = hard.masks.dataSync();
+  assert.equal(hm.filter((x) => x === 1).length, 4, "one candidate (two kept weights) per group");
+  assert.equal(hm.filter((x) => x === 0).length, 4);
+  const grad = logitsGradient(ctx(true), hard.probs, hard.masks, tf.reshape(tf.range(0, 8), [2, 4]) as tf.Tensor2D, sch);
+  assert.ok(tf.abs(grad.grad).sum().dataSync()[0] > 0, "straight-through: the hard forward still passes gradients");
+  tf.dispose([S, logits, noise, soft.probs, soft.masks, hard.probs, hard.masks, grad.grad, grad.reg, grad.maxProb]);
 });
 
 test("AdamW matches the PyTorch update (decoupled decay, bias correction) and clipping scales to norm 1", () => {
