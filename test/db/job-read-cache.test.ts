@@ -33,6 +33,14 @@ function countingLoader(rows: Map<string, JobWithResults>) {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** An enabled cache over a manual loader, and a job id to race on. */
+function racingCache() {
+  const { load, pending } = manualLoader();
+  const cache = new JobReadCache(load);
+  cache.enable();
+  return { id: randomUUID(), cache, pending };
+}
+
 describe("JobReadCache", () => {
   it("serves from memory once enabled, and only the owning tenant", async () => {
     const id = randomUUID();
@@ -64,10 +72,7 @@ describe("JobReadCache", () => {
   });
 
   it("drops a job on invalidate, and does not store a read that a change overtook", async () => {
-    const id = randomUUID();
-    const { load, pending } = manualLoader();
-    const cache = new JobReadCache(load);
-    cache.enable();
+    const { id, cache, pending } = racingCache();
     const stale = cache.read(TENANT, id);
     await tick();
     cache.invalidate(id); // the worker's update commits while the read is on its way
@@ -86,10 +91,7 @@ describe("JobReadCache", () => {
   });
 
   it("does not let an overlapping read that started before a change store after it", async () => {
-    const id = randomUUID();
-    const { load, pending } = manualLoader();
-    const cache = new JobReadCache(load);
-    cache.enable();
+    const { id, cache, pending } = racingCache();
     const before = cache.read(TENANT, id);
     await tick();
     cache.invalidate(id);
@@ -105,10 +107,7 @@ describe("JobReadCache", () => {
   });
 
   it("stores nothing read across a flush or while disabled, and starts empty when enabled again", async () => {
-    const id = randomUUID();
-    const { load, pending } = manualLoader();
-    const cache = new JobReadCache(load);
-    cache.enable();
+    const { id, cache, pending } = racingCache();
     const acrossFlush = cache.read(TENANT, id);
     await tick();
     cache.flush();
