@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".data/", "openapi/", "**/*.d.ts", "test/fixtures/lint/**"] },
+  { ignores: ["node_modules/", ".data/", "openapi/", "**/*.d.ts", "test/fixtures/lint/**", "src/maskllm/kernels/assembly/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

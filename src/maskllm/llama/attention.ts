@@ -4,14 +4,33 @@ import { project } from "./project.js";
 import { attend } from "./attend.js";
 import { applyRope, ropeTables } from "./rope.js";
 import { causalMask } from "./causal-mask.js";
+import { causalAttention, causalAttentionSupported } from "./causal-attention.js";
 
 /**
  * LlamaAttention (module model.layers.N.self_attn): x [batch·seq, hidden] → [batch·seq, hidden].
- * Grouped-query attention without repeating k/v: the g = heads/kvHeads query heads that share a kv head are stacked
- * along the query axis ([g·seq, headDim] per kv head), so one product serves them all. The products run per
- * (sequence, kv head) as 2-D matMuls, which on WASM is far faster than one batched matMul (see matmul.ts).
+ * On wasm and cpu, RoPE and the causal grouped-query attention are one fused op (causal-attention.ts). Elsewhere
+ * (webgpu, tensorflow) the composite path below: grouped-query attention without repeating k/v, the g =
+ * heads/kvHeads query heads that share a kv head stacked along the query axis ([g·seq, headDim] per kv head) so one
+ * product serves them all, with products per (sequence, kv head) as 2-D matMuls.
  */
 export function selfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, batch: number, seq: number, opts?: ForwardOptions): tf.Tensor2D {
+  return causalAttentionSupported() ? fusedSelfAttention(model, layer, x, batch, seq, opts) : compositeSelfAttention(model, layer, x, batch, seq, opts);
+}
+
+function fusedSelfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, batch: number, seq: number, opts?: ForwardOptions): tf.Tensor2D {
+  return tf.tidy(() => {
+    const c = model.config;
+    const p = `model.layers.${layer}.self_attn`;
+    const q = project(model, `${p}.q_proj`, x, opts, c.attentionBias);
+    const k = project(model, `${p}.k_proj`, x, opts, c.attentionBias);
+    const v = project(model, `${p}.v_proj`, x, opts, c.attentionBias);
+    const spec = { batch, seq, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim, ropeTheta: c.ropeTheta };
+    return project(model, `${p}.o_proj`, causalAttention(q, k, v, spec), opts);
+  });
+}
+
+/** The same function from TF.js ops: the reference the fused op is tested against, and the path of other backends. */
+export function compositeSelfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, batch: number, seq: number, opts?: ForwardOptions): tf.Tensor2D {
   return tf.tidy(() => {
     const c = model.config;
     const p = `model.layers.${layer}.self_attn`;

@@ -13,11 +13,12 @@ interface RopeTables {
 }
 
 const tables = new Map<string, RopeTables>();
+const values = new Map<string, { cos: Float32Array; sin: Float32Array }>();
 
-/** cos/sin tables for positions 0..seq-1; `scale` is multiplied in (the attention 1/√d folded into q for free). */
-export function ropeTables(seq: number, headDim: number, theta: number, scale = 1): RopeTables {
+/** The cos/sin tables' values [seq, headDim] (positions 0..seq-1, `scale` multiplied in), built once per shape. */
+export function ropeTableValues(seq: number, headDim: number, theta: number, scale = 1): { cos: Float32Array; sin: Float32Array } {
   const key = `${seq}:${headDim}:${theta}:${scale}`;
-  let t = tables.get(key);
+  let t = values.get(key);
   if (t) return t;
   const half = headDim / 2;
   const cos = new Float32Array(seq * headDim);
@@ -35,6 +36,18 @@ export function ropeTables(seq: number, headDim: number, theta: number, scale = 
       sin[p * headDim + half + i] = s;
     }
   }
+  t = { cos, sin };
+  values.set(key, t);
+  return t;
+}
+
+/** cos/sin tables for positions 0..seq-1; `scale` is multiplied in (the attention 1/√d folded into q for free). */
+export function ropeTables(seq: number, headDim: number, theta: number, scale = 1): RopeTables {
+  const key = `${seq}:${headDim}:${theta}:${scale}`;
+  let t = tables.get(key);
+  if (t) return t;
+  const { cos, sin } = ropeTableValues(seq, headDim, theta, scale);
+  const half = headDim / 2;
   const r = new Float32Array(headDim * headDim);
   for (let i = 0; i < half; i++) {
     r[(i + half) * headDim + i] = -1; // out[i] = -x[i + half]
@@ -62,4 +75,5 @@ export function applyRope<T extends tf.Tensor>(x: T, t: RopeTables): T {
 export function clearRopeCache(): void {
   for (const t of tables.values()) tf.dispose([t.cos, t.sin, t.rotate]);
   tables.clear();
+  values.clear();
 }

@@ -1,0 +1,86 @@
+// The fused RoPE + causal grouped-query attention (WebAssembly kernel) against the composite TF.js path it replaces
+// on wasm and cpu: outputs and the gradients of x and of every mask, for head sizes that take the kernel's
+// eight-component blocks, its one-component remainder and both, sequence lengths on and off its blocks of four
+// keys, and 1, 2 and 4 query heads per kv head. Plus leaks, and shape errors from the module.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../../src/maskllm/backend.js";
+import { compositeSelfAttention, selfAttention } from "../../src/maskllm/llama/attention.js";
+import { causalAttentionSupported } from "../../src/maskllm/llama/causal-attention.js";
+import { attentionForward, AttentionShapeError } from "../../src/maskllm/kernels/attention-module.js";
+import { ropeTableValues } from "../../src/maskllm/llama/rope.js";
+import { tinyLlama } from "../helpers/tiny-llama.js";
+
+await initBackend("wasm");
+
+const CASES = [
+  { name: "headDim 8, 2 queries per kv head, seq 37", hidden: 64, heads: 8, kvHeads: 4, seq: 37, batch: 2 },
+  { name: "headDim 4 (remainder only), seq 1", hidden: 16, heads: 4, kvHeads: 2, seq: 1, batch: 3 },
+  { name: "headDim 6, 4 queries per kv head, seq 9", hidden: 24, heads: 4, kvHeads: 1, seq: 9, batch: 2 },
+  { name: "headDim 20 (blocks and remainder), no grouping, seq 16", hidden: 40, heads: 2, kvHeads: 2, seq: 16, batch: 2 },
+];
+
+const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+const maxOf = (a: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]);
+
+function compare(c: (typeof CASES)[number]) {
+  const model = tinyLlama({ hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, layers: 1, seed: c.seq });
+  const p = "model.layers.0.self_attn";
+  const names = ["q_proj", "k_proj", "v_proj", "o_proj"].map((n) => `${p}.${n}.weight`);
+  const x = tf.randomNormal([c.batch * c.seq, c.hidden], 0, 1, "float32", 7) as tf.Tensor2D;
+  const masks = names.map((n, i) => tf.randomUniform(model.weights.get(n)!.shape as [number, number], 0, 1, "float32", i) as tf.Tensor2D);
+  const w = tf.randomNormal([c.batch * c.seq, c.hidden], 0, 1, "float32", 11);
+  const run = (attn: typeof selfAttention) =>
+    tf.tidy(() => {
+      const f = (xi: tf.Tensor, ...ms: tf.Tensor[]) =>
+        tf.sum(tf.mul(attn(model, 0, xi as tf.Tensor2D, c.batch, c.seq, { mask: (n) => ms[names.indexOf(n)] as tf.Tensor2D | undefined }), w));
+      const out = attn(model, 0, x, c.batch, c.seq, { mask: (n) => masks[names.indexOf(n)] });
+      return [out, ...tf.grads(f)([x, ...masks])];
+    });
+  const fused = run(selfAttention);
+  const composite = run(compositeSelfAttention);
+  fused.forEach((t, i) => {
+    assert.deepEqual(t.shape, composite[i].shape);
+    const err = maxAbs(t, composite[i]);
+    assert.ok(err <= 2e-5 * Math.max(1, maxOf(composite[i])), `${i === 0 ? "output" : i === 1 ? "dx" : `d(mask of ${names[i - 2]})`}: max error ${err}`);
+  });
+  tf.dispose([x, w, ...masks, ...fused, ...composite, ...model.weights.values()]);
+}
+
+for (const c of CASES)
+  test(`fused causal attention equals the composite path on wasm: ${c.name}`, () => {
+    assert.ok(causalAttentionSupported());
+    compare(c);
+  });
+
+test("fused causal attention equals the composite path on the cpu backend", async () => {
+  await tf.setBackend("cpu");
+  try {
+    assert.ok(causalAttentionSupported());
+    compare(CASES[0]);
+  } finally {
+    await tf.setBackend("wasm");
+  }
+});
+
+test("the fused op leaks no tensors, forward or backward", () => {
+  const model = tinyLlama({ hidden: 32, heads: 4, kvHeads: 2, layers: 1 });
+  const x = tf.randomNormal([2 * 11, 32], 0, 1, "float32", 1) as tf.Tensor2D;
+  const before = tf.memory().numTensors;
+  tf.dispose(selfAttention(model, 0, x, 2, 11));
+  tf.dispose(tf.grad((xi: tf.Tensor) => tf.sum(selfAttention(model, 0, xi as tf.Tensor2D, 2, 11)))(x));
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, ...model.weights.values()]);
+});
+
+test("the attention kernel refuses inconsistent shapes and sizes", () => {
+  const rope = (seq: number, hd: number) => {
+    const t = ropeTableValues(seq, hd, 10000);
+    return { cosQ: t.cos, sinQ: t.sin, cosK: t.cos, sinK: t.sin };
+  };
+  const f = (n: number) => new Float32Array(n);
+  assert.throws(() => attentionForward({ batch: 1, seq: 2, heads: 3, kvHeads: 2, headDim: 4 }, f(24), f(16), f(16), rope(2, 4), f(24), f(6)), AttentionShapeError);
+  assert.throws(() => attentionForward({ batch: 1, seq: 2, heads: 2, kvHeads: 1, headDim: 3 }, f(12), f(6), f(6), rope(2, 3), f(12), f(4)), /even head dimension/);
+  assert.throws(() => attentionForward({ batch: 1, seq: 2, heads: 2, kvHeads: 1, headDim: 4 }, f(15), f(8), f(8), rope(2, 4), f(16), f(4)), /q has 15 values, expected 16/);
+});
