@@ -1,7 +1,7 @@
-// The causal attention kernel (assembly/attention.ts) as plain functions over Float32Arrays. One instance per thread
-// (each training thread loads its own), instantiated on first use; its memory grows to the largest call seen and is
-// reused. Inputs are copied in and outputs out: a few MB a layer, against the score-matrix traffic it saves.
+// The causal attention kernel (assembly/attention.ts) as plain functions over Float32Arrays. Inputs are copied into
+// the kernel's memory and outputs out: a few MB a layer, against the score-matrix traffic it saves.
 import { ATTENTION_WASM_BASE64 } from "./attention-binary.js";
+import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
 
 export interface AttentionShape {
   batch: number;
@@ -19,9 +19,7 @@ export interface RopeValues {
   sinK: Float32Array;
 }
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  heapBase(): number;
+interface Exports extends KernelInstance {
   forwardScratchBytes(seq: number, hd: number): number;
   backwardScratchBytes(seq: number, hd: number): number;
   forward(...args: number[]): void;
@@ -29,14 +27,7 @@ interface Exports {
 }
 
 let instance: Exports | undefined;
-
-function kernels(): Exports {
-  if (!instance) {
-    const bytes = Uint8Array.from(atob(ATTENTION_WASM_BASE64), (c) => c.charCodeAt(0));
-    instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
-  }
-  return instance;
-}
+const kernels = () => (instance ??= instantiate<Exports>(ATTENTION_WASM_BASE64));
 
 export class AttentionShapeError extends Error {
   constructor(message: string) {
@@ -50,27 +41,6 @@ function check(s: AttentionShape): void {
   if (![batch, seq, heads, kvHeads, headDim].every((n) => Number.isInteger(n) && n > 0)) throw new AttentionShapeError(`attention: bad shape ${JSON.stringify(s)}`);
   if (heads % kvHeads !== 0) throw new AttentionShapeError(`attention: ${heads} heads are not a multiple of ${kvHeads} kv heads`);
   if (headDim % 2 !== 0) throw new AttentionShapeError(`attention: RoPE needs an even head dimension, got ${headDim}`);
-}
-
-/** Lays buffers out from the heap base (16-byte aligned), growing the memory once for the whole call. */
-function layout(k: Exports, sizes: number[]): number[] {
-  let at = (k.heapBase() + 15) & ~15;
-  const offsets = sizes.map((n) => {
-    const o = at;
-    at += (n + 15) & ~15;
-    return o;
-  });
-  const have = k.memory.buffer.byteLength;
-  if (at > have) k.memory.grow(Math.ceil((at - have) / 65536));
-  return offsets;
-}
-
-function put(k: Exports, at: number, values: Float32Array): void {
-  new Float32Array(k.memory.buffer, at, values.length).set(values);
-}
-
-function take(k: Exports, at: number, out: Float32Array): void {
-  out.set(new Float32Array(k.memory.buffer, at, out.length));
 }
 
 function expectLength(name: string, a: Float32Array, n: number): void {

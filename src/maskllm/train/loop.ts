@@ -11,7 +11,8 @@ import { clipByGlobalNorm } from "./clip.js";
 import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
 import { logitsGradient, microBatchMaskGradient, sampleMasks, splitBatch, type GradientReplicas, type GradientTiming, type MaskContext } from "./micro-batch.js";
 import { applyPrior } from "./prior.js";
-import { RNG_DESCRIPTION, mulberry32, permutation, seedFor } from "./rng.js";
+import { RNG_DESCRIPTION, permutation, seedFor } from "./rng.js";
+import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 import { scheduleAt, type Range } from "./schedules.js";
 import { SnapshotError, decodeSnapshot, encodeSnapshot } from "./snapshot.js";
 
@@ -319,10 +320,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
 
       let tic = performance.now();
       const invTau = 1 / sch.tau;
-      targets.forEach((_, i) => {
-        const next = mulberry32(seedFor(opts.seed, step, i));
-        for (let j = offsets[i] * c, e = (offsets[i] + groups[i]) * c; j < e; j++) noise[j] = -Math.log(-Math.log(next())) * invTau;
-      });
+      targets.forEach((_, i) => gumbelNoiseInto(noise.subarray(offsets[i] * c, (offsets[i] + groups[i]) * c), seedFor(opts.seed, step, i), invTau));
       timing.noiseMs += performance.now() - tic;
 
       const wantReport = (step + 1) % opts.progressEvery === 0 || step + 1 === opts.steps;

@@ -1,12 +1,13 @@
 // Counter-based randomness: every draw is a pure function of (seed, step, stream), so a run carries no RNG state
 // and a resumed run reproduces an uninterrupted one exactly. mulberry32 is small, fast and good enough for noise
 // and shuffles; 32-bit mixing (splitmix32-style) turns the counters into independent stream seeds.
+import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 
 /** Describes the generators for snapshots and artifacts (there is no hidden state to save). */
 export const RNG_DESCRIPTION = {
   algorithm: "mulberry32",
   init: "mulberry32(seedFor(seed, -1, weightIndex)) Box-Muller normals",
-  gumbel: "mulberry32(seedFor(seed, step, weightIndex)) uniforms u in (0,1), g = -log(-log u)",
+  gumbel: "mulberry32(seedFor(seed, step, weightIndex)) 23-bit uniforms u = ((bits >>> 9) + 0.5) / 2^23, g = -log(-log u) in float32 (kernels/assembly/gumbel.ts)",
   data: "Fisher-Yates shuffle of the windows with mulberry32(seedFor(seed, epoch, -2))",
 } as const;
 
@@ -42,11 +43,10 @@ export function mulberry32(seed: number): () => number {
   return () => (bits() + 0.5) / 4294967296;
 }
 
-/** n standard Gumbel(0,1) samples, -log(-log u), from one stream. */
-export function gumbelNoise(n: number, streamSeed: number): Float32Array {
-  const next = mulberry32(streamSeed);
+/** n standard Gumbel(0,1) samples, -log(-log u), from one stream (the WebAssembly kernel; `scale` multiplied in). */
+export function gumbelNoise(n: number, streamSeed: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = -Math.log(-Math.log(next()));
+  gumbelNoiseInto(out, streamSeed, scale);
   return out;
 }
 

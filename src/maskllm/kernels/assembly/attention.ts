@@ -15,31 +15,9 @@
 // Keys are vectorised four at a time: per (sequence, kv head) the roped keys and the values are transposed into
 // kT, vT [headDim, seqPad] (seqPad = seq rounded up to 4, padding zero), so a score block is Σ_d q[d]·kT[d][j..j+3].
 
-const NEG_INF: f32 = -Infinity;
+import { exp4 } from "./simd-math";
 
-// exp over four lanes: Cephes' expf (2^n · a degree-6 polynomial on |r| <= ln2/2, ~1 ulp). n = round(x·log2 e) comes
-// from adding 1.5·2^23, which leaves n in the low mantissa bits, so 2^n is one integer add and shift (no round or
-// float-to-int conversion, which wasm lowers to several instructions each). Inputs below −87.3 give the smallest
-// normal instead of a denormal; callers only ever zero such a lane or add it to a sum >= 1.
-// @ts-ignore: decorator
-@inline
-function exp4(x: v128): v128 {
-  x = f32x4.pmax(x, f32x4.splat(-87.33654));
-  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
-  const fx = f32x4.sub(t, f32x4.splat(12582912.0));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
-  const z = f32x4.mul(x, x);
-  let y = f32x4.splat(1.9875691500e-4);
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(y, z), x), f32x4.splat(1.0));
-  // t's bits are bits(1.5·2^23) + n, and bits(1.5·2^23) << 23 overflows away: (bits(t) + 127) << 23 = bits(2^n)
-  return f32x4.mul(y, i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23));
-}
+const NEG_INF: f32 = -Infinity;
 
 // @ts-ignore: decorator
 @inline
@@ -287,8 +265,31 @@ export function backward(q: usize, k: usize, v: usize, o: usize, lse: usize, dO:
             v128.store(p + jo, pr);
             v128.store(ds + jo, f32x4.mul(pr, f32x4.sub(v128.load(ds + jo), div)));
           }
-          // dq (this row), dK4 and dV4 (every visible key), one component at a time
-          for (let d = 0; d < hd; d++) {
+          // dq (this row), dK4 and dV4 (every visible key), two components a pass: ds and p loaded once for both
+          let d = 0;
+          for (; d + 2 <= hd; d += 2) {
+            const q0 = v128.load32_splat(qr + (<usize>d << 2));
+            const q1 = v128.load32_splat(qr + (<usize>d << 2), 4);
+            const o0 = v128.load32_splat(dor + (<usize>d << 2));
+            const o1 = v128.load32_splat(dor + (<usize>d << 2), 4);
+            const off = <usize>d << 4;
+            let kp = k4 + off, dkp = dk4 + off, dvp = dv4 + off;
+            let acc0 = zero, acc1 = zero;
+            for (let j = 0; j < end; j += 4, kp += blockBytes, dkp += blockBytes, dvp += blockBytes) {
+              const jo = <usize>j << 2;
+              const dsj = v128.load(ds + jo);
+              const pj = v128.load(p + jo);
+              acc0 = f32x4.add(acc0, f32x4.mul(dsj, v128.load(kp)));
+              acc1 = f32x4.add(acc1, f32x4.mul(dsj, v128.load(kp, 16)));
+              v128.store(dkp, f32x4.add(v128.load(dkp), f32x4.mul(dsj, q0)));
+              v128.store(dkp, f32x4.add(v128.load(dkp, 16), f32x4.mul(dsj, q1)), 16);
+              v128.store(dvp, f32x4.add(v128.load(dvp), f32x4.mul(pj, o0)));
+              v128.store(dvp, f32x4.add(v128.load(dvp, 16), f32x4.mul(pj, o1)), 16);
+            }
+            store<f32>(dqr + (<usize>d << 2), hsum(acc0));
+            store<f32>(dqr + (<usize>d << 2), hsum(acc1), 4);
+          }
+          for (; d < hd; d++) {
             const qd = v128.load32_splat(qr + (<usize>d << 2));
             const od = v128.load32_splat(dor + (<usize>d << 2));
             const off = <usize>d << 4;

@@ -1,0 +1,34 @@
+// What the WebAssembly kernels (assembly/*.ts, compiled into *-binary.ts) share on the JS side: instantiation from
+// the generated base64, and a per-call layout of float32 buffers in the instance's own memory. One instance per
+// module and thread, made on first use; its memory grows to the largest call seen and is reused.
+
+export interface KernelInstance {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+}
+
+export function instantiate<T extends KernelInstance>(base64: string): T {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as T;
+}
+
+/** Byte offsets of buffers of the given byte sizes, from the heap base, 16-byte aligned; grows the memory once. */
+export function layout(k: KernelInstance, sizes: number[]): number[] {
+  let at = (k.heapBase() + 15) & ~15;
+  const offsets = sizes.map((n) => {
+    const o = at;
+    at += (n + 15) & ~15;
+    return o;
+  });
+  const have = k.memory.buffer.byteLength;
+  if (at > have) k.memory.grow(Math.ceil((at - have) / 65536));
+  return offsets;
+}
+
+export function put(k: KernelInstance, at: number, values: Float32Array): void {
+  new Float32Array(k.memory.buffer, at, values.length).set(values);
+}
+
+export function take(k: KernelInstance, at: number, out: Float32Array): void {
+  out.set(new Float32Array(k.memory.buffer, at, out.length));
+}
