@@ -3,9 +3,10 @@
 // own budget); training tokens/s and the time split of a step, on one thread and with training threads; and transfer
 // to WikiText: a run whose prior is a stored general mask distribution (learned on a TinyStories + WikiText blend that
 // excludes the target's text; mask_logits.safetensors written and read back) against a from-scratch run (SparseGPT
-// prior). Prints every figure and one final JSON line.
+// prior). Every run uses the default two micro-batches a step, on --threads training threads (default: one per
+// core, at most two). Prints every figure and one final JSON line.
 //   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-source-steps 300] [--transfer-steps 200]
-//                            [--transfer-budgets 25,50,100,150] [--no-transfer] [--no-equal-budget-scratch] [--threads 2]
+//                            [--transfer-budgets 25,50,100,150] [--no-transfer] [--no-equal-budget-scratch] [--threads N]
 //                            [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,12 +19,12 @@ import { evalWindows, readDocuments, sampleWindows, tokenizeStream } from "../sr
 import { perplexity } from "../src/maskllm/eval/perplexity.js";
 import type { LlamaModel } from "../src/maskllm/llama/model.js";
 import { computeOneShotMasks } from "../src/maskllm/prune/oneshot.js";
-import { trainMasks, type TrainMasksResult } from "../src/maskllm/train/loop.js";
+import { DEFAULT_TRAINING_OPTIONS, trainMasks, type TrainMasksResult } from "../src/maskllm/train/loop.js";
 import { applyMasks, trimMasks } from "../src/maskllm/train/trim.js";
 import { encodeMaskLogits, decodeMaskLogits } from "../src/checkpoint/mask-logits.js";
 import { hardMaskFromLogits } from "../src/maskllm/train/trim.js";
 import { formatPattern } from "../src/maskllm/mask/patterns.js";
-import { ThreadReplicas } from "../src/parallel/thread-replicas.js";
+import { ThreadReplicas, defaultTrainingThreads } from "../src/parallel/thread-replicas.js";
 
 const P24 = { n: 2, m: 4 };
 const SEQ = 256;
@@ -38,7 +39,8 @@ const stepsList = nums(arg("steps-list"), [100, 300, 1000]);
 const transferSteps = Number(arg("transfer-steps") ?? 200);
 const transferSourceSteps = Number(arg("transfer-source-steps") ?? 300);
 const transferBudgets = nums(arg("transfer-budgets"), [25, 50, 100, 150]);
-const threadsCheck = Number(arg("threads") ?? 2);
+const MICRO_BATCHES = DEFAULT_TRAINING_OPTIONS.microBatches;
+const threads = Number(arg("threads") ?? defaultTrainingThreads(MICRO_BATCHES));
 const doTransfer = !process.argv.includes("--no-transfer");
 // also train from scratch at each transfer budget (equal-budget comparison)
 const equalBudgetScratch = !process.argv.includes("--no-equal-budget-scratch");
@@ -68,10 +70,12 @@ function pplWithMasks(model: LlamaModel, masks: Map<string, Uint8Array>, windows
   }
 }
 
+let replicas: ThreadReplicas | undefined; // the training threads beside this one, shared by every run
+
 async function train(model: LlamaModel, windows: Int32Array[], prior: Map<string, Uint8Array>, steps: number, label: string): Promise<TrainMasksResult> {
   const every = Math.max(1, Math.round(steps / 10));
   return trainMasks({
-    model, windows, prior, options: { steps, batchSize: BATCH, seed: 0, progressEvery: every },
+    model, windows, prior, replicas, options: { steps, batchSize: BATCH, microBatches: MICRO_BATCHES, seed: 0, progressEvery: every },
     onProgress: (p) => log(`  [${label}] step ${p.step}/${p.steps} loss ${f(p.loss)} lm ${f(p.lmLoss)} reg ${f(p.regLoss, 1)} τ ${f(p.tau, 2)} κ ${f(p.kappa, 0)} change ${f(p.maskChange, 4)} maxProb ${f(p.maxProb)} ${f(p.tokensPerSec, 0)} tok/s eta ${f(p.etaSeconds, 0)} s`),
   });
 }
@@ -84,7 +88,7 @@ function split(r: TrainMasksResult) {
 
 const backend = await initBackend("wasm");
 const tmp = await mkdtemp(join(tmpdir(), "maskforge-bench-"));
-const result: Record<string, unknown> = { bench: "maskllm", backend, pattern: "2:4", batch: BATCH, seqLen: SEQ, stepsList };
+const result: Record<string, unknown> = { bench: "maskllm", backend, pattern: "2:4", batch: BATCH, seqLen: SEQ, microBatches: MICRO_BATCHES, threads, stepsList };
 try {
   const dir = join(tmp, "stories260K");
   const m = join(shared, "models/stories260K");
@@ -96,7 +100,8 @@ try {
   const trainWindows = evalWindows(trainTokens, SEQ);
   const heldWindows = evalWindows(heldTokens, SEQ).slice(0, evalCap);
   const calib = sampleWindows(trainTokens, 128, SEQ, 0);
-  log(`stories260K 2:4 on ${backend}; train ${trainTokens.length} tokens (${trainWindows.length} windows of ${SEQ}), held-out ${heldWindows.length} windows; calibration 128×${SEQ}`);
+  if (threads > 1) replicas = await ThreadReplicas.start(model, threads - 1, "wasm");
+  log(`stories260K 2:4 on ${backend}, ${MICRO_BATCHES} micro-batches a step on ${threads} thread(s); train ${trainTokens.length} tokens (${trainWindows.length} windows of ${SEQ}), held-out ${heldWindows.length} windows; calibration 128×${SEQ}`);
 
   const dense = ppl(model, heldWindows);
   log(`dense perplexity                  ${f(dense)}`);
@@ -114,7 +119,7 @@ try {
 
   const runs: Record<string, unknown>[] = [];
   for (const steps of stepsList) {
-    log(`MaskLLM ${steps} steps (prior: SparseGPT mask-only, batch ${BATCH}×${SEQ}, seed 0)`);
+    log(`MaskLLM ${steps} steps (prior: SparseGPT mask-only, batch ${BATCH}×${SEQ}, seed 0, ${threads} thread(s))`);
     const r = await train(model, trainWindows, prior, steps, `${steps}`);
     const masks = trimMasks(r.logits, r.targets, P24);
     const p = pplWithMasks(model, masks, heldWindows);
@@ -123,26 +128,23 @@ try {
     const run = { steps, perplexity: p, increaseRatioVsSparseGptUpdate: ratio, tokensPerSec: r.tokensPerSec, stepMs: s, final: r.last };
     runs.push(run);
     log(`MaskLLM ${steps} steps: perplexity ${f(p)}; increase over dense ${f(p - dense)} = ${f(ratio)} × SparseGPT-with-update's ${f(gap)}`);
-    log(`  training ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, masks ${f(s.maskMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
+    log(`  training ${f(r.tokensPerSec, 0)} tokens/s on ${threads} thread(s); per step: noise ${f(s.noiseMs, 1)} ms, masks ${f(s.maskMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms (this thread's micro-batch), waiting for the other threads ${f(s.replicaWaitMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
   }
   result.maskllm = runs;
 
-  if (threadsCheck > 1) {
-    // speed only: the same 20 steps cut in `threadsCheck` micro-batches, on 1 thread and on `threadsCheck` threads
-    // (same mask); the wait is how long the loop's thread sat idle for the others each step
-    const speed: Record<string, number> = {};
-    for (const th of [1, threadsCheck]) {
-      const replicas = th > 1 ? await ThreadReplicas.start(model, th - 1, "wasm") : undefined;
-      try {
-        const r = await trainMasks({ model, windows: trainWindows, prior, replicas, options: { steps: 20, batchSize: BATCH, microBatches: threadsCheck, seed: 0, progressEvery: 20 } });
-        speed[`threads${th}`] = r.tokensPerSec;
-        if (th > 1) speed.replicaWaitMs = r.timing.replicaWaitMs / r.timing.steps;
-      } finally {
-        await replicas?.close();
-      }
+  {
+    // speed only, 30 steps each: the default two micro-batches on one thread and on `threads` threads (the same mask),
+    // and the whole batch as one part on one thread. The wait is how long the loop's thread sat idle for the others.
+    const speed: Record<string, unknown> = {};
+    const configs: [label: string, microBatches: number, threads: number][] = [["wholeBatch1Thread", 1, 1], ["microBatches1Thread", MICRO_BATCHES, 1]];
+    if (threads > 1) configs.push([`microBatches${threads}Threads`, MICRO_BATCHES, threads]);
+    for (const [label, mb, th] of configs) {
+      const r = await trainMasks({ model, windows: trainWindows, prior, replicas: th > 1 ? replicas : undefined, options: { steps: 30, batchSize: BATCH, microBatches: mb, seed: 0, progressEvery: 30 } });
+      const s = split(r);
+      speed[label] = { microBatches: mb, threads: th, tokensPerSec: r.tokensPerSec, stepMs: s };
+      log(`speed, ${mb} micro-batch(es) on ${th} thread(s), 30 steps: ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, masks ${f(s.maskMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, waiting ${f(s.replicaWaitMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
     }
-    log(`training threads (${threadsCheck} micro-batches, 20 steps): 1 thread ${f(speed.threads1, 0)} tokens/s, ${threadsCheck} threads ${f(speed[`threads${threadsCheck}`], 0)} tokens/s (waiting ${f(speed.replicaWaitMs, 1)} ms a step for the other threads)`);
-    result.threads = { microBatches: threadsCheck, ...speed };
+    result.speed = speed;
   }
 
   if (doTransfer) {
@@ -196,6 +198,7 @@ try {
   }
   for (const t of model.weights.values()) t.dispose();
 } finally {
+  await replicas?.close();
   await rm(tmp, { recursive: true, force: true });
 }
 log(JSON.stringify(result));

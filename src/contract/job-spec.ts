@@ -108,9 +108,10 @@ export const TrainingSchema = Type.Object(
       Type.Integer({
         minimum: 1,
         maximum: 64,
-        description: "parts each step's batch is cut into, so that a worker's training threads (TRAIN_THREADS) can share a step; the mask depends on it, not on the thread count",
+        description:
+          "parts each step's batch is cut into, so that a worker's training threads (TRAIN_THREADS) can share a step; the mask depends on it, not on the thread count. 2 lets a worker with two free cores train about 1.5x faster, at a few percent extra on one",
       }),
-      1,
+      2,
     ),
     lr: withDefault(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: "AdamW learning rate of the logits" }), 5e-4),
     lr_min: withDefault(Type.Number({ minimum: 0, maximum: 1, description: "end of the cosine decay" }), 5e-5),

@@ -124,7 +124,7 @@ describe("parseJobSpec fills in the defaults", () => {
       training: {
         steps: 2000,
         batch_size: 8,
-        micro_batches: 1,
+        micro_batches: 2,
         lr: 5e-4,
         lr_min: 5e-5,
         tau: { start: 4, end: 0.05 },

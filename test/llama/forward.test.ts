@@ -162,7 +162,7 @@ test("a zero mask equals a zeroed weight; onLinearInput sees every linear's inpu
   tf.dispose([ids, zero, masked, zeroed, ...m.weights.values()]);
 });
 
-test("wasm kernel shims: slice/split/unstack match the cpu backend; gather has a gradient", async () => {
+test("wasm kernel shims: slice/split/unstack/gather match the cpu backend; gather has a gradient", async () => {
   const x = tf.randomNormal([3, 4, 5, 6], 0, 1, "float32", 9);
   const data = x.arraySync();
   const ops = (t: tf.Tensor) => [
@@ -170,6 +170,9 @@ test("wasm kernel shims: slice/split/unstack match the cpu backend; gather has a
     tf.slice(t, [1, 0, 0, 0], [1, 4, 5, 6]),
     ...tf.split(t, [2, 4], -1),
     ...tf.unstack(t, 1),
+    tf.gather(t, tf.tensor2d([[2, 0], [1, 2]], [2, 2], "int32")), // whole rows: the shim
+    tf.gather(tf.cast(t, "int32"), tf.tensor1d([1, 1, 0], "int32")),
+    tf.gather(t, tf.tensor1d([3, 0], "int32"), 2), // another axis: the backend's own kernel
     tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.gather(e, tf.tensor1d([2, 0, 2], "int32")), tf.range(0, 30).reshape([1, 5, 6]))))(tf.reshape(t, [12, 5, 6])),
   ];
   const wasm = ops(x).map((t) => t.arraySync());

@@ -234,7 +234,7 @@ export function register(program: Command): void {
     })
     .option("--snapshot-every <k>", "maskllm: write a resumable snapshot to <out>.snapshot every k steps", int("snapshot-every", 1))
     .option("--resume <snapshot>", "maskllm: go on from a snapshot file")
-    .option("--micro-batches <k>", "maskllm: parts each step's batch is cut into, so that threads can share a step (part of the run: a resume needs the same k)", int("micro-batches", 1), 1)
+    .option("--micro-batches <k>", "maskllm: parts each step's batch is cut into, so that threads can share a step (part of the run: a resume needs the same k)", int("micro-batches", 1), 2)
     .option("--threads <n>", "maskllm: threads computing the parts (default: one per core, at most --micro-batches); the learned mask does not depend on it", int("threads", 1))
     .action(async (modelDir: string, o: PruneCliOptions) => {
       await runPrune(modelDir, o);

@@ -4,7 +4,8 @@ import { project } from "./project.js";
 import { attend } from "./attend.js";
 import { applyRope, ropeTables } from "./rope.js";
 import { causalMask } from "./causal-mask.js";
-import { causalAttention, causalAttentionSupported } from "./causal-attention.js";
+import { causalAttention } from "./causal-attention.js";
+import { fusedKernelsSupported } from "./fused-kernel.js";
 
 /**
  * LlamaAttention (module model.layers.N.self_attn): x [batch·seq, hidden] → [batch·seq, hidden].
@@ -14,7 +15,7 @@ import { causalAttention, causalAttentionSupported } from "./causal-attention.js
  * product serves them all, with products per (sequence, kv head) as 2-D matMuls.
  */
 export function selfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, batch: number, seq: number, opts?: ForwardOptions): tf.Tensor2D {
-  return causalAttentionSupported() ? fusedSelfAttention(model, layer, x, batch, seq, opts) : compositeSelfAttention(model, layer, x, batch, seq, opts);
+  return fusedKernelsSupported() ? fusedSelfAttention(model, layer, x, batch, seq, opts) : compositeSelfAttention(model, layer, x, batch, seq, opts);
 }
 
 function fusedSelfAttention(model: LlamaModel, layer: number, x: tf.Tensor2D, batch: number, seq: number, opts?: ForwardOptions): tf.Tensor2D {

@@ -53,7 +53,7 @@ export const DEFAULT_TRAINING_OPTIONS: MaskTrainingOptions = {
   pattern: { n: 2, m: 4 },
   steps: 1000,
   batchSize: 8,
-  microBatches: 1,
+  microBatches: 2,
   seed: 0,
   lr: 5e-4,
   lrMin: 5e-5,

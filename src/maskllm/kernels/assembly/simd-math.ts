@@ -2,12 +2,13 @@
 
 // exp over four lanes: Cephes' expf (2^n · a degree-6 polynomial on |r| <= ln2/2, ~1 ulp). n = round(x·log2 e) comes
 // from adding 1.5·2^23, which leaves n in the low mantissa bits, so 2^n is one integer add and shift (no round or
-// float-to-int conversion, which wasm lowers to several instructions each). Inputs below −87.3 give the smallest
-// normal instead of a denormal; callers only ever zero such a lane or add it to a sum >= 1.
+// float-to-int conversion, which wasm lowers to several instructions each). Inputs are clamped to [−87.3, 88.4]:
+// below, the smallest normal instead of a denormal (callers only ever zero such a lane or add it to a sum >= 1);
+// above, ~3.4e38 instead of a wrapped exponent.
 // @ts-ignore: decorator
 @inline
 export function exp4(x: v128): v128 {
-  x = f32x4.pmax(x, f32x4.splat(-87.33654));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.3762626647949));
   const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
   const fx = f32x4.sub(t, f32x4.splat(12582912.0));
   x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));

@@ -1,13 +1,13 @@
-// The fused RoPE + causal grouped-query attention (WebAssembly kernel) against the composite TF.js path it replaces
-// on wasm and cpu: outputs and the gradients of x and of every mask, for head sizes that take the kernel's
-// eight-component blocks, its one-component remainder and both, sequence lengths on and off its blocks of four
-// keys, and 1, 2 and 4 query heads per kv head. Plus leaks, and shape errors from the module.
+// The fused ops (WebAssembly kernels) against the composite TF.js paths they replace on wasm and cpu. Attention
+// (RoPE + causal grouped-query): outputs and the gradients of x and of every mask, for head sizes that take the
+// kernel's eight-component blocks, its one-component remainder and both, sequence lengths on and off its blocks of
+// four keys, and 1, 2 and 4 query heads per kv head; leaks; shape errors. RMSNorm and SwiGLU: values and gradients.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../src/maskllm/backend.js";
 import { compositeSelfAttention, selfAttention } from "../../src/maskllm/llama/attention.js";
-import { causalAttentionSupported } from "../../src/maskllm/llama/causal-attention.js";
+import { fusedKernelsSupported } from "../../src/maskllm/llama/fused-kernel.js";
 import { attentionForward, AttentionShapeError } from "../../src/maskllm/kernels/attention-module.js";
 import { ropeTableValues } from "../../src/maskllm/llama/rope.js";
 import { tinyLlama } from "../helpers/tiny-llama.js";
@@ -50,14 +50,14 @@ function compare(c: (typeof CASES)[number]) {
 
 for (const c of CASES)
   test(`fused causal attention equals the composite path on wasm: ${c.name}`, () => {
-    assert.ok(causalAttentionSupported());
+    assert.ok(fusedKernelsSupported());
     compare(c);
   });
 
 test("fused causal attention equals the composite path on the cpu backend", async () => {
   await tf.setBackend("cpu");
   try {
-    assert.ok(causalAttentionSupported());
+    assert.ok(fusedKernelsSupported());
     compare(CASES[0]);
   } finally {
     await tf.setBackend("wasm");
@@ -83,4 +83,34 @@ test("the attention kernel refuses inconsistent shapes and sizes", () => {
   assert.throws(() => attentionForward({ batch: 1, seq: 2, heads: 3, kvHeads: 2, headDim: 4 }, f(24), f(16), f(16), rope(2, 4), f(24), f(6)), AttentionShapeError);
   assert.throws(() => attentionForward({ batch: 1, seq: 2, heads: 2, kvHeads: 1, headDim: 3 }, f(12), f(6), f(6), rope(2, 3), f(12), f(4)), /even head dimension/);
   assert.throws(() => attentionForward({ batch: 1, seq: 2, heads: 2, kvHeads: 1, headDim: 4 }, f(15), f(8), f(8), rope(2, 4), f(16), f(4)), /q has 15 values, expected 16/);
+});
+
+test("fused RMSNorm and SwiGLU equal their TF.js compositions, values and gradients (widths on and off four lanes)", async () => {
+  const { rmsNorm, compositeRmsNorm } = await import("../../src/maskllm/llama/rms-norm.js");
+  const { swiglu, compositeSwiglu } = await import("../../src/maskllm/llama/mlp.js");
+  for (const [rows, n] of [[37, 64], [5, 6], [3, 1]]) {
+    const x = tf.randomNormal([rows, n], 0, 2, "float32", n) as tf.Tensor2D;
+    const w = tf.randomNormal([n], 1, 0.3, "float32", rows) as tf.Tensor1D;
+    const up = tf.randomNormal([rows, n], 0, 1, "float32", 3) as tf.Tensor2D;
+    const dy = tf.randomNormal([rows, n], 0, 1, "float32", 4);
+    const norm = (f: typeof rmsNorm) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b as tf.Tensor1D, 1e-5), dy)))([x, w]);
+    const act = (f: typeof swiglu) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor2D, b as tf.Tensor2D), dy)))([x, up]);
+    const pairs: [tf.Tensor, tf.Tensor, string][] = [
+      [rmsNorm(x, w, 1e-5), compositeRmsNorm(x, w, 1e-5), "rmsNorm"],
+      ...norm(rmsNorm).map((g, i) => [g, norm(compositeRmsNorm)[i], `rmsNorm d${i ? "weight" : "x"}`] as [tf.Tensor, tf.Tensor, string]),
+      [swiglu(x, up), compositeSwiglu(x, up), "swiglu"],
+      ...act(swiglu).map((g, i) => [g, act(compositeSwiglu)[i], `swiglu d${i ? "up" : "gate"}`] as [tf.Tensor, tf.Tensor, string]),
+    ];
+    for (const [a, b, what] of pairs) {
+      assert.deepEqual(a.shape, b.shape, what);
+      assert.ok(maxAbs(a, b) <= 2e-5 * Math.max(1, maxOf(b)), `${what} [${rows}, ${n}]: max error ${maxAbs(a, b)}`);
+    }
+    tf.dispose([x, w, up, dy, ...pairs.flatMap(([a, b]) => [a, b])]);
+  }
+  // large activations saturate σ without NaN (exp4 clamps its input)
+  const big = tf.tensor2d([[-200, -90, 90, 200]]);
+  const ones = tf.onesLike(big) as tf.Tensor2D;
+  const fused = Array.from(swiglu(big, ones).dataSync());
+  const plain = Array.from(compositeSwiglu(big, ones).dataSync());
+  fused.forEach((v, i) => assert.ok(Math.abs(v - plain[i]) <= 1e-30 + 1e-6 * Math.abs(plain[i]), `swiglu(${big.dataSync()[i]}) = ${v}, expected ${plain[i]}`));
 });

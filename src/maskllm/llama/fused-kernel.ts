@@ -1,0 +1,68 @@
+import * as tf from "@tensorflow/tfjs";
+
+// TF.js kernels computed by our WebAssembly kernels (../kernels) on the backends whose tensors live in JS-visible
+// memory: wasm (views of its heap) and cpu (its arrays). Other backends (webgpu, tensorflow) keep composite ops.
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+interface CpuBackendLike {
+  data: { get(dataId: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+/** What a fused kernel sees of its backend: float32 inputs as arrays, and outputs to fill. */
+export interface FusedKernelContext {
+  read(t: tf.TensorInfo): Float32Array;
+  /** allocates every output first, then hands out writable views (a wasm allocation can move the heap) */
+  outputs(shapes: number[][], fill: (views: Float32Array[]) => void): tf.TensorInfo[];
+}
+
+const contexts: Record<string, (backend: unknown) => FusedKernelContext> = {
+  wasm: (backend) => {
+    const b = backend as WasmBackendLike;
+    return {
+      read: (t) => b.typedArrayFromHeap(t),
+      outputs: (shapes, fill) => {
+        const infos = shapes.map((s) => b.makeOutput(s, "float32"));
+        fill(infos.map((i) => b.typedArrayFromHeap(i)));
+        return infos;
+      },
+    };
+  },
+  cpu: (backend) => {
+    const b = backend as CpuBackendLike;
+    return {
+      read: (t) => b.data.get(t.dataId).values as Float32Array,
+      outputs: (shapes, fill) => {
+        const arrays = shapes.map((s) => new Float32Array(tf.util.sizeFromShape(s)));
+        fill(arrays);
+        return arrays.map((a, i) => b.makeTensorInfo(shapes[i], "float32", a));
+      },
+    };
+  },
+};
+
+/** Whether the current backend runs the fused kernels. */
+export function fusedKernelsSupported(): boolean {
+  return tf.getBackend() in contexts;
+}
+
+type Run<A> = (ctx: FusedKernelContext, inputs: Record<string, tf.TensorInfo>, attrs: A) => tf.TensorInfo[];
+
+/**
+ * A kernel run by `run` on wasm and cpu, registered with TF.js on first use per backend. The returned function runs
+ * it through the engine (so its outputs are tracked by tidy); differentiate it with tf.customGrad.
+ */
+export function fusedKernel<A extends object>(kernelName: string, run: Run<A>): (inputs: Record<string, tf.Tensor>, attrs: A) => tf.Tensor[] {
+  return (inputs, attrs) => {
+    const backendName = tf.getBackend();
+    const context = contexts[backendName];
+    if (!context) throw new Error(`${kernelName} runs on the wasm and cpu backends, not ${backendName}`);
+    if (tf.getKernel(kernelName, backendName) === undefined)
+      tf.registerKernel({ kernelName, backendName, kernelFunc: ({ inputs: i, backend, attrs: a }) => run(context(backend), i as Record<string, tf.TensorInfo>, a as unknown as A) });
+    return tf.engine().runKernel(kernelName, inputs as unknown as tf.NamedTensorMap, { ...attrs } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  };
+}
