@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../src/maskllm/backend.js";
 import { compositeSelfAttention, selfAttention } from "../../src/maskllm/llama/attention.js";
-import { fusedKernelsSupported } from "../../src/maskllm/llama/fused-kernel.js";
+import { fusedKernelsSupported } from "../../src/maskllm/kernels/fused-kernel.js";
 import { attentionForward, AttentionShapeError } from "../../src/maskllm/kernels/attention-module.js";
 import { ropeTableValues } from "../../src/maskllm/llama/rope.js";
 import { tinyLlama } from "../helpers/tiny-llama.js";

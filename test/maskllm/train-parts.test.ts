@@ -98,6 +98,62 @@ test("gumbel-softmax: soft masks keep N in expectation per group; hard mode is o
   tf.dispose([S, logits, noise, soft.probs, soft.masks, hard.probs, hard.masks, grad.grad, grad.reg, grad.maxProb]);
 });
 
+test("the fused mask step (sampling; gradient, clipping and AdamW) equals the TF.js ops, soft and hard, for 2:4, 1:4 and 4:8", async () => {
+  const { fusedSampleMasks, fusedLogitsUpdate } = await import("../../src/maskllm/train/fused-step.js");
+  const { candidateMatrixValues } = await import("../../src/maskllm/mask/patterns.js");
+  const opts = { beta1: 0.9, beta2: 0.95, eps: 1e-5, weightDecay: 0.1, gradClip: 1 };
+  const close = (a: tf.Tensor, b: tf.Tensor, what: string, tol = 1e-5) => {
+    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    const scale = tf.tidy(() => tf.max(tf.abs(b)).dataSync()[0]);
+    assert.ok(err <= tol * Math.max(1, scale), `${what}: max error ${err} (scale ${scale})`);
+  };
+  for (const [pattern, groups] of [[P24, 37], [{ n: 1, m: 4 }, 8], [{ n: 4, m: 8 }, 5]] as const)
+    for (const hard of [false, true]) {
+      const what = `${pattern.n}:${pattern.m} ${hard ? "hard" : "soft"}`;
+      const S = candidateMatrix(pattern);
+      const s = candidateMatrixValues(pattern);
+      const c = S.shape[0];
+      const logits = tf.randomNormal([groups, c], 0, 0.02, "float32", groups) as tf.Tensor2D;
+      const noise = tf.tensor2d(gumbelNoise(groups * c, 11, 1 / 0.7), [groups, c]);
+      const w2 = tf.square(tf.randomNormal([groups, pattern.m], 0, 1, "float32", 2)) as tf.Tensor2D;
+      const lmGrad = tf.randomNormal([groups, pattern.m], 0, 0.1, "float32", 3) as tf.Tensor2D;
+      const sch = { kappa: 180, tau: 0.7, lambda: 1e-3 };
+      const ctx = { candidates: S, weightSquared: w2, hard } as unknown as MaskContext;
+      const ref = sampleMasks(ctx, logits, noise, sch);
+      const got = fusedSampleMasks(logits, noise, s, pattern.m, sch, hard);
+      close(got.probs, ref.probs, `${what} probs`);
+      close(got.masks, ref.masks, `${what} masks`);
+      // two updates from the same state, through TF.js ops and through the kernel
+      const run = (useFused: boolean) => {
+        const p = tf.variable(logits.clone());
+        const opt = new AdamW(new Map([["p", p]]), opts);
+        const stats: number[] = [];
+        for (let t = 1; t <= 2; t++)
+          tf.tidy(() => {
+            if (useFused) {
+              const u = fusedLogitsUpdate({ logits: p, m: opt.m.get("p")!, v: opt.v.get("p")! }, { probs: ref.probs, masks: ref.masks, lmGrad, weightSquared: w2 }, s, { ...sch, lr: 0.01, t }, opts);
+              stats.push(u.reg.dataSync()[0], u.maxProb.dataSync()[0], u.norm.dataSync()[0]);
+            } else {
+              const lg = logitsGradient(ctx, ref.probs, ref.masks, lmGrad, sch);
+              const { clipped, norm } = clipByGlobalNorm(new Map([["p", lg.grad]]), opts.gradClip);
+              opt.apply(clipped, 0.01, t);
+              stats.push(lg.reg.dataSync()[0], lg.maxProb.dataSync()[0], norm.dataSync()[0]);
+            }
+          });
+        const out = [p.clone(), opt.m.get("p")!.clone(), opt.v.get("p")!.clone()];
+        p.dispose();
+        opt.dispose();
+        return { out, stats };
+      };
+      const a = run(true);
+      const b = run(false);
+      ["logits", "m", "v"].forEach((n, i) => close(a.out[i], b.out[i], `${what} ${n}`));
+      a.stats.forEach((x, i) => assert.ok(Math.abs(x - b.stats[i]) <= 1e-5 * Math.max(1, Math.abs(b.stats[i])), `${what} stat ${i}: ${x} vs ${b.stats[i]}`));
+      assert.ok(b.stats[2] > 1, `${what}: the gradient norm ${b.stats[2]} is over the clip, so clipping is exercised`);
+      tf.dispose([S, logits, noise, w2, lmGrad, ref.probs, ref.masks, got.probs, got.masks, ...a.out, ...b.out]);
+    }
+});
+
 test("AdamW matches the PyTorch update (decoupled decay, bias correction) and clipping scales to norm 1", () => {
   const p = tf.variable(tf.tensor1d([1, -2]));
   const opt = new AdamW(new Map([["p", p]]), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });

@@ -5,7 +5,7 @@ import { attend } from "./attend.js";
 import { applyRope, ropeTables } from "./rope.js";
 import { causalMask } from "./causal-mask.js";
 import { causalAttention } from "./causal-attention.js";
-import { fusedKernelsSupported } from "./fused-kernel.js";
+import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
 /**
  * LlamaAttention (module model.layers.N.self_attn): x [batch·seq, hidden] → [batch·seq, hidden].

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
-import { fusedKernel } from "./fused-kernel.js";
+import { fusedKernel } from "../kernels/fused-kernel.js";
 import { ropeTableValues } from "./rope.js";
 
 // RoPE + causal grouped-query attention as one differentiable op over the projections' outputs, run by the

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { LlamaModel, ForwardOptions } from "./model.js";
 import { project } from "./project.js";
 import { swigluBackward, swigluForward } from "../kernels/layers-module.js";
-import { fusedKernel, fusedKernelsSupported } from "./fused-kernel.js";
+import { fusedKernel, fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
 /** LlamaMLP (module model.layers.N.mlp), SwiGLU: down(silu(gate(x)) · up(x)); x [tokens, hidden]. */
 export function mlp(model: LlamaModel, layer: number, x: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor2D {

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { rmsNormBackward, rmsNormForward } from "../kernels/layers-module.js";
-import { fusedKernel, fusedKernelsSupported } from "./fused-kernel.js";
+import { fusedKernel, fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
 /** LlamaRMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight (no mean subtraction, no bias). */
 export function rmsNorm<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, eps: number): T {

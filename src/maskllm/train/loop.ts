@@ -5,7 +5,9 @@
 // one (same backend, any number of threads).
 import * as tf from "@tensorflow/tfjs";
 import { linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
-import { candidateMatrix, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
+import { candidateMatrix, candidateMatrixValues, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
+import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
+import { fusedLogitsUpdate, fusedSampleMasks } from "./fused-step.js";
 import { AdamW } from "./adamw.js";
 import { clipByGlobalNorm } from "./clip.js";
 import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
@@ -274,6 +276,9 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
     snap = undefined; // let the snapshot's arrays go
     init = new Map();
     const S = candidateMatrix(p);
+    const sValues = candidateMatrixValues(p);
+    // the step's mask math as two fused kernels where the backend allows (fused-step.ts), TF.js ops elsewhere
+    const fused = fusedKernelsSupported();
     consts.push(S);
     // W² of every target as [Σgroups, M] (a weight's row-major values are its groups in order)
     const w2 = tf.tidy(() => tf.concat(targets.map((t, i) => tf.reshape(tf.square(weight(model, t.name)), [groups[i], p.m])), 0) as tf.Tensor2D);
@@ -333,7 +338,8 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       tic = performance.now();
       const { probs, masks } = tf.tidy(() => {
         const noiseT = tf.tensor2d(noise, [totalGroups, c]);
-        return sampleMasks(ctx, v as tf.Tensor as tf.Tensor2D, noiseT, schedule);
+        const logits = v as tf.Tensor as tf.Tensor2D;
+        return fused ? fusedSampleMasks(logits, noiseT, sValues, p.m, schedule, opts.hard) : sampleMasks(ctx, logits, noiseT, schedule);
       });
       timing.maskMs += performance.now() - tic;
       const held: tf.Tensor[] = [probs, masks];
@@ -364,6 +370,11 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
             grad = grad ? (tf.add(grad, g) as tf.Tensor2D) : g;
             lm = lm ? tf.add(lm, s) : s;
           });
+          if (fused) {
+            const state = { logits: v, m: adam!.m.get("logits")!, v: adam!.v.get("logits")! };
+            const u = fusedLogitsUpdate(state, { probs, masks, lmGrad: grad!, weightSquared: w2 }, sValues, { ...schedule, lr: sch.lr, t: step + 1 }, opts);
+            return { norm: u.norm, stats: tf.stack([lm!, u.reg, u.maxProb]) };
+          }
           const lg = logitsGradient(ctx, probs, masks, grad!, schedule);
           const { clipped, norm } = clipByGlobalNorm(new Map([["logits", lg.grad]]), opts.gradClip);
           adam!.apply(clipped, sch.lr, step + 1);
