@@ -114,3 +114,34 @@ test("fused RMSNorm and SwiGLU equal their TF.js compositions, values and gradie
   const plain = Array.from(compositeSwiglu(big, ones).dataSync());
   fused.forEach((v, i) => assert.ok(Math.abs(v - plain[i]) <= 1e-30 + 1e-6 * Math.abs(plain[i]), `swiglu(${big.dataSync()[i]}) = ${v}, expected ${plain[i]}`));
 });
+
+test("maskedLinear equals x·(w ⊙ m)ᵀ through TF.js ops, values and the gradients of x, weight and mask (widths off the 4×8 blocks)", async () => {
+  const { maskedLinear, maskedLinearSupported } = await import("../../src/maskllm/llama/masked-linear.js");
+  const { maskedWeightGrad } = await import("../../src/maskllm/kernels/linear-grad-module.js");
+  for (const [tokens, inDim, outDim] of [[37, 64, 172], [9, 12, 7], [5, 4, 1], [16, 8, 4]]) {
+    const x = tf.randomNormal([tokens, inDim], 0, 1, "float32", inDim) as tf.Tensor2D;
+    const w = tf.randomNormal([outDim, inDim], 0, 1, "float32", outDim) as tf.Tensor2D;
+    const m = tf.randomUniform([outDim, inDim], 0, 1, "float32", tokens) as tf.Tensor2D;
+    const dy = tf.randomNormal([tokens, outDim], 0, 1, "float32", 5);
+    assert.ok(maskedLinearSupported(w, x));
+    const f = (lin: (a: tf.Tensor2D, b: tf.Tensor2D, c: tf.Tensor2D) => tf.Tensor2D) => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(lin(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D), dy)))([x, w, m]);
+    const composite = (a: tf.Tensor2D, b: tf.Tensor2D, c: tf.Tensor2D) => tf.matMul(a, tf.mul(b, c), false, true) as tf.Tensor2D;
+    const pairs: [tf.Tensor, tf.Tensor, string][] = [[maskedLinear(x, w, m), composite(x, w, m), "y"]];
+    const got = f(maskedLinear);
+    const want = f(composite);
+    ["dx", "dweight", "dmask"].forEach((n, i) => pairs.push([got[i], want[i], n]));
+    for (const [a, b, what] of pairs) {
+      assert.deepEqual(a.shape, b.shape, what);
+      assert.ok(maxAbs(a, b) <= 1e-5 * Math.max(1, maxOf(b)), `${what} [${tokens}, ${inDim}]→${outDim}: max error ${maxAbs(a, b)}`);
+    }
+    tf.dispose([x, w, m, dy, ...pairs.flatMap(([a, b]) => [a, b])]);
+  }
+  // only the gradients asked for are computed: a mask-only gradient never forms dx
+  const x = tf.randomNormal([8, 16]) as tf.Tensor2D;
+  const w = tf.randomNormal([4, 16]) as tf.Tensor2D;
+  const m = tf.onesLike(w) as tf.Tensor2D;
+  const prof = await tf.profile(() => tf.grad((mi: tf.Tensor) => tf.sum(maskedLinear(x, w, mi as tf.Tensor2D)))(m));
+  assert.ok(!prof.kernelNames.includes("MaskforgeMatMul2d"), `kernels run: ${prof.kernelNames.join(", ")}`);
+  assert.throws(() => maskedWeightGrad(new Float32Array(6), new Float32Array(2), new Float32Array(6), 2, 3, 1, new Float32Array(3)), /not a multiple of 4/);
+  tf.dispose([x, w, m]);
+});
