@@ -12,7 +12,7 @@ export const KERNELS = [
   { source: "src/maskllm/kernels/assembly/attention.ts", target: "src/maskllm/kernels/attention-binary.ts", constant: "ATTENTION_WASM_BASE64" },
   { source: "src/maskllm/kernels/assembly/gumbel.ts", target: "src/maskllm/kernels/gumbel-binary.ts", constant: "GUMBEL_WASM_BASE64" },
   { source: "src/maskllm/kernels/assembly/layers.ts", target: "src/maskllm/kernels/layers-binary.ts", constant: "LAYERS_WASM_BASE64" },
-  { source: "src/maskllm/kernels/assembly/linear-grad.ts", target: "src/maskllm/kernels/linear-grad-binary.ts", constant: "LINEAR_GRAD_WASM_BASE64" },
+  { source: "src/maskllm/kernels/assembly/matmul.ts", target: "src/maskllm/kernels/matmul-binary.ts", constant: "MATMUL_WASM_BASE64" },
   { source: "src/maskllm/kernels/assembly/mask-step.ts", target: "src/maskllm/kernels/mask-step-binary.ts", constant: "MASK_STEP_WASM_BASE64" },
 ] as const;
 

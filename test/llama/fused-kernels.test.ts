@@ -117,7 +117,7 @@ test("fused RMSNorm and SwiGLU equal their TF.js compositions, values and gradie
 
 test("maskedLinear equals x·(w ⊙ m)ᵀ through TF.js ops, values and the gradients of x, weight and mask (widths off the 4×8 blocks)", async () => {
   const { maskedLinear, maskedLinearSupported } = await import("../../src/maskllm/llama/masked-linear.js");
-  const { maskedWeightGrad } = await import("../../src/maskllm/kernels/linear-grad-module.js");
+  const { maskedWeightGrad } = await import("../../src/maskllm/kernels/matmul-module.js");
   for (const [tokens, inDim, outDim] of [[37, 64, 172], [9, 12, 7], [5, 4, 1], [16, 8, 4]]) {
     const x = tf.randomNormal([tokens, inDim], 0, 1, "float32", inDim) as tf.Tensor2D;
     const w = tf.randomNormal([outDim, inDim], 0, 1, "float32", outDim) as tf.Tensor2D;
@@ -144,4 +144,21 @@ test("maskedLinear equals x·(w ⊙ m)ᵀ through TF.js ops, values and the grad
   assert.ok(!prof.kernelNames.includes("MaskforgeMatMul2d"), `kernels run: ${prof.kernelNames.join(", ")}`);
   assert.throws(() => maskedWeightGrad(new Float32Array(6), new Float32Array(2), new Float32Array(6), 2, 3, 1, new Float32Array(3)), /not a multiple of 4/);
   tf.dispose([x, w, m]);
+});
+
+test("matMul2d's WebAssembly GEMM equals tf.matMul on the cpu backend for shapes on and off its 4×8 blocks", async () => {
+  const { matMul2d } = await import("../../src/maskllm/llama/matmul.js");
+  const shapes = [[1024, 64, 172], [37, 5, 13], [1, 3, 2], [4, 1, 8], [6, 9, 3], [3, 64, 512]];
+  const inputs = shapes.map(([m, k, n], i) => [tf.randomNormal([m, k], 0, 1, "float32", i).arraySync(), tf.randomNormal([k, n], 0, 1, "float32", i + 50).arraySync()] as number[][][]);
+  const ours = inputs.map(([a, b]) => matMul2d(tf.tensor2d(a), tf.tensor2d(b)).arraySync() as number[][]);
+  await tf.setBackend("cpu");
+  try {
+    inputs.forEach(([a, b], i) => {
+      const want = tf.matMul(tf.tensor2d(a), tf.tensor2d(b)).arraySync() as number[][];
+      const err = want.reduce((e, row, r) => row.reduce((x, v, c) => Math.max(x, Math.abs(v - ours[i][r][c])), e), 0);
+      assert.ok(err < 1e-4, `[${shapes[i]}]: max error ${err}`);
+    });
+  } finally {
+    await tf.setBackend("wasm");
+  }
 });

@@ -50,6 +50,11 @@ export function fusedKernelsSupported(): boolean {
   return tf.getBackend() in contexts;
 }
 
+/** How a kernel registered for `backendName` reads and writes tensors, where fused kernels run there. */
+export function fusedContext(backendName: string): ((backend: unknown) => FusedKernelContext) | undefined {
+  return contexts[backendName];
+}
+
 type Run<A> = (ctx: FusedKernelContext, inputs: Record<string, tf.TensorInfo>, attrs: A) => tf.TensorInfo[];
 
 /**

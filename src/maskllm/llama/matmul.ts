@@ -1,19 +1,36 @@
 import * as tf from "@tensorflow/tfjs";
+import { fusedContext } from "../kernels/fused-kernel.js";
+import { gemm } from "../kernels/matmul-module.js";
 
 // A 2-D product a·b as its own kernel, for two reasons.
-// - TF.js's WASM backend sends BatchMatMul to XNNPACK only for a single, untransposed 2-D product; a transpose flag
-//   or a batch dimension falls back to a naive loop that measured 10-40× slower here. matMul's built-in gradient
-//   uses transpose flags; this gradient keeps every product on the fast path, with explicit transposes.
+// - Where fused kernels run (wasm, cpu) it is our WebAssembly GEMM (kernels/assembly/matmul.ts), 1.3-1.9× TF.js's
+//   XNNPACK path here, which repacks the right operand on every call (it is built for constant weights). Elsewhere
+//   it is the backend's BatchMatMul; TF.js's WASM backend sends that to XNNPACK only for a single, untransposed 2-D
+//   product (a transpose flag or a batch dimension falls back to a naive loop 10-40× slower), so this kernel's
+//   gradient keeps every product untransposed, with explicit transposes.
 // - Each input's gradient is computed only when the tape asks for it (tf.customGrad computes all of them): the
 //   frozen weights' side of every projection, and the first layer's inputs, cost nothing.
-// XNNPACK packs a product's right operand before multiplying (it is built for constant weights), about 2.7 ns per
-// value here, while a transpose costs about 0.6 ns per value (wasm-shims.ts). Of the two ways to form each gradient
-// (transpose an input, or transpose dy and the result) the cost model below takes the cheaper: for gate_proj,
-// x [tokens, 64] and dy [tokens, 172], the weight's gradient (dyᵀ·x)ᵀ packs x instead of dy.
+// Of the two ways to form each gradient (transpose an input, or transpose dy and the result) the cost model below
+// takes the cheaper, counting XNNPACK's packing of the right operand (~2.7 ns a value) and a transpose (~0.6 ns).
 const KERNEL = "MaskforgeMatMul2d";
 
 function registerFor(backendName: string): void {
   if (tf.getKernel(KERNEL, backendName) !== undefined) return;
+  const fused = fusedContext(backendName);
+  if (fused) {
+    tf.registerKernel({
+      kernelName: KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const { a, b } = inputs as Record<string, tf.TensorInfo>;
+        const [m, k] = a.shape;
+        const n = b.shape[1];
+        const ctx = fused(backend);
+        return ctx.outputs([[m, n]], ([c]) => gemm(ctx.read(a), ctx.read(b), m, k, n, c))[0];
+      },
+    });
+    return;
+  }
   const batchMatMul = tf.getKernel(tf.BatchMatMul, backendName);
   if (!batchMatMul) throw new Error(`backend ${backendName} has no BatchMatMul kernel`);
   tf.registerKernel({

@@ -1,13 +1,14 @@
-// The masked weights' gradient kernel (assembly/linear-grad.ts) over Float32Arrays (copied in and out).
-import { LINEAR_GRAD_WASM_BASE64 } from "./linear-grad-binary.js";
+// The linear layers' products (assembly/matmul.ts) over Float32Arrays (copied in and out).
+import { MATMUL_WASM_BASE64 } from "./matmul-binary.js";
 import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
+  gemm(a: number, b: number, c: number, m: number, k: number, n: number): void;
   maskedWeightGrad(x: number, dy: number, w: number, g: number, tokens: number, inDim: number, outDim: number): void;
 }
 
 let instance: Exports | undefined;
-const kernels = () => (instance ??= instantiate<Exports>(LINEAR_GRAD_WASM_BASE64));
+const kernels = () => (instance ??= instantiate<Exports>(MATMUL_WASM_BASE64));
 
 /** g [out, in] = (dyᵀ·x) ⊙ w for x [tokens, in], dy [tokens, out], w [out, in]; in must be a multiple of 4. */
 export function maskedWeightGrad(x: Float32Array, dy: Float32Array, w: Float32Array, tokens: number, inDim: number, outDim: number, g: Float32Array): void {
@@ -21,4 +22,16 @@ export function maskedWeightGrad(x: Float32Array, dy: Float32Array, w: Float32Ar
   put(k, pw, w);
   k.maskedWeightGrad(px, pd, pw, pg, tokens, inDim, outDim);
   take(k, pg, g);
+}
+
+/** c [m, n] = a [m, k] · b [k, n], row-major. */
+export function gemm(a: Float32Array, b: Float32Array, m: number, k: number, n: number, c: Float32Array): void {
+  for (const [name, x, len] of [["a", a, m * k], ["b", b, k * n], ["c", c, m * n]] as const)
+    if (x.length !== len) throw new RangeError(`gemm: ${name} has ${x.length} values, expected ${len}`);
+  const ks = kernels();
+  const [pa, pb, pc] = layout(ks, [a.length * 4, b.length * 4 + 16, c.length * 4]); // the kernel reads up to 3 values past b
+  put(ks, pa, a);
+  put(ks, pb, b);
+  ks.gemm(pa, pb, pc, m, k, n);
+  take(ks, pc, c);
 }
