@@ -13,6 +13,7 @@ export const KERNELS = [
   { source: "src/maskllm/kernels/assembly/gumbel.ts", target: "src/maskllm/kernels/gumbel-binary.ts", constant: "GUMBEL_WASM_BASE64" },
   { source: "src/maskllm/kernels/assembly/layers.ts", target: "src/maskllm/kernels/layers-binary.ts", constant: "LAYERS_WASM_BASE64" },
   { source: "src/maskllm/kernels/assembly/matmul.ts", target: "src/maskllm/kernels/matmul-binary.ts", constant: "MATMUL_WASM_BASE64" },
+  { source: "src/maskllm/kernels/assembly/loss.ts", target: "src/maskllm/kernels/loss-binary.ts", constant: "LOSS_WASM_BASE64" },
   { source: "src/maskllm/kernels/assembly/mask-step.ts", target: "src/maskllm/kernels/mask-step-binary.ts", constant: "MASK_STEP_WASM_BASE64" },
 ] as const;
 

@@ -29,14 +29,14 @@ import { candidateCount, MaskShapeError } from "../maskllm/train/logits.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import type { BackendChoice } from "../maskllm/backend.js";
-import { defaultTrainingThreads, ThreadReplicas } from "../parallel/thread-replicas.js";
+import { ThreadReplicas } from "../parallel/thread-replicas.js";
 import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
 import { loadText } from "./datasets.js";
 import type { JobIoContext } from "./job-io-context.js";
 import { TrainingStopGate, isHandback } from "./handback.js";
 import type { JobReporter } from "./reporter.js";
 import { fetchSource, type FetchedSource } from "./source/fetch-source.js";
-import { asJobError, validateCheckpoint } from "./validate.js";
+import { asJobError, trainingThreads, validateCheckpoint } from "./validate.js";
 
 /** Windows per forward pass when evaluating; fixed so anyone can reproduce the reported perplexity. */
 export const EVAL_BATCH_SIZE = 8;
@@ -269,7 +269,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       const opts = trainingOptions(spec, Math.max(1, Math.min(25, Math.floor(steps / 40))));
       const t0 = performance.now();
       // training threads share each step's micro-batches; the mask does not depend on how many there are
-      const threads = config.trainThreads > 0 ? Math.min(config.trainThreads, spec.training.micro_batches) : defaultTrainingThreads(spec.training.micro_batches, config.workerConcurrency);
+      const threads = trainingThreads(spec, config);
       const replicas = threads > 1 ? await ThreadReplicas.start(model, threads - 1, tf.getBackend() as BackendChoice) : undefined;
       if (replicas) await appendEvent(prisma, jobId, { type: JOB_EVENT_TYPES.log, message: `training on ${threads} threads (${spec.training.micro_batches} micro-batches per step)`, data: { threads, microBatches: spec.training.micro_batches } });
       // a shutdown lets training reach its next snapshot when that is near (handback.ts), else snapshots on abort

@@ -11,6 +11,7 @@ import { CheckpointReader } from "../checkpoint/safetensors/checkpoint.js";
 import type { LlamaConfig } from "../maskllm/llama/config.js";
 import { expectedWeightShapes } from "../maskllm/llama/model.js";
 import { selectLayers } from "../maskllm/prune/select-layers.js";
+import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
 
 export interface Validated {
   llama: LlamaConfig;
@@ -32,9 +33,10 @@ function binom(m: number, n: number): number {
  * Peak bytes a run needs, roughly: float32 weights; for MaskLLM the logits (C(M,N)/M floats per masked weight:
  * 6 B/weight at 2:4) with their gradient and two Adam moments, the soft masks and masked weights, and the
  * activations of one batch (hidden states per layer kept for the backward pass, logits over the vocabulary);
- * for one-shot methods a float64 Hessian of the widest input and the calibration activations.
+ * for one-shot methods a float64 Hessian of the widest input and the calibration activations. Each training thread
+ * beyond the first holds its own copy of the weights (the batch's activations are split between the threads).
  */
-export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: number, maskedParams: number): number {
+export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: number, maskedParams: number, threads = 1): number {
   const { n, m } = parseNM(spec.pattern);
   const weights = 4 * params;
   const seq = spec.calibration.seq_len;
@@ -42,11 +44,17 @@ export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: numbe
     const logits = (maskedParams / m) * binom(m, n) * 4;
     const tokens = spec.training!.batch_size * seq;
     const activations = tokens * c.numHiddenLayers * (c.hiddenSize * 12 + c.intermediateSize * 4) * 4 + tokens * c.vocabSize * 4 * 3;
-    return weights + logits * 4 + maskedParams * 4 * 2 + activations;
+    return weights * Math.max(1, threads) + logits * 4 + maskedParams * 4 * 2 + activations;
   }
   const widest = Math.max(c.hiddenSize, c.intermediateSize);
   const calib = spec.calibration.samples * seq * Math.max(c.hiddenSize, c.intermediateSize) * 4 * 2;
   return weights * 2 + widest * widest * 8 * 2 + calib;
+}
+
+/** Threads a MaskLLM job trains on: TRAIN_THREADS, or one per core this worker's slot gets; at most micro_batches. */
+export function trainingThreads(spec: JobSpec, config: Pick<Config, "trainThreads" | "workerConcurrency">): number {
+  const parts = spec.training?.micro_batches ?? 1;
+  return config.trainThreads > 0 ? Math.min(config.trainThreads, parts) : defaultTrainingThreads(parts, config.workerConcurrency);
 }
 
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
@@ -81,7 +89,7 @@ export async function validateCheckpoint(dir: string, spec: JobSpec, config: Con
       if (cols % m !== 0) throw new InvalidJobError("mask_incompatible", `${t} has ${cols} input features, not a multiple of M=${m}; choose another pattern or leave it out with ignore`);
     }
     const maskedParams = targets.reduce((a, t) => a + shapes.get(t)!.reduce((x, y) => x * y, 1), 0);
-    const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams);
+    const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams, spec.method === "maskllm" ? trainingThreads(spec, config) : 1);
     if (estimateBytes > config.workerMemoryLimitBytes)
       throw new InvalidJobError(
         "resource_exhausted",

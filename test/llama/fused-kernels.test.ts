@@ -162,3 +162,18 @@ test("matMul2d's WebAssembly GEMM equals tf.matMul on the cpu backend for shapes
     await tf.setBackend("wasm");
   }
 });
+
+test("the fused next-token cross-entropy equals the TF.js one, loss and gradient", async () => {
+  const { nextTokenLoss, compositeNextTokenLoss } = await import("../../src/maskllm/train/loss.js");
+  for (const [b, t, v] of [[3, 7, 16], [1, 2, 512], [2, 33, 4]]) {
+    const logits = tf.randomNormal([b, t, v], 0, 3, "float32", v) as tf.Tensor3D;
+    const ids = Int32Array.from({ length: b * t }, (_, i) => (i * 7 + 3) % v);
+    const f = (loss: typeof nextTokenLoss) => tf.valueAndGrad((x: tf.Tensor) => loss(x as tf.Tensor3D, ids))(logits);
+    const got = f(nextTokenLoss);
+    const want = f(compositeNextTokenLoss);
+    assert.ok(Math.abs(got.value.dataSync()[0] - want.value.dataSync()[0]) < 1e-5 * Math.max(1, Math.abs(want.value.dataSync()[0])), `loss [${b}, ${t}, ${v}]`);
+    assert.deepEqual(got.grad.shape, want.grad.shape);
+    assert.ok(maxAbs(got.grad, want.grad) < 1e-6, `gradient [${b}, ${t}, ${v}]: ${maxAbs(got.grad, want.grad)}`);
+    tf.dispose([logits, got.value, got.grad, want.value, want.grad]);
+  }
+});

@@ -12,8 +12,8 @@
 //   o [batch·seq, heads·headDim]: the input of o_proj; lse [batch, heads, seq]: each row's log Σ exp(score);
 //   cosQ/sinQ, cosK/sinK [seq, headDim]: RoPE tables (the queries' carry the 1/√headDim score scale).
 // Query head h reads kv head h / (heads / kvHeads), as HF's repeat_kv does.
-// Keys are vectorised four at a time: per (sequence, kv head) the roped keys and the values are transposed into
-// kT, vT [headDim, seqPad] (seqPad = seq rounded up to 4, padding zero), so a score block is Σ_d q[d]·kT[d][j..j+3].
+// Keys are vectorised four at a time: per (sequence, kv head) the roped keys and the values are packed in blocks of
+// four keys (packKeysValues; seqPad = seq rounded up to 4, padding zero), so a score block is Σ_d q[d]·K4[block][d].
 
 import { exp4 } from "./simd-math";
 

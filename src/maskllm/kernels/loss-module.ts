@@ -1,0 +1,42 @@
+// The cross-entropy kernels (assembly/loss.ts) over typed arrays (copied in and out).
+import { LOSS_WASM_BASE64 } from "./loss-binary.js";
+import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
+
+interface Exports extends KernelInstance {
+  crossEntropyForward(x: number, t: number, w: number, lse: number, n: number, v: number): number;
+  crossEntropyBackward(x: number, t: number, scale: number, lse: number, dx: number, n: number, v: number): void;
+}
+
+let instance: Exports | undefined;
+const kernels = () => (instance ??= instantiate<Exports>(LOSS_WASM_BASE64));
+
+function check(x: Float32Array, targets: Int32Array, n: number, v: number): void {
+  if (v % 4 !== 0) throw new RangeError(`crossEntropy: the vocabulary (${v}) is not a multiple of 4`);
+  if (x.length !== n * v || targets.length !== n) throw new RangeError(`crossEntropy: ${x.length} logits and ${targets.length} targets for ${n} rows of ${v}`);
+}
+
+/** lse [n] of each row of x [n, v]; returns Σ w·(lse − x[target]) over the rows with weight != 0. */
+export function crossEntropyForward(x: Float32Array, targets: Int32Array, weights: Float32Array, n: number, v: number, lse: Float32Array): number {
+  check(x, targets, n, v);
+  const k = kernels();
+  const [px, pt, pw, pl] = layout(k, [x.length * 4, n * 4, n * 4, n * 4]);
+  put(k, px, x);
+  new Int32Array(k.memory.buffer, pt, n).set(targets);
+  put(k, pw, weights);
+  const total = k.crossEntropyForward(px, pt, pw, pl, n, v);
+  take(k, pl, lse);
+  return total;
+}
+
+/** dx [n, v] = scale[i]·(softmax(x[i]) − onehot(target[i])), softmax from the forward's lse. */
+export function crossEntropyBackward(x: Float32Array, targets: Int32Array, scale: Float32Array, lse: Float32Array, n: number, v: number, dx: Float32Array): void {
+  check(x, targets, n, v);
+  const k = kernels();
+  const [px, pt, ps, pl, pd] = layout(k, [x.length * 4, n * 4, n * 4, n * 4, x.length * 4]);
+  put(k, px, x);
+  new Int32Array(k.memory.buffer, pt, n).set(targets);
+  put(k, ps, scale);
+  put(k, pl, lse);
+  k.crossEntropyBackward(px, pt, ps, pl, pd, n, v);
+  take(k, pd, dx);
+}
