@@ -3,7 +3,7 @@ import { fusedContext } from "../kernels/fused-kernel.js";
 import { gemm } from "../kernels/matmul-module.js";
 
 // A 2-D product a·b as its own kernel, for two reasons.
-// - Where fused kernels run (wasm, cpu) it is our WebAssembly GEMM (kernels/assembly/matmul.ts), 1.3-1.9× TF.js's
+// - Where fused kernels run (wasm, cpu) it is our WebAssembly GEMM (kernels/assembly/matmul.ts), about 1.3× TF.js's
 //   XNNPACK path here, which repacks the right operand on every call (it is built for constant weights). Elsewhere
 //   it is the backend's BatchMatMul; TF.js's WASM backend sends that to XNNPACK only for a single, untransposed 2-D
 //   product (a transpose flag or a batch dimension falls back to a naive loop 10-40× slower), so this kernel's

@@ -1,12 +1,14 @@
 // The MaskLLM training loop (no I/O): learns per-group candidate logits for every masked linear of a frozen model.
 // A step: draw the soft masks, take each micro-batch's gradient with respect to them (here or on replicas), add
-// the parts in order, go back to the logits in closed form, clip, AdamW (micro-batch.ts). All randomness comes
+// the parts in order, go back to the logits in closed form, clip, AdamW (micro-batch.ts; fused-step.ts where the
+// WebAssembly kernels run). All randomness comes
 // from (seed, step, stream) so snapshots need no RNG state and a resumed run ends bit-identical to an uninterrupted
 // one (same backend, any number of threads).
 import * as tf from "@tensorflow/tfjs";
 import { linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
 import { candidateMatrix, candidateMatrixValues, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
 import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
+import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 import { fusedLogitsUpdate, fusedSampleMasks } from "./fused-step.js";
 import { AdamW } from "./adamw.js";
 import { clipByGlobalNorm } from "./clip.js";
@@ -14,7 +16,6 @@ import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeErro
 import { logitsGradient, microBatchMaskGradient, sampleMasks, splitBatch, type GradientReplicas, type GradientTiming, type MaskContext } from "./micro-batch.js";
 import { applyPrior } from "./prior.js";
 import { RNG_DESCRIPTION, permutation, seedFor } from "./rng.js";
-import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 import { scheduleAt, type Range } from "./schedules.js";
 import { SnapshotError, decodeSnapshot, encodeSnapshot } from "./snapshot.js";
 
