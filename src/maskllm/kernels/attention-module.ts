@@ -1,7 +1,7 @@
 // The causal attention kernel (assembly/attention.ts) as plain functions over Float32Arrays. Inputs are copied into
-// the kernel's memory and outputs out: a few MB a layer, against the score-matrix traffic it saves.
+// the kernel's memory and outputs out (callKernel): a few MB a layer, against the score-matrix traffic it saves.
 import { ATTENTION_WASM_BASE64 } from "./attention-binary.js";
-import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
 
 export interface AttentionShape {
   batch: number;
@@ -43,8 +43,13 @@ function check(s: AttentionShape): void {
   if (headDim % 2 !== 0) throw new AttentionShapeError(`attention: RoPE needs an even head dimension, got ${headDim}`);
 }
 
-function expectLength(name: string, a: Float32Array, n: number): void {
-  if (a.length !== n) throw new AttentionShapeError(`attention: ${name} has ${a.length} values, expected ${n}`);
+/** Checks the shape and each array's length against it (values per q/o, k/v, RoPE table and lse). */
+function expectSizes(s: AttentionShape, arrays: [name: string, a: Float32Array, of: "q" | "kv" | "lse"][], rope: RopeValues): void {
+  check(s);
+  const rows = s.batch * s.seq;
+  const n = { q: rows * s.heads * s.headDim, kv: rows * s.kvHeads * s.headDim, lse: s.batch * s.heads * s.seq };
+  const all: [string, Float32Array, number][] = [...arrays.map(([name, a, of]) => [name, a, n[of]] as [string, Float32Array, number]), ...Object.entries(rope).map(([name, a]) => [name, a, s.seq * s.headDim] as [string, Float32Array, number])];
+  for (const [name, a, len] of all) if (a.length !== len) throw new AttentionShapeError(`attention: ${name} has ${a.length} values, expected ${len}`);
 }
 
 /**
@@ -52,25 +57,11 @@ function expectLength(name: string, a: Float32Array, n: number): void {
  * row's log Σ exp(score), what the backward needs). q [batch·seq, heads·headDim]; k, v [batch·seq, kvHeads·headDim].
  */
 export function attentionForward(s: AttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, rope: RopeValues, o: Float32Array, lse: Float32Array): void {
-  check(s);
-  const rows = s.batch * s.seq;
-  const qn = rows * s.heads * s.headDim;
-  const kn = rows * s.kvHeads * s.headDim;
-  const tn = s.seq * s.headDim;
-  for (const [n, a, len] of [["q", q, qn], ["k", k, kn], ["v", v, kn], ["o", o, qn], ["lse", lse, s.batch * s.heads * s.seq]] as const) expectLength(n, a, len);
-  for (const [n, a] of Object.entries(rope)) expectLength(n, a, tn);
+  expectSizes(s, [["q", q, "q"], ["k", k, "kv"], ["v", v, "kv"], ["o", o, "q"], ["lse", lse, "lse"]], rope);
   const x = kernels();
-  const [pq, pk, pv, pcq, psq, pck, psk, po, plse, scratch] = layout(x, [qn, kn, kn, tn, tn, tn, tn, qn, lse.length].map((n) => n * 4).concat(x.forwardScratchBytes(s.seq, s.headDim)));
-  put(x, pq, q);
-  put(x, pk, k);
-  put(x, pv, v);
-  put(x, pcq, rope.cosQ);
-  put(x, psq, rope.sinQ);
-  put(x, pck, rope.cosK);
-  put(x, psk, rope.sinK);
-  x.forward(pq, pk, pv, pcq, psq, pck, psk, po, plse, scratch, s.batch, s.seq, s.heads, s.kvHeads, s.headDim);
-  take(x, po, o);
-  take(x, plse, lse);
+  callKernel(x, [q, k, v, rope.cosQ, rope.sinQ, rope.cosK, rope.sinK], [o, lse], x.forwardScratchBytes(s.seq, s.headDim), (p) =>
+    x.forward(...p, s.batch, s.seq, s.heads, s.kvHeads, s.headDim),
+  );
 }
 
 /** dq, dk, dv (same layouts as q, k, v) of attentionForward given its o, lse and dO. */
@@ -87,29 +78,10 @@ export function attentionBackward(
   dk: Float32Array,
   dv: Float32Array,
 ): void {
-  check(s);
-  const rows = s.batch * s.seq;
-  const qn = rows * s.heads * s.headDim;
-  const kn = rows * s.kvHeads * s.headDim;
-  const tn = s.seq * s.headDim;
-  const ln = s.batch * s.heads * s.seq;
-  for (const [n, a, len] of [["q", q, qn], ["k", k, kn], ["v", v, kn], ["o", o, qn], ["lse", lse, ln], ["dO", dO, qn], ["dq", dq, qn], ["dk", dk, kn], ["dv", dv, kn]] as const) expectLength(n, a, len);
-  for (const [n, a] of Object.entries(rope)) expectLength(n, a, tn);
+  const arrays: [string, Float32Array, "q" | "kv" | "lse"][] = [["q", q, "q"], ["k", k, "kv"], ["v", v, "kv"], ["o", o, "q"], ["lse", lse, "lse"], ["dO", dO, "q"], ["dq", dq, "q"], ["dk", dk, "kv"], ["dv", dv, "kv"]];
+  expectSizes(s, arrays, rope);
   const x = kernels();
-  const sizes = [qn, kn, kn, qn, ln, qn, tn, tn, tn, tn, qn, kn, kn].map((n) => n * 4).concat(x.backwardScratchBytes(s.seq, s.headDim));
-  const [pq, pk, pv, po, plse, pdo, pcq, psq, pck, psk, pdq, pdk, pdv, scratch] = layout(x, sizes);
-  put(x, pq, q);
-  put(x, pk, k);
-  put(x, pv, v);
-  put(x, po, o);
-  put(x, plse, lse);
-  put(x, pdo, dO);
-  put(x, pcq, rope.cosQ);
-  put(x, psq, rope.sinQ);
-  put(x, pck, rope.cosK);
-  put(x, psk, rope.sinK);
-  x.backward(pq, pk, pv, po, plse, pdo, pcq, psq, pck, psk, pdq, pdk, pdv, scratch, s.batch, s.seq, s.heads, s.kvHeads, s.headDim);
-  take(x, pdq, dq);
-  take(x, pdk, dk);
-  take(x, pdv, dv);
+  callKernel(x, [q, k, v, o, lse, dO, rope.cosQ, rope.sinQ, rope.cosK, rope.sinK], [dq, dk, dv], x.backwardScratchBytes(s.seq, s.headDim), (p) =>
+    x.backward(...p, s.batch, s.seq, s.heads, s.kvHeads, s.headDim),
+  );
 }

@@ -1,7 +1,7 @@
 // Gumbel noise from the WebAssembly kernel (assembly/gumbel.ts): the same mulberry32 stream as rng.ts, turned into
 // float32 Gumbel(0, 1) samples four at a time.
 import { GUMBEL_WASM_BASE64 } from "./gumbel-binary.js";
-import { instantiate, layout, take, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   gumbel(out: number, n: number, seed: number, scale: number): void;
@@ -12,7 +12,5 @@ let instance: Exports | undefined;
 /** out[i] = scale·(−log(−log uᵢ)) for the uniforms uᵢ of mulberry32(seed), i < out.length. */
 export function gumbelNoiseInto(out: Float32Array, seed: number, scale = 1): void {
   const k = (instance ??= instantiate<Exports>(GUMBEL_WASM_BASE64));
-  const [at] = layout(k, [Math.ceil(out.length / 4) * 16]);
-  k.gumbel(at, out.length, seed >>> 0, scale);
-  take(k, at, out);
+  callKernel(k, [], [out], 0, ([at]) => k.gumbel(at, out.length, seed >>> 0, scale)); // 16 bytes of room: whole vectors
 }

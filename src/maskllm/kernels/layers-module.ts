@@ -1,6 +1,7 @@
-// RMSNorm and SwiGLU kernels (assembly/layers.ts) as plain functions over Float32Arrays (copied in and out).
+// RMSNorm and SwiGLU kernels (assembly/layers.ts) as plain functions over Float32Arrays (copied in and out). The
+// 16 bytes callKernel leaves after each buffer give the kernels' last partial vector room.
 import { LAYERS_WASM_BASE64 } from "./layers-binary.js";
-import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   rmsNormForward(x: number, w: number, y: number, r: number, rows: number, n: number, eps: number): void;
@@ -23,8 +24,6 @@ function expect(name: string, a: Float32Array, n: number): void {
   if (a.length !== n) throw new LayerShapeError(`${name} has ${a.length} values, expected ${n}`);
 }
 
-const bytes = (n: number) => Math.ceil(n / 4) * 16; // whole v128 lanes
-
 /** y = x·r·w per row of x [rows, n], r = 1/√(mean(x²) + eps) (also returned, for the backward). */
 export function rmsNormForward(x: Float32Array, w: Float32Array, rows: number, n: number, eps: number, y: Float32Array, r: Float32Array): void {
   expect("rmsNorm x", x, rows * n);
@@ -32,52 +31,26 @@ export function rmsNormForward(x: Float32Array, w: Float32Array, rows: number, n
   expect("rmsNorm y", y, rows * n);
   expect("rmsNorm r", r, rows);
   const k = kernels();
-  const [px, pw, py, pr] = layout(k, [bytes(rows * n), bytes(n), bytes(rows * n), bytes(rows)]);
-  put(k, px, x);
-  put(k, pw, w);
-  k.rmsNormForward(px, pw, py, pr, rows, n, eps);
-  take(k, py, y);
-  take(k, pr, r);
+  callKernel(k, [x, w], [y, r], 0, ([px, pw, py, pr]) => k.rmsNormForward(px, pw, py, pr, rows, n, eps));
 }
 
 /** dx [rows, n] and dw [n] of rmsNormForward given dy. */
 export function rmsNormBackward(x: Float32Array, w: Float32Array, r: Float32Array, dy: Float32Array, rows: number, n: number, dx: Float32Array, dw: Float32Array): void {
   for (const [name, a, len] of [["x", x, rows * n], ["weight", w, n], ["r", r, rows], ["dy", dy, rows * n], ["dx", dx, rows * n], ["dw", dw, n]] as const) expect(`rmsNorm ${name}`, a, len);
   const k = kernels();
-  const [px, pw, pr, pdy, pdx, pdw] = layout(k, [bytes(rows * n), bytes(n), bytes(rows), bytes(rows * n), bytes(rows * n), bytes(n)]);
-  put(k, px, x);
-  put(k, pw, w);
-  put(k, pr, r);
-  put(k, pdy, dy);
-  k.rmsNormBackward(px, pw, pr, pdy, pdx, pdw, rows, n);
-  take(k, pdx, dx);
-  take(k, pdw, dw);
+  callKernel(k, [x, w, r, dy], [dx, dw], 0, ([px, pw, pr, pdy, pdx, pdw]) => k.rmsNormBackward(px, pw, pr, pdy, pdx, pdw, rows, n));
 }
 
 /** h = silu(g)⊙u, elementwise; s = σ(g), for the backward. */
 export function swigluForward(g: Float32Array, u: Float32Array, h: Float32Array, s: Float32Array): void {
   for (const [name, a] of [["up", u], ["out", h], ["sigmoid", s]] as const) expect(`swiglu ${name}`, a, g.length);
   const k = kernels();
-  const n = g.length;
-  const [pg, pu, ph, ps] = layout(k, [bytes(n), bytes(n), bytes(n), bytes(n)]);
-  put(k, pg, g);
-  put(k, pu, u);
-  k.swigluForward(pg, pu, ph, ps, n);
-  take(k, ph, h);
-  take(k, ps, s);
+  callKernel(k, [g, u], [h, s], 0, ([pg, pu, ph, ps]) => k.swigluForward(pg, pu, ph, ps, g.length));
 }
 
 /** dg, du of swigluForward given its s and dh. */
 export function swigluBackward(g: Float32Array, u: Float32Array, s: Float32Array, dh: Float32Array, dg: Float32Array, du: Float32Array): void {
   for (const [name, a] of [["up", u], ["sigmoid", s], ["dh", dh], ["dgate", dg], ["dup", du]] as const) expect(`swiglu ${name}`, a, g.length);
   const k = kernels();
-  const n = g.length;
-  const [pg, pu, ps, pdh, pdg, pdu] = layout(k, [bytes(n), bytes(n), bytes(n), bytes(n), bytes(n), bytes(n)]);
-  put(k, pg, g);
-  put(k, pu, u);
-  put(k, ps, s);
-  put(k, pdh, dh);
-  k.swigluBackward(pg, pu, ps, pdh, pdg, pdu, n);
-  take(k, pdg, dg);
-  take(k, pdu, du);
+  callKernel(k, [g, u, s, dh], [dg, du], 0, ([pg, pu, ps, pdh, pdg, pdu]) => k.swigluBackward(pg, pu, ps, pdh, pdg, pdu, g.length));
 }

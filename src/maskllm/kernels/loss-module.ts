@@ -1,6 +1,6 @@
 // The cross-entropy kernels (assembly/loss.ts) over typed arrays (copied in and out).
 import { LOSS_WASM_BASE64 } from "./loss-binary.js";
-import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   crossEntropyForward(x: number, t: number, w: number, lse: number, n: number, v: number): number;
@@ -19,12 +19,8 @@ function check(x: Float32Array, targets: Int32Array, n: number, v: number): void
 export function crossEntropyForward(x: Float32Array, targets: Int32Array, weights: Float32Array, n: number, v: number, lse: Float32Array): number {
   check(x, targets, n, v);
   const k = kernels();
-  const [px, pt, pw, pl] = layout(k, [x.length * 4, n * 4, n * 4, n * 4]);
-  put(k, px, x);
-  new Int32Array(k.memory.buffer, pt, n).set(targets);
-  put(k, pw, weights);
-  const total = k.crossEntropyForward(px, pt, pw, pl, n, v);
-  take(k, pl, lse);
+  let total = 0;
+  callKernel(k, [x, targets, weights], [lse], 0, ([px, pt, pw, pl]) => (total = k.crossEntropyForward(px, pt, pw, pl, n, v)));
   return total;
 }
 
@@ -32,11 +28,5 @@ export function crossEntropyForward(x: Float32Array, targets: Int32Array, weight
 export function crossEntropyBackward(x: Float32Array, targets: Int32Array, scale: Float32Array, lse: Float32Array, n: number, v: number, dx: Float32Array): void {
   check(x, targets, n, v);
   const k = kernels();
-  const [px, pt, ps, pl, pd] = layout(k, [x.length * 4, n * 4, n * 4, n * 4, x.length * 4]);
-  put(k, px, x);
-  new Int32Array(k.memory.buffer, pt, n).set(targets);
-  put(k, ps, scale);
-  put(k, pl, lse);
-  k.crossEntropyBackward(px, pt, ps, pl, pd, n, v);
-  take(k, pd, dx);
+  callKernel(k, [x, targets, scale, lse], [dx], 0, ([px, pt, ps, pl, pd]) => k.crossEntropyBackward(px, pt, ps, pl, pd, n, v));
 }

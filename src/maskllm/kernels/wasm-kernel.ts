@@ -32,3 +32,15 @@ export function put(k: KernelInstance, at: number, values: Float32Array): void {
 export function take(k: KernelInstance, at: number, out: Float32Array): void {
   out.set(new Float32Array(k.memory.buffer, at, out.length));
 }
+
+/**
+ * One kernel call: lays out `inputs` (copied in), `outputs` and `scratchBytes` in k's memory, each buffer followed by
+ * 16 bytes (kernels read whole vectors at row ends), calls `run` with their byte offsets (inputs, outputs, scratch),
+ * and copies the outputs out.
+ */
+export function callKernel(k: KernelInstance, inputs: (Float32Array | Int32Array)[], outputs: Float32Array[], scratchBytes: number, run: (offsets: number[]) => void): void {
+  const offsets = layout(k, [...inputs.map((a) => a.byteLength + 16), ...outputs.map((a) => a.byteLength + 16), scratchBytes]);
+  inputs.forEach((a, i) => (a instanceof Int32Array ? new Int32Array(k.memory.buffer, offsets[i], a.length) : new Float32Array(k.memory.buffer, offsets[i], a.length)).set(a));
+  run(offsets);
+  outputs.forEach((a, i) => take(k, offsets[inputs.length + i], a));
+}

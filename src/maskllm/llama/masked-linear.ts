@@ -7,7 +7,7 @@ import { matMul2d } from "./matmul.js";
 // whose mask gradient (dyᵀ·x) ⊙ weight comes from a WebAssembly kernel that reads x and dy as they are
 // (kernels/assembly/matmul.ts), instead of a product with two transposed operands and a repacked right operand:
 // 2-4× faster for MaskLLM's layer shapes. The forward is our GEMM on (weight ⊙ mask)ᵀ. Only where
-// fusedKernelsSupported(), for input widths that are a multiple of 4; linear.ts falls back to TF.js ops otherwise.
+// fusedKernelsSupported(); linear.ts falls back to TF.js ops otherwise.
 
 const KERNEL = "MaskforgeMaskedLinear";
 
@@ -58,7 +58,7 @@ function register(backendName: string): void {
 
 /** Whether maskedLinear runs here for a weight [out, in]. */
 export function maskedLinearSupported(weight: tf.Tensor2D, x: tf.Tensor2D): boolean {
-  return fusedKernelsSupported() && weight.shape[1] % 4 === 0 && x.dtype === "float32" && weight.dtype === "float32";
+  return fusedKernelsSupported() && x.dtype === "float32" && weight.dtype === "float32";
 }
 
 /** x [tokens, in] · (weight ⊙ mask)ᵀ with weight, mask [out, in] → [tokens, out]. */
