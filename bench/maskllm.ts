@@ -136,9 +136,10 @@ try {
     // speed only, 30 steps each: the default two micro-batches on one thread and on `threads` threads (the same mask),
     // and the whole batch as one part on one thread. The wait is how long the loop's thread sat idle for the others.
     const speed: Record<string, unknown> = {};
-    const configs: [label: string, microBatches: number, threads: number][] = [["wholeBatch1Thread", 1, 1], ["microBatches1Thread", MICRO_BATCHES, 1]];
-    if (threads > 1) configs.push([`microBatches${threads}Threads`, MICRO_BATCHES, threads]);
-    for (const [label, mb, th] of configs) {
+    const configs: [microBatches: number, threads: number][] = [[1, 1], [MICRO_BATCHES, 1]];
+    if (threads > 1) configs.push([MICRO_BATCHES, threads]);
+    for (const [mb, th] of configs) {
+      const label = `threads${th}MicroBatches${mb}`;
       const r = await trainMasks({ model, windows: trainWindows, prior, replicas: th > 1 ? replicas : undefined, options: { steps: 30, batchSize: BATCH, microBatches: mb, seed: 0, progressEvery: 30 } });
       const s = split(r);
       speed[label] = { microBatches: mb, threads: th, tokensPerSec: r.tokensPerSec, stepMs: s };
