@@ -15,15 +15,9 @@
 // Keys are vectorised four at a time: per (sequence, kv head) the roped keys and the values are packed in blocks of
 // four keys (packKeysValues; seqPad = seq rounded up to 4, padding zero), so a score block is Σ_d q[d]·K4[block][d].
 
-import { exp4 } from "./simd-math";
+import { exp4, hmax, hsum } from "./simd-math";
 
 const NEG_INF: f32 = -Infinity;
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
 
 /** All ones in the lanes j0..j0+3 that are <= i, zero above (the causal edge of a row's last block). */
 // @ts-ignore: decorator
@@ -197,7 +191,7 @@ export function forward(q: usize, k: usize, v: usize, cosQ: usize, sinQ: usize, 
           v128.store(last, v128.bitselect(v128.load(last), f32x4.splat(NEG_INF), causalLanes(end - 4, i)));
           let vmax = f32x4.splat(NEG_INF);
           for (let j = 0; j < end; j += 4) vmax = f32x4.pmax(vmax, v128.load(p + (<usize>j << 2)));
-          const m = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+          const m = hmax(vmax);
           // probabilities (unnormalised) and their sum; exp4 takes the masked lanes to ~1e-38 (nothing next to the
           // sum, which is >= 1), and they are zeroed before the product with v
           const mv = f32x4.splat(m);

@@ -3,13 +3,7 @@
 // the wasm backend runs broadcasting products (x · rsqrt(mean x²) per row) as generic scalar loops; here each is one
 // pass over the rows (two for RMSNorm's backward). Pointers are byte offsets into this module's memory.
 
-import { exp4 } from "./simd-math";
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
+import { exp4, hsum } from "./simd-math";
 
 /** LlamaRMSNorm: y = x·r·w per row with r = 1/√(mean(x²) + eps); x, y [rows, n], w [n]; keeps r [rows]. */
 export function rmsNormForward(x: usize, w: usize, y: usize, r: usize, rows: i32, n: i32, eps: f32): void {

@@ -4,13 +4,7 @@
 // Pointers are byte offsets into this module's memory; rows are v floats, v a multiple of 4 (other vocabularies
 // keep the TF.js path).
 
-import { exp4 } from "./simd-math";
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
+import { exp4, hmax, hsum } from "./simd-math";
 
 /**
  * lse[i] = log Σ_j exp(x[i][j]) for each of n rows of v logits; returns Σ_i w[i]·(lse[i] − x[i][t[i]]) over the
@@ -22,7 +16,7 @@ export function crossEntropyForward(x: usize, t: usize, w: usize, lse: usize, n:
     const row = x + <usize>(i * v) * 4;
     let mx = f32x4.splat(-Infinity);
     for (let j = 0; j < v; j += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>j << 2)));
-    const m = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+    const m = hmax(mx);
     const mv = f32x4.splat(m);
     let sum = f32x4.splat(0);
     for (let j = 0; j < v; j += 4) sum = f32x4.add(sum, exp4(f32x4.sub(v128.load(row + (<usize>j << 2)), mv)));

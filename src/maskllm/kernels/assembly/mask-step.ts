@@ -8,7 +8,7 @@
 // groups (the caller pads them with zeros). Pointers are byte offsets into this module's memory; S is the candidate
 // matrix [C, M].
 
-import { exp4 } from "./simd-math";
+import { exp4, hsum64 } from "./simd-math";
 
 // @ts-ignore: decorator
 @inline
@@ -125,9 +125,9 @@ export function update(
       scatter(grad, g0, c, j, d);
       sqv = f32x4.add(sqv, f32x4.mul(d, d));
     }
-    reg += <f64>f32x4.extract_lane(regv, 0) + <f64>f32x4.extract_lane(regv, 1) + <f64>f32x4.extract_lane(regv, 2) + <f64>f32x4.extract_lane(regv, 3);
-    maxProb += <f64>f32x4.extract_lane(best, 0) + <f64>f32x4.extract_lane(best, 1) + <f64>f32x4.extract_lane(best, 2) + <f64>f32x4.extract_lane(best, 3);
-    sq += <f64>f32x4.extract_lane(sqv, 0) + <f64>f32x4.extract_lane(sqv, 1) + <f64>f32x4.extract_lane(sqv, 2) + <f64>f32x4.extract_lane(sqv, 3);
+    reg += hsum64(regv);
+    maxProb += hsum64(best);
+    sq += hsum64(sqv);
   }
   const norm = Math.sqrt(sq);
   const coef = f32x4.splat(<f32>Math.min(1, <f64>clip / (norm + 1e-6)));

@@ -1,4 +1,24 @@
-// Four-lane float32 exp and log for the kernels (Cephes' expf and logf, ~1 ulp, as in sse_mathfun).
+// Four-lane float32 helpers for the kernels: horizontal sums and max, exp and log (Cephes' expf and logf, ~1 ulp,
+// as in sse_mathfun).
+
+// @ts-ignore: decorator
+@inline
+export function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** The lanes' sum in float64 (for sums over many vectors). */
+// @ts-ignore: decorator
+@inline
+export function hsum64(v: v128): f64 {
+  return <f64>f32x4.extract_lane(v, 0) + <f64>f32x4.extract_lane(v, 1) + <f64>f32x4.extract_lane(v, 2) + <f64>f32x4.extract_lane(v, 3);
+}
+
+// @ts-ignore: decorator
+@inline
+export function hmax(v: v128): f32 {
+  return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+}
 
 // exp over four lanes: Cephes' expf (2^n · a degree-6 polynomial on |r| <= ln2/2, ~1 ulp). n = round(x·log2 e) comes
 // from adding 1.5·2^23, which leaves n in the low mantissa bits, so 2^n is one integer add and shift (no round or
