@@ -1,7 +1,7 @@
 // The causal attention kernel (assembly/attention.ts) as plain functions over Float32Arrays. Inputs are copied into
 // the kernel's memory and outputs out (callKernel): a few MB a layer, against the score-matrix traffic it saves.
 import { ATTENTION_WASM_BASE64 } from "./attention-binary.js";
-import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, lazyKernels, type KernelInstance } from "./wasm-kernel.js";
 
 export interface AttentionShape {
   batch: number;
@@ -26,8 +26,7 @@ interface Exports extends KernelInstance {
   backward(...args: number[]): void;
 }
 
-let instance: Exports | undefined;
-const kernels = () => (instance ??= instantiate<Exports>(ATTENTION_WASM_BASE64));
+const kernels = lazyKernels<Exports>(ATTENTION_WASM_BASE64);
 
 export class AttentionShapeError extends Error {
   constructor(message: string) {

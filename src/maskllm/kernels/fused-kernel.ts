@@ -71,3 +71,33 @@ export function fusedKernel<A extends object>(kernelName: string, run: Run<A>): 
     return tf.engine().runKernel(kernelName, inputs as unknown as tf.NamedTensorMap, { ...attrs } as unknown as tf.NamedAttrMap) as tf.Tensor[];
   };
 }
+
+/**
+ * A differentiable op from a forward and a backward kernel (named `kernelName` and `kernelName`Grad). The forward
+ * reads the tensors named `inputs` and returns the tensors named `outputs`, the first being the op's value; the
+ * backward reads all of them by name plus `dy`, and returns one gradient per input, in order.
+ */
+export function fusedOp<A extends object>(
+  kernelName: string,
+  names: { inputs: string[]; outputs: string[] },
+  forward: Run<A>,
+  backward: Run<A>,
+): (tensors: tf.Tensor[], attrs: A) => tf.Tensor {
+  const runForward = fusedKernel(kernelName, forward);
+  const runBackward = fusedKernel(`${kernelName}Grad`, backward);
+  const byName = (keys: string[], tensors: tf.Tensor[]) => Object.fromEntries(keys.map((k, i) => [k, tensors[i]]));
+  return (tensors, attrs) => {
+    const op = tf.customGrad(((...args: unknown[]) => {
+      const save = args.pop() as tf.GradSaveFunc;
+      const inputs = args as tf.Tensor[];
+      const outputs = runForward(byName(names.inputs, inputs), attrs);
+      save([...inputs, ...outputs]);
+      return {
+        value: outputs[0],
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+          runBackward({ ...byName([...names.inputs, ...names.outputs], saved), dy: Array.isArray(dy) ? dy[0] : dy }, attrs),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...t: tf.Tensor[]) => tf.Tensor;
+    return op(...tensors);
+  };
+}

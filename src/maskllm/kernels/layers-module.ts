@@ -1,7 +1,7 @@
 // RMSNorm and SwiGLU kernels (assembly/layers.ts) as plain functions over Float32Arrays (copied in and out). The
 // 16 bytes callKernel leaves after each buffer give the kernels' last partial vector room.
 import { LAYERS_WASM_BASE64 } from "./layers-binary.js";
-import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, lazyKernels, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   rmsNormForward(x: number, w: number, y: number, r: number, rows: number, n: number, eps: number): void;
@@ -10,8 +10,7 @@ interface Exports extends KernelInstance {
   swigluBackward(g: number, u: number, s: number, dh: number, dg: number, du: number, n: number): void;
 }
 
-let instance: Exports | undefined;
-const kernels = () => (instance ??= instantiate<Exports>(LAYERS_WASM_BASE64));
+const kernels = lazyKernels<Exports>(LAYERS_WASM_BASE64);
 
 export class LayerShapeError extends Error {
   constructor(message: string) {

@@ -1,14 +1,13 @@
 // The cross-entropy kernels (assembly/loss.ts) over typed arrays (copied in and out).
 import { LOSS_WASM_BASE64 } from "./loss-binary.js";
-import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, lazyKernels, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   crossEntropyForward(x: number, t: number, w: number, lse: number, n: number, v: number): number;
   crossEntropyBackward(x: number, t: number, scale: number, lse: number, dx: number, n: number, v: number): void;
 }
 
-let instance: Exports | undefined;
-const kernels = () => (instance ??= instantiate<Exports>(LOSS_WASM_BASE64));
+const kernels = lazyKernels<Exports>(LOSS_WASM_BASE64);
 
 function check(x: Float32Array, targets: Int32Array, n: number, v: number): void {
   if (v % 4 !== 0) throw new RangeError(`crossEntropy: the vocabulary (${v}) is not a multiple of 4`);

@@ -2,15 +2,14 @@
 // are laid out for the group count rounded up to 4 and the padding groups zeroed: the kernel works four groups a
 // vector, and zero groups add nothing to its sums.
 import { MASK_STEP_WASM_BASE64 } from "./mask-step-binary.js";
-import { instantiate, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
+import { lazyKernels, layout, put, take, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   sample(logits: number, noise: number, s: number, probs: number, masks: number, scratch: number, groups: number, c: number, m: number, scale: number, hard: number): void;
   update(...args: number[]): void;
 }
 
-let instance: Exports | undefined;
-const kernels = () => (instance ??= instantiate<Exports>(MASK_STEP_WASM_BASE64));
+const kernels = lazyKernels<Exports>(MASK_STEP_WASM_BASE64);
 
 export interface MaskLayout {
   groups: number;

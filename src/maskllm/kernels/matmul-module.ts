@@ -1,15 +1,14 @@
 // The linear layers' products (assembly/matmul.ts) over Float32Arrays (copied in and out; the kernels' right-edge
 // tiles read up to 3 values past a row of B, x or w, into the 16 bytes callKernel leaves after each buffer).
 import { MATMUL_WASM_BASE64 } from "./matmul-binary.js";
-import { callKernel, instantiate, type KernelInstance } from "./wasm-kernel.js";
+import { callKernel, lazyKernels, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
   gemm(a: number, b: number, c: number, m: number, k: number, n: number): void;
   maskedWeightGrad(x: number, dy: number, w: number, g: number, tokens: number, inDim: number, outDim: number): void;
 }
 
-let instance: Exports | undefined;
-const kernels = () => (instance ??= instantiate<Exports>(MATMUL_WASM_BASE64));
+const kernels = lazyKernels<Exports>(MATMUL_WASM_BASE64);
 
 /** g [out, in] = (dyᵀ·x) ⊙ w for x [tokens, in], dy [tokens, out], w [out, in]. */
 export function maskedWeightGrad(x: Float32Array, dy: Float32Array, w: Float32Array, tokens: number, inDim: number, outDim: number, g: Float32Array): void {

@@ -7,9 +7,16 @@ export interface KernelInstance {
   heapBase(): number;
 }
 
-export function instantiate<T extends KernelInstance>(base64: string): T {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as T;
+/** The module's instance for this thread, made on the first call. */
+export function lazyKernels<T extends KernelInstance>(base64: string): () => T {
+  let instance: T | undefined;
+  return () => {
+    if (!instance) {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as T;
+    }
+    return instance;
+  };
 }
 
 /** Byte offsets of buffers of the given byte sizes, from the heap base, 16-byte aligned; grows the memory once. */

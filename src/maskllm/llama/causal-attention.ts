@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
-import { fusedKernel } from "../kernels/fused-kernel.js";
+import { fusedOp } from "../kernels/fused-kernel.js";
 import { ropeTableValues } from "./rope.js";
 
 // RoPE + causal grouped-query attention as one differentiable op over the projections' outputs, run by the
@@ -17,12 +17,12 @@ function ropeValues(a: CausalAttentionSpec): RopeValues {
   return { cosQ: q.cos, sinQ: q.sin, cosK: k.cos, sinK: k.sin };
 }
 
-const forwardKernel = fusedKernel<CausalAttentionSpec>("MaskforgeCausalAttention", (m, { q, k, v }, a) =>
-  m.outputs([q.shape, [a.batch, a.heads, a.seq]], ([o, lse]) => attentionForward(a, m.read(q), m.read(k), m.read(v), ropeValues(a), o, lse)),
-);
-
-const backwardKernel = fusedKernel<CausalAttentionSpec>("MaskforgeCausalAttentionGrad", (m, { q, k, v, o, lse, dy }, a) =>
-  m.outputs([q.shape, k.shape, v.shape], ([dq, dk, dv]) => attentionBackward(a, m.read(q), m.read(k), m.read(v), m.read(o), m.read(lse), m.read(dy), ropeValues(a), dq, dk, dv)),
+const attention = fusedOp<CausalAttentionSpec>(
+  "MaskforgeCausalAttention",
+  { inputs: ["q", "k", "v"], outputs: ["o", "lse"] },
+  (m, { q, k, v }, a) => m.outputs([q.shape, [a.batch, a.heads, a.seq]], ([o, lse]) => attentionForward(a, m.read(q), m.read(k), m.read(v), ropeValues(a), o, lse)),
+  (m, { q, k, v, o, lse, dy }, a) =>
+    m.outputs([q.shape, k.shape, v.shape], ([dq, dk, dv]) => attentionBackward(a, m.read(q), m.read(k), m.read(v), m.read(o), m.read(lse), m.read(dy), ropeValues(a), dq, dk, dv)),
 );
 
 /**
@@ -32,16 +32,5 @@ const backwardKernel = fusedKernel<CausalAttentionSpec>("MaskforgeCausalAttentio
  * log-sum-exp). Only where fusedKernelsSupported().
  */
 export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, spec: CausalAttentionSpec): tf.Tensor2D {
-  const op = tf.customGrad(((qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [o, lse] = forwardKernel({ q: qi, k: ki, v: vi }, spec);
-    save([qi, ki, vi, o, lse]);
-    return {
-      value: o,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [sq, sk, sv, so, sl] = saved;
-        return backwardKernel({ q: sq, k: sk, v: sv, o: so, lse: sl, dy: Array.isArray(dy) ? dy[0] : dy }, spec);
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D) => tf.Tensor2D;
-  return op(q, k, v);
+  return attention([q, k, v], spec) as tf.Tensor2D;
 }

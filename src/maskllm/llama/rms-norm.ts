@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { rmsNormBackward, rmsNormForward } from "../kernels/layers-module.js";
-import { fusedKernel, fusedKernelsSupported } from "../kernels/fused-kernel.js";
+import { fusedKernelsSupported, fusedOp } from "../kernels/fused-kernel.js";
 
 /** LlamaRMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight (no mean subtraction, no bias). */
 export function rmsNorm<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, eps: number): T {
@@ -22,26 +22,14 @@ interface Attrs {
 }
 
 // One pass per row each way (kernels/assembly/layers.ts); the forward keeps each row's 1/√(mean x² + eps).
-const forwardKernel = fusedKernel<Attrs>("MaskforgeRmsNorm", (m, { x, w }, a) =>
-  m.outputs([x.shape, [a.rows]], ([y, r]) => rmsNormForward(m.read(x), m.read(w), a.rows, a.n, a.eps, y, r)),
-);
-const backwardKernel = fusedKernel<Attrs>("MaskforgeRmsNormGrad", (m, { x, w, r, dy }, a) =>
-  m.outputs([x.shape, w.shape], ([dx, dw]) => rmsNormBackward(m.read(x), m.read(w), m.read(r), m.read(dy), a.rows, a.n, dx, dw)),
+const fused = fusedOp<Attrs>(
+  "MaskforgeRmsNorm",
+  { inputs: ["x", "w"], outputs: ["y", "r"] },
+  (m, { x, w }, a) => m.outputs([x.shape, [a.rows]], ([y, r]) => rmsNormForward(m.read(x), m.read(w), a.rows, a.n, a.eps, y, r)),
+  (m, { x, w, r, dy }, a) => m.outputs([x.shape, w.shape], ([dx, dw]) => rmsNormBackward(m.read(x), m.read(w), m.read(r), m.read(dy), a.rows, a.n, dx, dw)),
 );
 
 function fusedRmsNorm<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, eps: number): T {
   const n = x.shape[x.rank - 1];
-  const attrs = { rows: x.size / n, n, eps };
-  const op = tf.customGrad(((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, r] = forwardKernel({ x: xi, w: wi }, attrs);
-    save([xi, wi, r]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [sx, sw, sr] = saved;
-        return backwardKernel({ x: sx, w: sw, r: sr, dy: Array.isArray(dy) ? dy[0] : dy }, attrs);
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, w: tf.Tensor) => T;
-  return op(x, weight);
+  return fused([x, weight], { rows: x.size / n, n, eps }) as T;
 }

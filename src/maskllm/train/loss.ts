@@ -1,7 +1,7 @@
 // The LM half of the MaskLLM objective (maskllm.md §3): next-token cross-entropy. The regulariser
 // −λ_t·Σ‖stopgrad(W) ⊙ M̃‖² and its gradient are in micro-batch.ts (logitsGradient).
 import * as tf from "@tensorflow/tfjs";
-import { fusedKernel, fusedKernelsSupported } from "../kernels/fused-kernel.js";
+import { fusedKernelsSupported, fusedOp } from "../kernels/fused-kernel.js";
 import { crossEntropyBackward, crossEntropyForward } from "../kernels/loss-module.js";
 
 // Weighted mean NLL of logits [N, V] against one-hot targets [N, V] (rows with weight 0 drop out), with the fused
@@ -35,31 +35,22 @@ interface LossAttrs {
   count: number;
 }
 
-const lossForward = fusedKernel<LossAttrs>("MaskforgeCrossEntropy", (k, { x }, a) => {
-  const [n, v] = x.shape;
-  return k.outputs([[], [n]], ([loss, lse]) => {
-    loss[0] = crossEntropyForward(k.read(x), a.targets, a.weights, n, v, lse) / a.count;
-  });
-});
-
-const lossBackward = fusedKernel<LossAttrs>("MaskforgeCrossEntropyGrad", (k, { x, lse, dy }, a) => {
-  const [n, v] = x.shape;
-  const s = k.read(dy)[0] / a.count;
-  const scale = a.weights.map((w) => w * s);
-  return k.outputs([x.shape], ([dx]) => crossEntropyBackward(k.read(x), a.targets, scale, k.read(lse), n, v, dx));
-});
-
-function fusedCrossEntropy(x: tf.Tensor2D, attrs: LossAttrs): tf.Scalar {
-  const op = tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [loss, lse] = lossForward({ x: xi }, attrs);
-    save([xi, lse]);
-    return {
-      value: loss,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => lossBackward({ x: saved[0], lse: saved[1], dy: Array.isArray(dy) ? dy[0] : dy }, attrs),
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor2D) => tf.Scalar;
-  return op(x);
-}
+const fusedCrossEntropy = fusedOp<LossAttrs>(
+  "MaskforgeCrossEntropy",
+  { inputs: ["x"], outputs: ["loss", "lse"] },
+  (k, { x }, a) => {
+    const [n, v] = x.shape;
+    return k.outputs([[], [n]], ([loss, lse]) => {
+      loss[0] = crossEntropyForward(k.read(x), a.targets, a.weights, n, v, lse) / a.count;
+    });
+  },
+  (k, { x, lse, dy }, a) => {
+    const [n, v] = x.shape;
+    const s = k.read(dy)[0] / a.count;
+    const scale = a.weights.map((w) => w * s);
+    return k.outputs([x.shape], ([dx]) => crossEntropyBackward(k.read(x), a.targets, scale, k.read(lse), n, v, dx));
+  },
+);
 
 /** Row k predicts ids[k + 1] within its window (weight 1); each window's last row predicts nothing (weight 0). */
 function nextTokenTargets(ids: Int32Array, b: number, t: number): { targets: Int32Array; weights: Float32Array } {
@@ -80,7 +71,7 @@ export function nextTokenLoss(logits: tf.Tensor3D, ids: Int32Array): tf.Scalar {
   if (ids.length !== b * t) throw new RangeError(`nextTokenLoss: ${ids.length} ids for logits [${b}, ${t}, ${v}]`);
   if (!(fusedKernelsSupported() && v % 4 === 0 && logits.dtype === "float32")) return compositeNextTokenLoss(logits, ids);
   const { targets, weights } = nextTokenTargets(ids, b, t);
-  return fusedCrossEntropy(tf.reshape(logits, [b * t, v]) as tf.Tensor2D, { targets, weights, count: b * (t - 1) });
+  return fusedCrossEntropy([tf.reshape(logits, [b * t, v])], { targets, weights, count: b * (t - 1) }) as tf.Scalar;
 }
 
 /** The same loss from TF.js ops: other backends' path, and the fused kernel's test reference. */
