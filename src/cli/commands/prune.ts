@@ -16,6 +16,7 @@ import { CheckpointReader } from "../../checkpoint/safetensors/checkpoint.js";
 import { writeCheckpoint, type TensorSpec } from "../../checkpoint/safetensors/writer.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../../checkpoint/mask-npz.js";
 import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
+import { DEFAULT_TRAINING_OPTIONS } from "../../maskllm/train/loop.js";
 
 export interface PruneRunContext {
   model: LlamaModel;
@@ -234,7 +235,7 @@ export function register(program: Command): void {
     })
     .option("--snapshot-every <k>", "maskllm: write a resumable snapshot to <out>.snapshot every k steps", int("snapshot-every", 1))
     .option("--resume <snapshot>", "maskllm: go on from a snapshot file")
-    .option("--micro-batches <k>", "maskllm: parts each step's batch is cut into, so that threads can share a step (part of the run: a resume needs the same k)", int("micro-batches", 1), 2)
+    .option("--micro-batches <k>", "maskllm: parts each step's batch is cut into, so that threads can share a step (part of the run: a resume needs the same k)", int("micro-batches", 1), DEFAULT_TRAINING_OPTIONS.microBatches)
     .option("--threads <n>", "maskllm: threads computing the parts (default: one per core, at most --micro-batches); the learned mask does not depend on it", int("threads", 1))
     .action(async (modelDir: string, o: PruneCliOptions) => {
       await runPrune(modelDir, o);

@@ -11,28 +11,29 @@ import type { StepSchedule } from "./micro-batch.js";
 interface SampleAttrs {
   candidates: number;
   m: number;
-  s: number[];
+  /** S [C, M]: attrs are handed to the kernel as they are, so the step's arrays need no conversion */
+  s: Float32Array;
   scale: number;
   hard: boolean;
 }
 
 const sample = fusedKernel<SampleAttrs>("MaskforgeSampleMasks", (k, { logits, noise }, a) => {
   const groups = logits.shape[0];
-  const layout = { groups, candidates: a.candidates, m: a.m, s: Float32Array.from(a.s) };
+  const layout = { groups, candidates: a.candidates, m: a.m, s: a.s };
   return k.outputs([[groups, a.candidates], [groups, a.m]], ([probs, masks]) => sampleKernel(layout, k.read(logits), k.read(noise), a.scale, a.hard, probs, masks));
 });
 
 /** ỹ [groups, C] and M̃ [groups, M] from the logits and the noise (already divided by τ); s: S [C, M] row-major. */
 export function fusedSampleMasks(logits: tf.Tensor2D, noiseOverTau: tf.Tensor2D, s: Float32Array, m: number, sch: StepSchedule, hard: boolean): { probs: tf.Tensor2D; masks: tf.Tensor2D } {
-  const [probs, masks] = sample({ logits, noise: noiseOverTau }, { candidates: logits.shape[1], m, s: Array.from(s), scale: sch.kappa / sch.tau, hard }) as tf.Tensor2D[];
+  const [probs, masks] = sample({ logits, noise: noiseOverTau }, { candidates: logits.shape[1], m, s, scale: sch.kappa / sch.tau, hard }) as tf.Tensor2D[];
   return { probs, masks };
 }
 
-type UpdateAttrs = AdamWOptions & { candidates: number; m: number; s: number[]; scale: number; twoLambda: number; clip: number; lr: number; t: number };
+type UpdateAttrs = AdamWOptions & { candidates: number; m: number; s: Float32Array; scale: number; twoLambda: number; clip: number; lr: number; t: number };
 
 const update = fusedKernel<UpdateAttrs>("MaskforgeLogitsUpdate", (k, { logits, mom, vel, probs, masks, lmGrad, w2 }, a) => {
   const groups = logits.shape[0];
-  const layout = { groups, candidates: a.candidates, m: a.m, s: Float32Array.from(a.s) };
+  const layout = { groups, candidates: a.candidates, m: a.m, s: a.s };
   const u = {
     scale: a.scale,
     twoLambda: a.twoLambda,
@@ -65,7 +66,7 @@ export function fusedLogitsUpdate(
     const attrs: UpdateAttrs = {
       candidates: state.logits.shape[1]!,
       m: step.masks.shape[1],
-      s: Array.from(s),
+      s,
       scale: sch.kappa / sch.tau,
       twoLambda: 2 * sch.lambda,
       clip: opts.gradClip,
