@@ -59,7 +59,7 @@ type Run<A> = (ctx: FusedKernelContext, inputs: Record<string, tf.TensorInfo>, a
 
 /**
  * A kernel run by `run` on wasm and cpu, registered with TF.js on first use per backend. The returned function runs
- * it through the engine (so its outputs are tracked by tidy); differentiate it with tf.customGrad.
+ * it through the engine (so its outputs are tracked by tidy); fusedOp pairs two of them into a differentiable op.
  */
 export function fusedKernel<A extends object>(kernelName: string, run: Run<A>): (inputs: Record<string, tf.Tensor>, attrs: A) => tf.Tensor[] {
   return (inputs, attrs) => {
