@@ -97,3 +97,73 @@ export function updateLogits(
   const stats = new Float64Array(k.memory.buffer, pstats, 3);
   return { reg: stats[0], maxProb: stats[1] / l.groups, gradNorm: stats[2] };
 }
+
+// The host trainer's mask math (assembly/mask-step.ts, second half): one target (or a slice of one) per call, so a
+// call's copies stay the size of one layer.
+interface HostExports extends KernelInstance {
+  softMask(probs: number, s: number, masks: number, groups: number, c: number, m: number, hard: number): void;
+  candidateGrad(dm: number, s: number, dp: number, groups: number, c: number, m: number): void;
+  candidateLogitsGrad(probs: number, dp: number, w: number, masks: number, s: number, stats: number, groups: number, c: number, m: number, scale: number, twoLambda: number): void;
+  adamw(logits: number, mom: number, vel: number, grad: number, n: number, coef: number, b1: number, b2: number, eps: number, decay: number, stepSize: number, invSqrtBc2: number): void;
+}
+
+const host = () => kernels() as unknown as HostExports;
+
+/** M̃ [G, M] = ỹ·S (hard: the argmax candidate's row of S) for ỹ [G, C]. */
+export function softMask(l: MaskLayout, probs: Float32Array, hard: boolean, masks: Float32Array): void {
+  check(l, [["probs", probs, l.candidates], ["masks", masks, l.m]]);
+  const k = host();
+  const [pp, ps, pm] = layout(k, [probs.byteLength, l.s.byteLength, masks.byteLength]);
+  put(k, pp, probs);
+  put(k, ps, l.s);
+  k.softMask(pp, ps, pm, l.groups, l.candidates, l.m, hard ? 1 : 0);
+  take(k, pm, masks);
+}
+
+/** ∂ỹ [G, C] += ∂M̃ [G, M]·Sᵀ. */
+export function accumulateCandidateGrad(l: MaskLayout, dMasks: Float32Array, dProbs: Float32Array): void {
+  check(l, [["dMasks", dMasks, l.m], ["dProbs", dProbs, l.candidates]]);
+  const k = host();
+  const [pg, ps, pd] = layout(k, [dMasks.byteLength, l.s.byteLength, dProbs.byteLength]);
+  put(k, pg, dMasks);
+  put(k, ps, l.s);
+  put(k, pd, dProbs);
+  k.candidateGrad(pg, ps, pd, l.groups, l.candidates, l.m);
+  take(k, pd, dProbs);
+}
+
+/**
+ * The logits' gradient in place over ∂ỹ (with the regulariser's term from w [G·M] and M̃), returning Σ‖W⊙M̃‖²,
+ * Σ_groups max ỹ and Σ ∂π² of these groups.
+ */
+export function candidateLogitsGrad(l: MaskLayout, probs: Float32Array, dProbs: Float32Array, w: Float32Array, masks: Float32Array, scale: number, twoLambda: number): { reg: number; maxProbSum: number; sq: number } {
+  check(l, [["probs", probs, l.candidates], ["dProbs", dProbs, l.candidates], ["w", w, l.m], ["masks", masks, l.m]]);
+  const k = host();
+  const [pp, pd, pw, pm, ps, pst] = layout(k, [probs.byteLength, dProbs.byteLength, w.byteLength, masks.byteLength, l.s.byteLength, 24]);
+  put(k, pp, probs);
+  put(k, pd, dProbs);
+  put(k, pw, w);
+  put(k, pm, masks);
+  put(k, ps, l.s);
+  new Float64Array(k.memory.buffer, pst, 3).fill(0);
+  k.candidateLogitsGrad(pp, pd, pw, pm, ps, pst, l.groups, l.candidates, l.m, scale, twoLambda);
+  take(k, pd, dProbs);
+  const st = new Float64Array(k.memory.buffer, pst, 3);
+  return { reg: st[0], maxProbSum: st[1], sq: st[2] };
+}
+
+/** AdamW in place on logits, m and v from grad·coef (coef: the clipping factor). */
+export function adamwUpdate(state: { logits: Float32Array; m: Float32Array; v: Float32Array }, grad: Float32Array, coef: number, u: Omit<LogitsUpdate, "scale" | "twoLambda" | "clip">): void {
+  const n = grad.length;
+  for (const [name, a] of [["logits", state.logits], ["m", state.m], ["v", state.v]] as const) if (a.length !== n) throw new RangeError(`adamw: ${name} has ${a.length} values, expected ${n}`);
+  const k = host();
+  const [pl, pm, pv, pg] = layout(k, [n * 4 + 16, n * 4 + 16, n * 4 + 16, n * 4 + 16]);
+  put(k, pl, state.logits);
+  put(k, pm, state.m);
+  put(k, pv, state.v);
+  put(k, pg, grad);
+  k.adamw(pl, pm, pv, pg, n, coef, u.beta1, u.beta2, u.eps, u.decay, u.stepSize, u.invSqrtBc2);
+  take(k, pl, state.logits);
+  take(k, pm, state.m);
+  take(k, pv, state.v);
+}

@@ -1,21 +1,20 @@
 // The MaskLLM training loop (no I/O): learns per-group candidate logits for every masked linear of a frozen model.
-// A step: draw the soft masks, take each micro-batch's gradient with respect to them (here or on replicas), add
-// the parts in order, go back to the logits in closed form, clip, AdamW (micro-batch.ts; fused-step.ts where the
-// WebAssembly kernels run). All randomness comes
-// from (seed, step, stream) so snapshots need no RNG state and a resumed run ends bit-identical to an uninterrupted
-// one (same backend, any number of threads).
-import * as tf from "@tensorflow/tfjs";
-import { linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
-import { candidateMatrix, candidateMatrixValues, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
+// A step: draw the soft masks, take each micro-batch's gradient with respect to them, add the parts in order, go
+// back to the logits in closed form, clip, AdamW. Where the WebAssembly kernels run, a step is the host trainer's
+// (host/step.ts: host arrays, products split over an Executor's threads); elsewhere TF.js's (tf-step.ts, with
+// replicas). All randomness comes from (seed, step, stream) so snapshots need no RNG state and a resumed run ends
+// bit-identical to an uninterrupted one (same path, any number of threads).
+import { expectedWeightShapes, linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
+import { candidateMatrixValues, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
 import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
-import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
-import { fusedLogitsUpdate, fusedSampleMasks } from "./fused-step.js";
-import { AdamW } from "./adamw.js";
-import { clipByGlobalNorm } from "./clip.js";
 import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
-import { logitsGradient, microBatchMaskGradient, sampleMasks, splitBatch, type GradientReplicas, type GradientTiming, type MaskContext } from "./micro-batch.js";
+import { splitBatch, type GradientReplicas, type GradientTiming, type MicroBatch } from "./micro-batch.js";
 import { applyPrior } from "./prior.js";
 import { RNG_DESCRIPTION, permutation, seedFor } from "./rng.js";
+import { TfStepper } from "./tf-step.js";
+import { HostEngine, hostEngineUnsupported } from "../host/engine.js";
+import { InlineExecutor, type Executor } from "../host/ops.js";
+import { HostStepper, type HostLogitsState, type HostStepReport, type HostStepSchedule } from "../host/step.js";
 import { scheduleAt, type Range } from "./schedules.js";
 import { SnapshotError, decodeSnapshot, encodeSnapshot } from "./snapshot.js";
 
@@ -142,8 +141,14 @@ export interface TrainMasksInput {
    * shutting down keeps its progress; a cancel does not need it). Default: never.
    */
   snapshotOnAbort?: (reason: unknown) => boolean;
-  /** runs some of each step's micro-batches on other threads; the result is bit-identical without it */
+  /** the TF.js path: runs some of each step's micro-batches on other threads; the result is bit-identical without it */
   replicas?: GradientReplicas;
+  /** the host path: runs its ops' parts on several threads (src/parallel/op-pool.ts); bit-identical without it */
+  executor?: Executor;
+  /** the host path's weights, HF names, row-major (default: read from model.weights, which may then be empty) */
+  hostWeights?: Map<string, Float32Array>;
+  /** "tf" keeps the TF.js path where the host path would run (the reference in tests); default: host where it can */
+  engine?: "host" | "tf";
 }
 
 export interface TrainMasksResult {
@@ -228,8 +233,9 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   for (const w of windows) for (let i = 0; i < w.length; i++) if (w[i] < 0 || w[i] >= vocab) throw new TrainingInputError(`token id ${w[i]} is outside the vocabulary (${vocab})`);
 
   const names = input.targets ?? linearWeightNames(model.config);
+  const shapes = input.hostWeights ? expectedWeightShapes(model.config) : undefined;
   const targets: MaskTarget[] = names.map((name) => {
-    const s = weight(model, name).shape;
+    const s = shapes ? shapes.get(name) ?? [] : weight(model, name).shape;
     if (s.length !== 2) throw new MaskShapeError(`${name} is not a matrix`);
     return { name, shape: [s[0], s[1]] };
   });
@@ -265,40 +271,42 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   };
   const unflatten = (flat: Float32Array) => new Map(targets.map((t, i) => [t.name, flat.slice(offsets[i] * c, (offsets[i] + groups[i]) * c)]));
 
-  let logitsVar: tf.Variable | undefined;
-  let adam: AdamW | undefined;
-  const consts: tf.Tensor[] = [];
+  const initFlat = flatten(init);
+  const startStep = snap?.step ?? 0;
+  const state: HostLogitsState = snap ? { logits: initFlat, m: flatten(snap.m), v: flatten(snap.v) } : { logits: initFlat, m: new Float32Array(initFlat.length), v: new Float32Array(initFlat.length) };
+  snap = undefined; // let the snapshot's arrays go
+  init = new Map();
+  const host = input.engine !== "tf" && fusedKernelsSupported() && hostEngineUnsupported(model.config) === undefined;
+  let stepper: { step(step: number, sch: HostStepSchedule, parts: MicroBatch[], wantReport: boolean, timing: StepTiming): Promise<HostStepReport | undefined>; state(): HostLogitsState; dispose(): void } | undefined;
   try {
-    const initFlat = flatten(init);
-    logitsVar = tf.tidy(() => tf.variable(tf.tensor2d(initFlat, [totalGroups, c]), true));
-    const vars = new Map([["logits", logitsVar]]);
-    adam = new AdamW(vars, opts, snap ? { m: new Map([["logits", flatten(snap.m)]]), v: new Map([["logits", flatten(snap.v)]]) } : undefined);
-    const startStep = snap?.step ?? 0;
-    snap = undefined; // let the snapshot's arrays go
-    init = new Map();
-    const S = candidateMatrix(p);
-    const sValues = candidateMatrixValues(p);
-    // the step's mask math as two fused kernels where the backend allows (fused-step.ts), TF.js ops elsewhere
-    const fused = fusedKernelsSupported();
-    consts.push(S);
-    // W² of every target as [Σgroups, M] (a weight's row-major values are its groups in order)
-    const w2 = tf.tidy(() => tf.concat(targets.map((t, i) => tf.reshape(tf.square(weight(model, t.name)), [groups[i], p.m])), 0) as tf.Tensor2D);
-    consts.push(w2);
-    const v = logitsVar;
-
+    if (host) {
+      const exec = input.executor ?? new InlineExecutor();
+      const maxWindows = Math.ceil(opts.batchSize / Math.min(opts.microBatches, opts.batchSize));
+      const hostWeights = input.hostWeights ?? new Map([...model.weights].map(([k, t]) => [k, t.dataSync() as Float32Array]));
+      const sValues = candidateMatrixValues(p);
+      const engine = new HostEngine({ config: model.config, weights: hostWeights, targets, m: p.m, s: sValues, hard: opts.hard, seqLen, maxWindows }, exec);
+      const h = new HostStepper(engine, exec, targets, groups, p.m, sValues, opts);
+      stepper = {
+        step: async (step, sch, parts, _want, timing) => h.step(state, step, sch, parts, timing),
+        state: () => state,
+        dispose: () => {},
+      };
+    } else {
+      const tfs = new TfStepper(model, targets, groups, p, opts, state, seqLen, input.replicas);
+      stepper = tfs;
+      await tfs.prepare();
+    }
+    const run = stepper;
     const data = new DataOrder(windows, opts.seed, opts.batchSize);
     const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, maskMs: 0, replicaWaitMs: 0, optimizerMs: 0, steps: 0 };
-    const ctx: MaskContext = { model, targets, groups, candidates: S, weightSquared: w2, hard: opts.hard };
-    const replicas = input.replicas;
-    if (replicas && replicas.parallelism > 0) await replicas.prepare({ targets, groupSize: p.m, seqLen });
     let prevArgmax = argmaxCandidates(initFlat, c);
     let last: MaskTrainingProgress | undefined;
     const t0 = performance.now();
     const tokensPerStep = opts.batchSize * seqLen;
-    const noise = new Float32Array(totalGroups * c);
 
     let snapshotAt = startStep;
     const snapshot = async (done: number) => {
+      const now = run.state();
       const bytes = encodeSnapshot({
         step: done,
         steps: opts.steps,
@@ -307,9 +315,9 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
         options: opts as unknown as Record<string, unknown>,
         rng: { ...RNG_DESCRIPTION },
         targets,
-        logits: unflatten(v.dataSync() as Float32Array),
-        m: unflatten(adam!.m.get("logits")!.dataSync() as Float32Array),
-        v: unflatten(adam!.v.get("logits")!.dataSync() as Float32Array),
+        logits: unflatten(now.logits),
+        m: unflatten(now.m),
+        v: unflatten(now.v),
       });
       snapshotAt = done;
       await input.onSnapshot!(bytes, done);
@@ -323,82 +331,16 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       }
       const sch = scheduleAt(opts, step, opts.steps);
       const ids = data.batch(step);
-
-      let tic = performance.now();
-      const invTau = 1 / sch.tau;
-      targets.forEach((_, i) => gumbelNoiseInto(noise.subarray(offsets[i] * c, (offsets[i] + groups[i]) * c), seedFor(opts.seed, step, i), invTau));
-      timing.noiseMs += performance.now() - tic;
-
       const wantReport = (step + 1) % opts.progressEvery === 0 || step + 1 === opts.steps;
-      let report: { lmLoss: number; regLoss: number; maxProb: number; gradNorm: number } | undefined;
-      const schedule = { kappa: sch.kappa, tau: sch.tau, lambda: sch.lambda };
       const parts = splitBatch(ids, opts.batchSize, seqLen, opts.microBatches);
-      // part k runs on thread k mod T (0 = here); replicas start first so that they work while this thread does
-      const threads = Math.min(parts.length, 1 + (replicas?.parallelism ?? 0));
-      const remote = parts.filter((_, k) => k % threads !== 0);
-      tic = performance.now();
-      const { probs, masks } = tf.tidy(() => {
-        const noiseT = tf.tensor2d(noise, [totalGroups, c]);
-        const logits = v as tf.Tensor as tf.Tensor2D;
-        return fused ? fusedSampleMasks(logits, noiseT, sValues, p.m, schedule, opts.hard) : sampleMasks(ctx, logits, noiseT, schedule);
-      });
-      timing.maskMs += performance.now() - tic;
-      const held: tf.Tensor[] = [probs, masks];
-      try {
-        const pending = remote.length > 0 ? replicas!.compute({ masks: masks.dataSync() as Float32Array, microBatches: remote }) : undefined;
-        pending?.catch(() => {}); // awaited below; an error here first must not leave it unhandled
-        const local: ({ grad: tf.Tensor2D; lm: tf.Scalar } | undefined)[] = [];
-        parts.forEach((mb, k) => {
-          if (k % threads !== 0) return;
-          const r = microBatchMaskGradient(ctx, masks, mb, seqLen, timing);
-          held.push(r.grad, r.lm);
-          local[k] = r;
-        });
-        tic = performance.now();
-        const remoteGrads = pending ? await pending : [];
-        timing.replicaWaitMs += performance.now() - tic;
-
-        tic = performance.now();
-        const out = tf.tidy(() => {
-          // the parts in order: the same float32 additions whichever thread computed each part
-          let grad: tf.Tensor2D | undefined;
-          let lm: tf.Tensor | undefined;
-          let r = 0;
-          parts.forEach((_, k) => {
-            const l = local[k];
-            const g = l ? l.grad : tf.tensor2d(remoteGrads[r].grad, masks.shape);
-            const s = l ? l.lm : tf.scalar(remoteGrads[r++].lm);
-            grad = grad ? (tf.add(grad, g) as tf.Tensor2D) : g;
-            lm = lm ? tf.add(lm, s) : s;
-          });
-          if (fused) {
-            const state = { logits: v, m: adam!.m.get("logits")!, v: adam!.v.get("logits")! };
-            const u = fusedLogitsUpdate(state, { probs, masks, lmGrad: grad!, weightSquared: w2 }, sValues, { ...schedule, lr: sch.lr, t: step + 1 }, opts);
-            return { norm: u.norm, stats: tf.stack([lm!, u.reg, u.maxProb]) };
-          }
-          const lg = logitsGradient(ctx, probs, masks, grad!, schedule);
-          const { clipped, norm } = clipByGlobalNorm(new Map([["logits", lg.grad]]), opts.gradClip);
-          adam!.apply(clipped, sch.lr, step + 1);
-          return { norm, stats: tf.stack([lm!, lg.reg, lg.maxProb]) };
-        });
-        held.push(out.norm, out.stats);
-        if (wantReport) {
-          const [lmLoss, regLoss, maxProb] = Array.from(out.stats.dataSync());
-          report = { lmLoss, regLoss, maxProb, gradNorm: out.norm.dataSync()[0] };
-        }
-        timing.optimizerMs += performance.now() - tic;
-      } finally {
-        tf.dispose(held);
-      }
+      const report = await run.step(step, sch, parts, wantReport, timing);
       timing.steps++;
 
       const done = step + 1;
       if (wantReport) {
         const { lmLoss, regLoss, maxProb, gradNorm } = report!;
         const loss = lmLoss - sch.lambda * regLoss;
-        const a = tf.tidy(() => tf.argMax(v, -1));
-        const now = Int32Array.from(a.dataSync());
-        a.dispose();
+        const now = argmaxCandidates(run.state().logits, c);
         let changed = 0;
         for (let j = 0; j < now.length; j++) if (now[j] !== prevArgmax[j]) changed++;
         prevArgmax = now;
@@ -425,7 +367,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       await yieldToEventLoop();
     }
 
-    const logits = unflatten(v.dataSync() as Float32Array);
+    const logits = unflatten(run.state().logits);
     const elapsed = (performance.now() - t0) / 1000;
     return {
       pattern: p,
@@ -438,8 +380,6 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       tokensPerSec: timing.steps > 0 ? (timing.steps * tokensPerStep) / elapsed : 0,
     };
   } finally {
-    logitsVar?.dispose();
-    adam?.dispose();
-    for (const t of consts) t.dispose();
+    stepper?.dispose();
   }
 }

@@ -149,6 +149,115 @@ export function update(
   store<f64>(stats, norm, 16);
 }
 
+// The host trainer's mask math (src/maskllm/host): the step keeps ỹ [G, C] and ∂ỹ [G, C] only, and each layer's M̃
+// [G, M] is rebuilt from ỹ when a product needs it; nothing of the weights' size is kept per step besides them.
+
+/** M̃ [G, M] = ỹ·S per group; hard: the row of S of ỹ's argmax (first on ties), as sample() picks it. */
+export function softMask(probs: usize, s: usize, masks: usize, groups: i32, c: i32, m: i32, hard: bool): void {
+  for (let g = 0; g < groups; g++) {
+    const pr = probs + (<usize>(g * c) << 2);
+    const out = masks + (<usize>(g * m) << 2);
+    if (hard) {
+      let best: i32 = 0;
+      let bv = load<f32>(pr);
+      for (let j = 1; j < c; j++) {
+        const v = load<f32>(pr + (<usize>j << 2));
+        if (v > bv) {
+          bv = v;
+          best = j;
+        }
+      }
+      memory.copy(out, s + (<usize>(best * m) << 2), <usize>m << 2);
+      continue;
+    }
+    for (let i = 0; i < m; i++) {
+      let acc: f32 = 0;
+      for (let j = 0; j < c; j++) acc += load<f32>(pr + (<usize>j << 2)) * load<f32>(s + (<usize>(j * m + i) << 2));
+      store<f32>(out + (<usize>i << 2), acc);
+    }
+  }
+}
+
+/** ∂ỹ [G, C] += ∂M̃ [G, M]·Sᵀ (S is 0/1: only its ones are read). */
+export function candidateGrad(dm: usize, s: usize, dp: usize, groups: i32, c: i32, m: i32): void {
+  for (let g = 0; g < groups; g++) {
+    const src = dm + (<usize>(g * m) << 2);
+    const dst = dp + (<usize>(g * c) << 2);
+    for (let j = 0; j < c; j++) {
+      let acc: f32 = 0;
+      for (let i = 0; i < m; i++) if (load<f32>(s + (<usize>(j * m + i) << 2)) != 0) acc += load<f32>(src + (<usize>i << 2));
+      store<f32>(dst + (<usize>j << 2), load<f32>(dst + (<usize>j << 2)) + acc);
+    }
+  }
+}
+
+/**
+ * The logits' gradient in place over ∂ỹ (dp): adds the regulariser's −2λ·W²⊙M̃ (through Sᵀ), then
+ * ∂π = scale·ỹ⊙(∂ỹ − Σ_c ∂ỹ⊙ỹ). stats (f64) += Σ‖W⊙M̃‖², Σ_groups max ỹ, Σ ∂π². `masks` holds M̃ [G, M] (softMask).
+ */
+export function candidateLogitsGrad(probs: usize, dp: usize, w: usize, masks: usize, s: usize, stats: usize, groups: i32, c: i32, m: i32, scale: f32, twoLambda: f32): void {
+  let reg: f64 = 0;
+  let maxProb: f64 = 0;
+  let sq: f64 = 0;
+  for (let g = 0; g < groups; g++) {
+    const pr = probs + (<usize>(g * c) << 2);
+    const d = dp + (<usize>(g * c) << 2);
+    const wr = w + (<usize>(g * m) << 2);
+    const mr = masks + (<usize>(g * m) << 2);
+    for (let i = 0; i < m; i++) {
+      const wi = load<f32>(wr + (<usize>i << 2));
+      const mi = load<f32>(mr + (<usize>i << 2));
+      const wm = wi * wi * mi;
+      reg += <f64>(wm * mi);
+      const dm = -twoLambda * wm;
+      if (dm != 0) for (let j = 0; j < c; j++) if (load<f32>(s + (<usize>(j * m + i) << 2)) != 0) store<f32>(d + (<usize>j << 2), load<f32>(d + (<usize>j << 2)) + dm);
+    }
+    let dot: f32 = 0;
+    let best: f32 = 0;
+    for (let j = 0; j < c; j++) {
+      const p = load<f32>(pr + (<usize>j << 2));
+      dot += load<f32>(d + (<usize>j << 2)) * p;
+      best = max(best, p);
+    }
+    maxProb += <f64>best;
+    for (let j = 0; j < c; j++) {
+      const v = scale * load<f32>(pr + (<usize>j << 2)) * (load<f32>(d + (<usize>j << 2)) - dot);
+      store<f32>(d + (<usize>j << 2), v);
+      sq += <f64>(v * v);
+    }
+  }
+  store<f64>(stats, load<f64>(stats) + reg);
+  store<f64>(stats, load<f64>(stats, 8) + maxProb, 8);
+  store<f64>(stats, load<f64>(stats, 16) + sq, 16);
+}
+
+/** AdamW over n values with the gradient scaled by coef (clipping): as update()'s second half. */
+export function adamw(logits: usize, mom: usize, vel: usize, grad: usize, n: i32, coef: f32, b1: f32, b2: f32, eps: f32, decay: f32, stepSize: f32, invSqrtBc2: f32): void {
+  const cv = f32x4.splat(coef);
+  const b1v = f32x4.splat(b1), c1 = f32x4.splat(1 - b1), b2v = f32x4.splat(b2), c2 = f32x4.splat(1 - b2);
+  const epsv = f32x4.splat(eps), dv = f32x4.splat(decay), st = f32x4.splat(stepSize), bc = f32x4.splat(invSqrtBc2);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const o = <usize>k << 2;
+    const g = f32x4.mul(v128.load(grad + o), cv);
+    const m1 = f32x4.add(f32x4.mul(v128.load(mom + o), b1v), f32x4.mul(g, c1));
+    const v1 = f32x4.add(f32x4.mul(v128.load(vel + o), b2v), f32x4.mul(f32x4.mul(g, g), c2));
+    v128.store(mom + o, m1);
+    v128.store(vel + o, v1);
+    const denom = f32x4.add(f32x4.mul(f32x4.sqrt(v1), bc), epsv);
+    v128.store(logits + o, f32x4.sub(f32x4.mul(v128.load(logits + o), dv), f32x4.mul(f32x4.div(m1, denom), st)));
+  }
+  for (; k < n; k++) {
+    const o = <usize>k << 2;
+    const g = load<f32>(grad + o) * coef;
+    const m1 = load<f32>(mom + o) * b1 + g * (1 - b1);
+    const v1 = load<f32>(vel + o) * b2 + g * g * (1 - b2);
+    store<f32>(mom + o, m1);
+    store<f32>(vel + o, v1);
+    store<f32>(logits + o, load<f32>(logits + o) * decay - (m1 / (Mathf.sqrt(v1) * invSqrtBc2 + eps)) * stepSize);
+  }
+}
+
 /** First free byte after the module's static data. */
 export function heapBase(): usize {
   return __heap_base;

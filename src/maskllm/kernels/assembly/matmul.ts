@@ -1,33 +1,151 @@
 // Products for the linear layers, in WebAssembly SIMD (AssemblyScript; `npm run build:kernels`).
 //
-// gemm: C = A·B for row-major A [m, k], B [k, n]. XNNPACK (TF.js's wasm matmul) repacks B on every call, as it is
-// built for constant weights; our B changes every step (masked weights) or is an activation. Measured about 1.3×
-// XNNPACK's rate for stories260K's shapes (43-47 against 33-35 GFLOP/s).
+// Every product C [m, n] = A·B runs one cache-blocked loop, as GotoBLAS/BLIS do: the shared dimension in slices of
+// KC, C's rows in blocks of MC whose A slice is packed into 4-row micro-panels (KC·MC floats, L2-resident), and B
+// packed once per call into 8-column panels (each panel's KC rows, 8 KiB, stay in L1 while a block of A streams
+// past). The 4×8 register tile keeps eight v128 accumulators while r runs over the slice, splatting four values of A
+// and loading two vectors of B a step. Unblocked, B (up to MBs for 25M+-parameter models) was re-read from memory
+// for every four rows of A and the rate fell from ~45 to ~15 GFLOP/s once B left L2.
 //
-// maskedWeightGrad: the masked weights' gradient of a linear layer, g[o][i] = Σ_t dy[t][o]·x[t][i] · w[o][i],
-// straight from the activations x [T, in] and dy [T, out] as the layer holds them. Through TF.js this is a product
-// whose operands both need a transpose, with a repacked right operand (T × in or T × out values, ~2.7 ns each): for
-// MaskLLM's [in ≈ 64, out ≈ 172] layers that overhead was as large as the product.
-//
-// Both are one loop: tiles of 4 rows × 8 columns of C stay in eight v128 accumulators while r runs over the shared
-// dimension, each step splatting four values of A and loading two vectors of B's row r. A is read through strides,
-// so dyᵀ needs no transpose. Pointers and strides are in bytes, into this module's memory.
+// What differs between the products is only how A is read (strides) and how B is packed:
+//   gemm            C = A·B, B row-major [k, n];
+//   linearForward   y = x·(w ⊙ mask)ᵀ, B packed from w [out, in] read transposed, the mask applied while packing,
+//                   so the masked weights are never materialised;
+//   linearInputGrad dx = dy·(w ⊙ mask), B packed from w [out, in] as it is, mask applied while packing;
+//   maskedWeightGrad g = (dyᵀ·x) ⊙ w, A = dyᵀ read through strides, an epilogue multiplying by w.
+// Pointers are byte offsets into this module's memory; `scratch` must hold packScratchBytes(m, k, n) bytes.
 
-// C[p][q] (+)= Σ_r A(p, r)·B[r][q] for p in p0..p0+3, q in q0..q0+7, A(p, r) at a + p·ap + r·ar, B[r] at b + r·bs,
-// C[p] at c + p·cs; with `masked`, each C value is multiplied by mask[p][q] (mask laid out as C).
+const KC = 256;
+const MC = 96;
+
+// B packed: panel j (columns 8j..8j+7, zero past n) holds k rows of 8 floats at bp + j·k·32.
 // @ts-ignore: decorator
 @inline
-function tile4x8(a: usize, ap: usize, ar: usize, b: usize, bs: usize, c: usize, cs: usize, mask: usize, masked: bool, k: i32, p0: i32, q0: i32): void {
+function panelBytes(k: i32): usize {
+  return <usize>k << 5;
+}
+
+/** Bytes of scratch a product of these sizes needs: B's panels and one packed block of A. */
+export function packScratchBytes(m: i32, k: i32, n: i32): usize {
+  const panels = <usize>((n + 7) >> 3);
+  const rows = <usize>((min(m, MC) + 3) & ~3);
+  return panels * panelBytes(k) + 128 + rows * <usize>min(k, KC) * 4;
+}
+
+// B [k, n] with row stride bs bytes (and optionally a mask laid out the same) → panels.
+function packRows(b: usize, bs: usize, mask: usize, masked: bool, k: i32, n: i32, bp: usize): void {
+  const panels = (n + 7) >> 3;
+  for (let j = 0; j < panels; j++) {
+    const q0 = j << 3;
+    const width = min(8, n - q0);
+    let dst = bp + <usize>j * panelBytes(k);
+    if (width == 8) {
+      for (let r = 0; r < k; r++, dst += 32) {
+        const src = b + <usize>r * bs + (<usize>q0 << 2);
+        let v0 = v128.load(src);
+        let v1 = v128.load(src, 16);
+        if (masked) {
+          const ms = mask + <usize>r * bs + (<usize>q0 << 2);
+          v0 = f32x4.mul(v0, v128.load(ms));
+          v1 = f32x4.mul(v1, v128.load(ms, 16));
+        }
+        v128.store(dst, v0);
+        v128.store(dst, v1, 16);
+      }
+    } else {
+      for (let r = 0; r < k; r++, dst += 32) {
+        v128.store(dst, f32x4.splat(0));
+        v128.store(dst, f32x4.splat(0), 16);
+        const src = b + <usize>r * bs + (<usize>q0 << 2);
+        const ms = mask + <usize>r * bs + (<usize>q0 << 2);
+        for (let q = 0; q < width; q++) {
+          let v = load<f32>(src + (<usize>q << 2));
+          if (masked) v *= load<f32>(ms + (<usize>q << 2));
+          store<f32>(dst + (<usize>q << 2), v);
+        }
+      }
+    }
+  }
+}
+
+// B = Wᵀ for W [n, k] row-major (optionally ⊙ mask, laid out as W) → panels: panel j gathers 8 rows of W.
+function packTransposed(w: usize, mask: usize, masked: bool, k: i32, n: i32, bp: usize): void {
+  const panels = (n + 7) >> 3;
+  const rs = <usize>k << 2;
+  for (let j = 0; j < panels; j++) {
+    const q0 = j << 3;
+    const width = min(8, n - q0);
+    const dst = bp + <usize>j * panelBytes(k);
+    if (width < 8) memory.fill(dst, 0, panelBytes(k));
+    for (let q = 0; q < width; q++) {
+      const src = w + <usize>(q0 + q) * rs;
+      const ms = mask + <usize>(q0 + q) * rs;
+      let d = dst + (<usize>q << 2);
+      let r = 0;
+      if (masked) {
+        for (; r + 4 <= k; r += 4, d += 128) {
+          const v = f32x4.mul(v128.load(src + (<usize>r << 2)), v128.load(ms + (<usize>r << 2)));
+          store<f32>(d, f32x4.extract_lane(v, 0));
+          store<f32>(d + 32, f32x4.extract_lane(v, 1));
+          store<f32>(d + 64, f32x4.extract_lane(v, 2));
+          store<f32>(d + 96, f32x4.extract_lane(v, 3));
+        }
+        for (; r < k; r++, d += 32) store<f32>(d, load<f32>(src + (<usize>r << 2)) * load<f32>(ms + (<usize>r << 2)));
+      } else {
+        for (; r + 4 <= k; r += 4, d += 128) {
+          const v = v128.load(src + (<usize>r << 2));
+          store<f32>(d, f32x4.extract_lane(v, 0));
+          store<f32>(d + 32, f32x4.extract_lane(v, 1));
+          store<f32>(d + 64, f32x4.extract_lane(v, 2));
+          store<f32>(d + 96, f32x4.extract_lane(v, 3));
+        }
+        for (; r < k; r++, d += 32) store<f32>(d, load<f32>(src + (<usize>r << 2)));
+      }
+    }
+  }
+}
+
+// A's rows p0..p0+rows-1 (zero past m), columns r0..r0+kl-1, read as A(p, r) at a + p·ap + r·ar, into 4-row
+// micro-panels: panel i holds kl steps of 4 floats at ap4 + i·kl·16.
+function packA(a: usize, ap: usize, ar: usize, m: i32, p0: i32, rows: i32, r0: i32, kl: i32, dst: usize): void {
+  for (let i = 0; i < rows; i += 4) {
+    let d = dst + <usize>(i >> 2) * (<usize>kl << 4);
+    for (let l = 0; l < 4; l++) {
+      const p = p0 + i + l;
+      let dd = d + (<usize>l << 2);
+      if (p >= m) {
+        for (let r = 0; r < kl; r++, dd += 16) store<f32>(dd, 0);
+        continue;
+      }
+      let src = a + <usize>p * ap + <usize>r0 * ar;
+      if (ar == 4) {
+        let r = 0;
+        for (; r + 4 <= kl; r += 4, dd += 64, src += 16) {
+          const v = v128.load(src);
+          store<f32>(dd, f32x4.extract_lane(v, 0));
+          store<f32>(dd + 16, f32x4.extract_lane(v, 1));
+          store<f32>(dd + 32, f32x4.extract_lane(v, 2));
+          store<f32>(dd + 48, f32x4.extract_lane(v, 3));
+        }
+        for (; r < kl; r++, dd += 16, src += 4) store<f32>(dd, load<f32>(src));
+      } else for (let r = 0; r < kl; r++, dd += 16, src += ar) store<f32>(dd, load<f32>(src));
+    }
+  }
+}
+
+// One 4×8 tile of C at rows p..p+3 (valid: `rows`), columns q0..q0+7 (valid: `cols`), from a packed A micro-panel
+// and a B panel over kl steps. first: store (else add to C); last && masked: multiply by mask (laid out as C).
+// @ts-ignore: decorator
+@inline
+function tile(pa: usize, pb: usize, kl: i32, c: usize, cs: usize, mask: usize, masked: bool, first: bool, last: bool, rows: i32, cols: i32, spill: usize): void {
   let a0 = f32x4.splat(0), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-  let pa = a + <usize>p0 * ap;
-  let pb = b + (<usize>q0 << 2);
-  for (let r = 0; r < k; r++, pa += ar, pb += bs) {
+  for (let r = 0; r < kl; r++, pa += 16, pb += 32) {
     const x0 = v128.load(pb);
     const x1 = v128.load(pb, 16);
     const s0 = v128.load32_splat(pa);
-    const s1 = v128.load32_splat(pa + ap);
-    const s2 = v128.load32_splat(pa + 2 * ap);
-    const s3 = v128.load32_splat(pa + 3 * ap);
+    const s1 = v128.load32_splat(pa, 4);
+    const s2 = v128.load32_splat(pa, 8);
+    const s3 = v128.load32_splat(pa, 12);
     a0 = f32x4.add(a0, f32x4.mul(s0, x0));
     a1 = f32x4.add(a1, f32x4.mul(s0, x1));
     b0 = f32x4.add(b0, f32x4.mul(s1, x0));
@@ -37,66 +155,113 @@ function tile4x8(a: usize, ap: usize, ar: usize, b: usize, bs: usize, c: usize, 
     d0 = f32x4.add(d0, f32x4.mul(s3, x0));
     d1 = f32x4.add(d1, f32x4.mul(s3, x1));
   }
-  const at = <usize>p0 * cs + (<usize>q0 << 2);
-  if (masked) {
-    a0 = f32x4.mul(a0, v128.load(mask + at));
-    a1 = f32x4.mul(a1, v128.load(mask + at, 16));
-    b0 = f32x4.mul(b0, v128.load(mask + at + cs));
-    b1 = f32x4.mul(b1, v128.load(mask + at + cs, 16));
-    c0 = f32x4.mul(c0, v128.load(mask + at + 2 * cs));
-    c1 = f32x4.mul(c1, v128.load(mask + at + 2 * cs, 16));
-    d0 = f32x4.mul(d0, v128.load(mask + at + 3 * cs));
-    d1 = f32x4.mul(d1, v128.load(mask + at + 3 * cs, 16));
+  if (rows == 4 && cols == 8) {
+    if (!first) {
+      a0 = f32x4.add(a0, v128.load(c));
+      a1 = f32x4.add(a1, v128.load(c, 16));
+      b0 = f32x4.add(b0, v128.load(c + cs));
+      b1 = f32x4.add(b1, v128.load(c + cs, 16));
+      c0 = f32x4.add(c0, v128.load(c + 2 * cs));
+      c1 = f32x4.add(c1, v128.load(c + 2 * cs, 16));
+      d0 = f32x4.add(d0, v128.load(c + 3 * cs));
+      d1 = f32x4.add(d1, v128.load(c + 3 * cs, 16));
+    }
+    if (last && masked) {
+      a0 = f32x4.mul(a0, v128.load(mask));
+      a1 = f32x4.mul(a1, v128.load(mask, 16));
+      b0 = f32x4.mul(b0, v128.load(mask + cs));
+      b1 = f32x4.mul(b1, v128.load(mask + cs, 16));
+      c0 = f32x4.mul(c0, v128.load(mask + 2 * cs));
+      c1 = f32x4.mul(c1, v128.load(mask + 2 * cs, 16));
+      d0 = f32x4.mul(d0, v128.load(mask + 3 * cs));
+      d1 = f32x4.mul(d1, v128.load(mask + 3 * cs, 16));
+    }
+    v128.store(c, a0);
+    v128.store(c, a1, 16);
+    v128.store(c + cs, b0);
+    v128.store(c + cs, b1, 16);
+    v128.store(c + 2 * cs, c0);
+    v128.store(c + 2 * cs, c1, 16);
+    v128.store(c + 3 * cs, d0);
+    v128.store(c + 3 * cs, d1, 16);
+    return;
   }
-  v128.store(c + at, a0);
-  v128.store(c + at, a1, 16);
-  v128.store(c + at + cs, b0);
-  v128.store(c + at + cs, b1, 16);
-  v128.store(c + at + 2 * cs, c0);
-  v128.store(c + at + 2 * cs, c1, 16);
-  v128.store(c + at + 3 * cs, d0);
-  v128.store(c + at + 3 * cs, d1, 16);
+  // an edge tile: through 128 bytes of spill, element by element
+  v128.store(spill, a0);
+  v128.store(spill, a1, 16);
+  v128.store(spill, b0, 32);
+  v128.store(spill, b1, 48);
+  v128.store(spill, c0, 64);
+  v128.store(spill, c1, 80);
+  v128.store(spill, d0, 96);
+  v128.store(spill, d1, 112);
+  for (let i = 0; i < rows; i++)
+    for (let q = 0; q < cols; q++) {
+      const at = <usize>i * cs + (<usize>q << 2);
+      let v = load<f32>(spill + (<usize>(i * 8 + q) << 2));
+      if (!first) v += load<f32>(c + at);
+      if (last && masked) v *= load<f32>(mask + at);
+      store<f32>(c + at, v);
+    }
 }
 
-// One row p, columns q0..q0+3, of which the first `width` are stored (the right edge). B's and the mask's rows are
-// read up to 3 values past their end: the caller leaves 16 bytes after each.
+// C [m, n] (row stride n) = A·Bp over k, A(p, r) at a + p·ap + r·ar, Bp packed panels; the mask epilogue if masked.
+function blocked(a: usize, ap: usize, ar: usize, bp: usize, c: usize, mask: usize, masked: bool, accumulate: bool, m: i32, k: i32, n: i32, apack: usize): void {
+  const cs = <usize>n << 2;
+  const panels = (n + 7) >> 3;
+  const spill = apack - 128; // 128 bytes between B's panels and A's block (aPack)
+  for (let r0 = 0; r0 < k; r0 += KC) {
+    const kl = min(KC, k - r0);
+    const first = r0 == 0 && !accumulate;
+    const last = r0 + kl >= k;
+    for (let p0 = 0; p0 < m; p0 += MC) {
+      const rows = min(MC, m - p0);
+      packA(a, ap, ar, m, p0, (rows + 3) & ~3, r0, kl, apack);
+      for (let j = 0; j < panels; j++) {
+        const q0 = j << 3;
+        const cols = min(8, n - q0);
+        const pb = bp + <usize>j * panelBytes(k) + (<usize>r0 << 5);
+        for (let i = 0; i < rows; i += 4) {
+          const at = <usize>(p0 + i) * cs + (<usize>q0 << 2);
+          tile(apack + <usize>(i >> 2) * (<usize>kl << 4), pb, kl, c + at, cs, mask + at, masked, first, last, min(4, rows - i), cols, spill);
+        }
+      }
+    }
+  }
+}
+
+// Scratch layout: B panels, then 128 bytes of spill, then the packed A block.
 // @ts-ignore: decorator
 @inline
-function tile1x4(a: usize, ap: usize, ar: usize, b: usize, bs: usize, c: usize, cs: usize, mask: usize, masked: bool, k: i32, p: i32, q0: i32, width: i32): void {
-  let acc = f32x4.splat(0);
-  let pa = a + <usize>p * ap;
-  let pb = b + (<usize>q0 << 2);
-  for (let r = 0; r < k; r++, pa += ar, pb += bs) acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(pa), v128.load(pb)));
-  const at = <usize>p * cs + (<usize>q0 << 2);
-  if (masked) acc = f32x4.mul(acc, v128.load(mask + at));
-  if (width >= 4) v128.store(c + at, acc);
-  else {
-    store<f32>(c + at, f32x4.extract_lane(acc, 0));
-    if (width > 1) store<f32>(c + at, f32x4.extract_lane(acc, 1), 4);
-    if (width > 2) store<f32>(c + at, f32x4.extract_lane(acc, 2), 8);
-  }
+function aPack(scratch: usize, k: i32, n: i32): usize {
+  return scratch + <usize>((n + 7) >> 3) * panelBytes(k) + 128;
 }
 
-// C [m, n] over a shared dimension k: 4×8 tiles, then the columns past the last 8-tile of every row and every column
-// of the rows past the last 4-tile in 1×4 tiles
-// @ts-ignore: decorator
-@inline
-function product(a: usize, ap: usize, ar: usize, b: usize, bs: usize, c: usize, cs: usize, mask: usize, masked: bool, m: i32, k: i32, n: i32): void {
-  const m4 = m & ~3;
-  const n8 = n & ~7;
-  for (let p0 = 0; p0 < m4; p0 += 4) for (let q0 = 0; q0 < n8; q0 += 8) tile4x8(a, ap, ar, b, bs, c, cs, mask, masked, k, p0, q0);
-  for (let p = 0; p < m; p++)
-    for (let q0 = p < m4 ? n8 : 0; q0 < n; q0 += 4) tile1x4(a, ap, ar, b, bs, c, cs, mask, masked, k, p, q0, min(4, n - q0));
+/** C [m, n] = A [m, k] · B [k, n], row-major. */
+export function gemm(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, scratch: usize): void {
+  packRows(b, <usize>n << 2, 0, false, k, n, scratch);
+  blocked(a, <usize>k << 2, 4, scratch, c, 0, false, false, m, k, n, aPack(scratch, k, n));
 }
 
-/** C [m, n] = A [m, k] · B [k, n], row-major; B must be followed by 16 readable bytes. */
-export function gemm(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
-  product(a, <usize>k << 2, 4, b, <usize>n << 2, c, <usize>n << 2, 0, false, m, k, n);
+/** y [tokens, out] = x [tokens, in] · (w ⊙ mask)ᵀ for w, mask [out, in] (masked = 0: w alone). */
+export function linearForward(x: usize, w: usize, mask: usize, masked: bool, y: usize, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
+  packTransposed(w, mask, masked, inDim, outDim, scratch);
+  blocked(x, <usize>inDim << 2, 4, scratch, y, 0, false, false, tokens, inDim, outDim, aPack(scratch, inDim, outDim));
 }
 
-/** g [out, in] = (dyᵀ·x) ⊙ w for x [tokens, in], dy [tokens, out], w [out, in]; x and w followed by 16 bytes. */
-export function maskedWeightGrad(x: usize, dy: usize, w: usize, g: usize, tokens: i32, inDim: i32, outDim: i32): void {
-  product(dy, 4, <usize>outDim << 2, x, <usize>inDim << 2, g, <usize>inDim << 2, w, true, outDim, tokens, inDim);
+/** dx [tokens, in] (+)= dy [tokens, out] · (w ⊙ mask) for w, mask [out, in] (masked = 0: w alone; accumulate: add to dx). */
+export function linearInputGrad(dy: usize, w: usize, mask: usize, masked: bool, dx: usize, accumulate: bool, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
+  packRows(w, <usize>inDim << 2, mask, masked, outDim, inDim, scratch);
+  blocked(dy, <usize>outDim << 2, 4, scratch, dx, 0, false, accumulate, tokens, outDim, inDim, aPack(scratch, outDim, inDim));
+}
+
+/**
+ * g [rows, in] = (dyᵀ·x) ⊙ w for x [tokens, in], w [rows, in] and `rows` columns of dy read from a row stride of
+ * dyStride floats (a slice of a wider dy: the rows of g one thread computes).
+ */
+export function maskedWeightGrad(x: usize, dy: usize, dyStride: i32, w: usize, g: usize, tokens: i32, inDim: i32, rows: i32, scratch: usize): void {
+  packRows(x, <usize>inDim << 2, 0, false, tokens, inDim, scratch);
+  blocked(dy, 4, <usize>dyStride << 2, scratch, g, w, true, false, rows, tokens, inDim, aPack(scratch, tokens, inDim));
 }
 
 /** First free byte after the module's static data. */

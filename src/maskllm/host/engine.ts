@@ -1,0 +1,361 @@
+// The MaskLLM step's gradient on host arrays (llm.c-style): LLaMA's forward and backward written out over
+// Float32Arrays and run as ops (ops.ts) by an Executor, instead of TF.js tensors on a backend's heap. What this buys
+// at real model sizes:
+// - memory: only ỹ [G, C] and ∂ỹ [G, C] are kept per step; each layer's M̃ is rebuilt from ỹ when a product needs
+//   it, the mask gradient (dyᵀ·x) ⊙ W goes straight to ∂ỹ layer by layer, and nothing lives on the wasm backend's
+//   4 GiB heap;
+// - speed: every product is our blocked GEMM with W ⊙ M̃ formed while packing, split over the executor's threads
+//   (tokens, or output rows for the mask gradient), which read one shared copy of the weights;
+// - the first layer's input gradient is never formed (the embeddings are frozen).
+// The math is that of llama/model.ts + train/loss.ts (tests check the gradient against TF.js autograd).
+import type { LlamaConfig } from "../llama/config.js";
+import { ropeTableValues } from "../llama/rope.js";
+import type { RopeValues } from "../kernels/attention-module.js";
+import type { MaskTarget } from "../train/logits.js";
+import type { Executor } from "./ops.js";
+
+export const HOST_LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] as const;
+
+export class HostEngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HostEngineError";
+  }
+}
+
+/** Why the host engine cannot train this model (undefined: it can). */
+export function hostEngineUnsupported(config: LlamaConfig): string | undefined {
+  if (config.vocabSize % 4 !== 0) return `vocabulary ${config.vocabSize} is not a multiple of 4`;
+  if (config.numAttentionHeads % config.numKeyValueHeads !== 0) return "heads are not a multiple of kv heads";
+  if (config.headDim % 2 !== 0) return "odd head dimension";
+  return undefined;
+}
+
+/** One masked linear's place in the step's ỹ / ∂ỹ arrays. */
+interface TargetSlot {
+  name: string;
+  out: number;
+  in: number;
+  /** first group (row of ỹ) */
+  offset: number;
+  groups: number;
+}
+
+/** Activations a layer keeps from its forward for its backward, [tokens, ·]. */
+interface LayerSaved {
+  x: Float32Array;
+  xn1: Float32Array;
+  r1: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  o: Float32Array;
+  lse: Float32Array;
+  a: Float32Array;
+  xn2: Float32Array;
+  r2: Float32Array;
+  gate: Float32Array;
+  up: Float32Array;
+  sig: Float32Array;
+  h: Float32Array;
+}
+
+/** Floats of saved activations per token (bench and memory estimates use this count too). */
+export function savedFloatsPerToken(c: LlamaConfig): number {
+  const d = c.hiddenSize;
+  const qd = c.numAttentionHeads * c.headDim;
+  const kvd = c.numKeyValueHeads * c.headDim;
+  const perLayer = 3 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 4 * c.intermediateSize;
+  // + the last hidden state, the final norm's output and r, and the logits (their gradient overwrites them)
+  return c.numHiddenLayers * perLayer + 2 * d + 1 + c.vocabSize;
+}
+
+export interface HostEngineSpec {
+  config: LlamaConfig;
+  /** HF-named weights, row-major; reused as they are when the executor shares them, else copied once */
+  weights: Map<string, Float32Array>;
+  targets: MaskTarget[];
+  /** group size M and candidate matrix S [C, M] */
+  m: number;
+  s: Float32Array;
+  hard: boolean;
+  seqLen: number;
+  /** most windows a micro-batch holds (activations are sized for it) */
+  maxWindows: number;
+}
+
+export class HostEngine {
+  private readonly c: LlamaConfig;
+  private readonly w = new Map<string, Float32Array>();
+  private readonly slots = new Map<string, TargetSlot>();
+  private readonly candidates: number;
+  private readonly rope: RopeValues;
+  private readonly layers: LayerSaved[] = [];
+  private readonly xf: Float32Array;
+  private readonly rf: Float32Array;
+  private readonly xLast: Float32Array;
+  private readonly logits: Float32Array;
+  private readonly ceLse: Float32Array;
+  private readonly targets: Int32Array;
+  private readonly rowWeights: Float32Array;
+  private readonly rowScale: Float32Array;
+  private readonly totals: Float64Array;
+  // backward scratch
+  private readonly dx: Float32Array;
+  private readonly da: Float32Array;
+  private readonly dxn: Float32Array;
+  private readonly dO: Float32Array;
+  private readonly dq: Float32Array;
+  private readonly dk: Float32Array;
+  private readonly dv: Float32Array;
+  private readonly dh: Float32Array;
+  private readonly dg: Float32Array;
+  private readonly du: Float32Array;
+  private readonly tmp: Float32Array;
+  /** one layer's M̃, rebuilt from ỹ when a product needs it */
+  private readonly mask: Float32Array;
+
+  constructor(private readonly spec: HostEngineSpec, private readonly exec: Executor) {
+    const c = (this.c = spec.config);
+    const why = hostEngineUnsupported(c);
+    if (why) throw new HostEngineError(`the host trainer cannot run this model: ${why}`);
+    this.candidates = spec.s.length / spec.m;
+    let offset = 0;
+    let largest = 0;
+    for (const t of spec.targets) {
+      const [out, inDim] = t.shape;
+      if (inDim % spec.m !== 0) throw new HostEngineError(`${t.name}: input dimension ${inDim} is not a multiple of ${spec.m}`);
+      const groups = (out * inDim) / spec.m;
+      this.slots.set(t.name, { name: t.name, out, in: inDim, offset, groups });
+      offset += groups;
+      largest = Math.max(largest, out * inDim);
+    }
+    const need = (name: string) => {
+      const v = spec.weights.get(name);
+      if (!v) throw new HostEngineError(`missing weight ${name}`);
+      if (exec.shares(v)) this.w.set(name, v);
+      else {
+        const copy = exec.f32(v.length);
+        copy.set(v);
+        this.w.set(name, copy);
+      }
+    };
+    need("model.embed_tokens.weight");
+    need("model.norm.weight");
+    if (!c.tieWordEmbeddings) need("lm_head.weight");
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      const p = `model.layers.${l}.`;
+      need(`${p}input_layernorm.weight`);
+      need(`${p}post_attention_layernorm.weight`);
+      for (const s of HOST_LINEARS) need(`${p}${s}.weight`);
+      if (c.attentionBias) for (const s of ["q_proj", "k_proj", "v_proj"]) need(`${p}self_attn.${s}.bias`);
+    }
+    const q = ropeTableValues(spec.seqLen, c.headDim, c.ropeTheta, 1 / Math.sqrt(c.headDim)); // score scale folded into q
+    const k = ropeTableValues(spec.seqLen, c.headDim, c.ropeTheta);
+    const shared = (a: Float32Array) => {
+      const b = exec.f32(a.length);
+      b.set(a);
+      return b;
+    };
+    this.rope = { cosQ: shared(q.cos), sinQ: shared(q.sin), cosK: shared(k.cos), sinK: shared(k.sin) };
+
+    const T = spec.maxWindows * spec.seqLen;
+    const d = c.hiddenSize;
+    const qd = c.numAttentionHeads * c.headDim;
+    const kvd = c.numKeyValueHeads * c.headDim;
+    const f = c.intermediateSize;
+    const a = (n: number) => exec.f32(n);
+    for (let l = 0; l < c.numHiddenLayers; l++)
+      this.layers.push({
+        x: a(T * d),
+        xn1: a(T * d),
+        r1: a(T),
+        q: a(T * qd),
+        k: a(T * kvd),
+        v: a(T * kvd),
+        o: a(T * qd),
+        lse: a(T * c.numAttentionHeads),
+        a: a(T * d),
+        xn2: a(T * d),
+        r2: a(T),
+        gate: a(T * f),
+        up: a(T * f),
+        sig: a(T * f),
+        h: a(T * f),
+      });
+    this.xLast = a(T * d);
+    this.xf = a(T * d);
+    this.rf = a(T);
+    this.logits = a(T * c.vocabSize);
+    this.ceLse = a(T);
+    this.targets = exec.i32(T);
+    this.rowWeights = a(T);
+    this.rowScale = a(T);
+    this.totals = exec.f64(spec.maxWindows);
+    const wide = Math.max(d, qd);
+    this.dx = a(T * d);
+    this.da = a(T * d);
+    this.dxn = a(T * d);
+    this.dO = a(T * qd);
+    this.dq = a(T * qd);
+    this.dk = a(T * kvd);
+    this.dv = a(T * kvd);
+    this.dh = a(T * f);
+    this.dg = a(T * f);
+    this.du = a(T * f);
+    this.tmp = a(T * wide);
+    this.mask = a(largest);
+  }
+
+  /** A weight as the engine holds it (shared with the executor's threads). */
+  weight(name: string): Float32Array {
+    const w = this.w.get(name);
+    if (!w) throw new HostEngineError(`missing weight ${name}`);
+    return w;
+  }
+
+  /** The step's M̃ of one target into the mask scratch, from ỹ. */
+  private maskOf(name: string, probs: Float32Array): Float32Array {
+    const t = this.slots.get(name)!;
+    const c = this.candidates;
+    const masks = this.mask.subarray(0, t.groups * this.spec.m);
+    this.exec.run({ kind: "softMask", probs: probs.subarray(t.offset * c, (t.offset + t.groups) * c), s: this.spec.s, masks, hard: this.spec.hard, groups: t.groups, c, m: this.spec.m });
+    return masks;
+  }
+
+  /** y = x·(W ⊙ M̃)ᵀ (+ bias) for a linear by HF prefix; unmasked when it is not a target. */
+  private linear(prefix: string, x: Float32Array, y: Float32Array, tokens: number, probs: Float32Array, bias = false): void {
+    const name = `${prefix}.weight`;
+    const w = this.w.get(name)!;
+    const mask = this.slots.has(name) ? this.maskOf(name, probs) : undefined;
+    const inDim = x.length / tokens;
+    const outDim = w.length / inDim;
+    this.exec.run({ kind: "linear", x: x.subarray(0, tokens * inDim), w, ...(mask ? { mask } : {}), ...(bias ? { bias: this.w.get(`${prefix}.bias`)! } : {}), y: y.subarray(0, tokens * outDim), tokens, inDim, outDim });
+  }
+
+  /** dx (+)= dy·(W ⊙ M̃), and for a target ∂ỹ += ((dyᵀ·x) ⊙ W)·Sᵀ. */
+  private linearBackward(prefix: string, x: Float32Array, dy: Float32Array, dx: Float32Array | undefined, accumulate: boolean, tokens: number, probs: Float32Array, dProbs: Float32Array): void {
+    const name = `${prefix}.weight`;
+    const w = this.w.get(name)!;
+    const t = this.slots.get(name);
+    const inDim = x.length / tokens;
+    const outDim = dy.length / tokens;
+    const c = this.candidates;
+    if (dx) {
+      const mask = t ? this.maskOf(name, probs) : undefined;
+      this.exec.run({ kind: "linearInputGrad", dy: dy.subarray(0, tokens * outDim), w, ...(mask ? { mask } : {}), dx: dx.subarray(0, tokens * inDim), accumulate, tokens, inDim, outDim });
+    }
+    if (t)
+      this.exec.run({ kind: "maskGrad", x: x.subarray(0, tokens * inDim), dy: dy.subarray(0, tokens * outDim), w, s: this.spec.s, dProbs: dProbs.subarray(t.offset * c, (t.offset + t.groups) * c), tokens, inDim, outDim, c, m: this.spec.m });
+  }
+
+  /**
+   * One micro-batch: adds ∂(weight·LM)/∂ỹ to dProbs [Σgroups, C] at the step's ỹ (probs) and returns weight·LM,
+   * the part's share of the batch's mean next-token loss (`weight` = its share of the batch).
+   */
+  microBatch(ids: Int32Array, windows: number, weight: number, probs: Float32Array, dProbs: Float32Array): number {
+    const { c, spec, exec } = this;
+    if (windows > spec.maxWindows) throw new HostEngineError(`${windows} windows in a micro-batch, sized for ${spec.maxWindows}`);
+    const seq = spec.seqLen;
+    const T = windows * seq;
+    if (ids.length !== T) throw new HostEngineError(`${ids.length} token ids for ${windows} windows of ${seq}`);
+    const d = c.hiddenSize;
+    const V = c.vocabSize;
+    const qd = c.numAttentionHeads * c.headDim;
+    const kvd = c.numKeyValueHeads * c.headDim;
+    const f = c.intermediateSize;
+    const eps = c.rmsNormEps;
+    const att = { batch: windows, seq, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
+    const cut = (a: Float32Array, width: number) => a.subarray(0, T * width);
+
+    // embedding rows
+    const emb = this.w.get("model.embed_tokens.weight")!;
+    let x = cut(this.layers.length > 0 ? this.layers[0].x : this.xLast, d);
+    for (let i = 0; i < T; i++) {
+      const id = ids[i];
+      if (!(id >= 0 && id < V)) throw new HostEngineError(`token id ${id} is outside the vocabulary (${V})`);
+      x.set(emb.subarray(id * d, (id + 1) * d), i * d);
+    }
+
+    // forward
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      const L = this.layers[l];
+      const p = `model.layers.${l}`;
+      exec.run({ kind: "rmsNorm", x, w: this.w.get(`${p}.input_layernorm.weight`)!, y: cut(L.xn1, d), r: L.r1.subarray(0, T), rows: T, n: d, eps });
+      this.linear(`${p}.self_attn.q_proj`, cut(L.xn1, d), cut(L.q, qd), T, probs, c.attentionBias);
+      this.linear(`${p}.self_attn.k_proj`, cut(L.xn1, d), cut(L.k, kvd), T, probs, c.attentionBias);
+      this.linear(`${p}.self_attn.v_proj`, cut(L.xn1, d), cut(L.v, kvd), T, probs, c.attentionBias);
+      exec.run({ kind: "attention", shape: att, q: cut(L.q, qd), k: cut(L.k, kvd), v: cut(L.v, kvd), rope: this.rope, o: cut(L.o, qd), lse: L.lse.subarray(0, T * c.numAttentionHeads) });
+      const a = cut(L.a, d);
+      this.linear(`${p}.self_attn.o_proj`, cut(L.o, qd), a, T, probs);
+      for (let i = 0; i < a.length; i++) a[i] += x[i];
+      exec.run({ kind: "rmsNorm", x: a, w: this.w.get(`${p}.post_attention_layernorm.weight`)!, y: cut(L.xn2, d), r: L.r2.subarray(0, T), rows: T, n: d, eps });
+      this.linear(`${p}.mlp.gate_proj`, cut(L.xn2, d), cut(L.gate, f), T, probs);
+      this.linear(`${p}.mlp.up_proj`, cut(L.xn2, d), cut(L.up, f), T, probs);
+      exec.run({ kind: "swiglu", g: cut(L.gate, f), u: cut(L.up, f), h: cut(L.h, f), s: cut(L.sig, f) });
+      const next = cut(l + 1 < c.numHiddenLayers ? this.layers[l + 1].x : this.xLast, d);
+      this.linear(`${p}.mlp.down_proj`, cut(L.h, f), next, T, probs);
+      for (let i = 0; i < next.length; i++) next[i] += a[i];
+      x = next;
+    }
+    const xf = cut(this.xf, d);
+    const normW = this.w.get("model.norm.weight")!;
+    exec.run({ kind: "rmsNorm", x, w: normW, y: xf, r: this.rf.subarray(0, T), rows: T, n: d, eps });
+    const head = c.tieWordEmbeddings ? "model.embed_tokens" : "lm_head";
+    const logits = cut(this.logits, V);
+    exec.run({ kind: "linear", x: xf, w: this.w.get(`${head}.weight`)!, y: logits, tokens: T, inDim: d, outDim: V });
+
+    // loss: row k predicts ids[k + 1] in its window; the last row of each window predicts nothing
+    const targets = this.targets.subarray(0, T);
+    const rowW = this.rowWeights.subarray(0, T);
+    for (let r = 0; r < windows; r++)
+      for (let i = 0; i < seq; i++) {
+        const k = r * seq + i;
+        const has = i + 1 < seq;
+        targets[k] = has ? ids[k + 1] : 0;
+        rowW[k] = has ? 1 : 0;
+      }
+    const lse = this.ceLse.subarray(0, T);
+    exec.run({ kind: "crossEntropy", x: logits, targets, weights: rowW, lse, totals: this.totals, windows, seq, vocab: V });
+    const count = windows * (seq - 1);
+    let total = 0;
+    for (let r = 0; r < windows; r++) total += this.totals[r];
+    const lm = (total / count) * weight;
+
+    // backward: dlogits in place over the logits
+    const scale = this.rowScale.subarray(0, T);
+    for (let k = 0; k < T; k++) scale[k] = (rowW[k] * weight) / count;
+    exec.run({ kind: "crossEntropyBackward", x: logits, targets, scale, lse, dx: logits, windows, seq, vocab: V });
+    const dxf = cut(this.tmp, d);
+    exec.run({ kind: "linearInputGrad", dy: logits, w: this.w.get(`${head}.weight`)!, dx: dxf, accumulate: false, tokens: T, inDim: d, outDim: V });
+    const dx = cut(this.dx, d);
+    exec.run({ kind: "rmsNormBackward", x, w: normW, r: this.rf.subarray(0, T), dy: dxf, dx, accumulate: false, rows: T, n: d });
+
+    const da = cut(this.da, d);
+    const dxn = cut(this.dxn, d);
+    for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
+      const L = this.layers[l];
+      const p = `model.layers.${l}`;
+      // mlp: dx is ∂/∂(layer output) = ∂/∂a through the residual, plus the MLP's path
+      const dh = cut(this.dh, f);
+      this.linearBackward(`${p}.mlp.down_proj`, cut(L.h, f), dx, dh, false, T, probs, dProbs);
+      exec.run({ kind: "swigluBackward", g: cut(L.gate, f), u: cut(L.up, f), s: cut(L.sig, f), dh, dg: cut(this.dg, f), du: cut(this.du, f) });
+      this.linearBackward(`${p}.mlp.gate_proj`, cut(L.xn2, d), cut(this.dg, f), dxn, false, T, probs, dProbs);
+      this.linearBackward(`${p}.mlp.up_proj`, cut(L.xn2, d), cut(this.du, f), dxn, true, T, probs, dProbs);
+      da.set(dx);
+      exec.run({ kind: "rmsNormBackward", x: cut(L.a, d), w: this.w.get(`${p}.post_attention_layernorm.weight`)!, r: L.r2.subarray(0, T), dy: dxn, dx: da, accumulate: true, rows: T, n: d });
+      // attention
+      const dO = cut(this.dO, qd);
+      this.linearBackward(`${p}.self_attn.o_proj`, cut(L.o, qd), da, dO, false, T, probs, dProbs);
+      exec.run({ kind: "attentionBackward", shape: att, q: cut(L.q, qd), k: cut(L.k, kvd), v: cut(L.v, kvd), o: cut(L.o, qd), lse: L.lse.subarray(0, T * c.numAttentionHeads), dO, rope: this.rope, dq: cut(this.dq, qd), dk: cut(this.dk, kvd), dv: cut(this.dv, kvd) });
+      const first = l === 0; // nothing upstream of layer 0 learns: skip its input gradient
+      this.linearBackward(`${p}.self_attn.q_proj`, cut(L.xn1, d), cut(this.dq, qd), first ? undefined : dxn, false, T, probs, dProbs);
+      this.linearBackward(`${p}.self_attn.k_proj`, cut(L.xn1, d), cut(this.dk, kvd), first ? undefined : dxn, true, T, probs, dProbs);
+      this.linearBackward(`${p}.self_attn.v_proj`, cut(L.xn1, d), cut(this.dv, kvd), first ? undefined : dxn, true, T, probs, dProbs);
+      if (first) break;
+      dx.set(da);
+      exec.run({ kind: "rmsNormBackward", x: cut(L.x, d), w: this.w.get(`${p}.input_layernorm.weight`)!, r: L.r1.subarray(0, T), dy: dxn, dx, accumulate: true, rows: T, n: d });
+    }
+    return lm;
+  }
+}

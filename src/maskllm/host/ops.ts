@@ -1,0 +1,214 @@
+// The host trainer's ops: plain data over typed arrays, each cut into parts along an axis whose parts are
+// independent (tokens, output rows, windows), so a part's values are the same whichever thread computes it and
+// however many parts there are: a run's mask does not depend on the thread count. runPart() is what every thread
+// (the loop's and the pool's, src/parallel/op-pool.ts) executes.
+import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
+import { crossEntropyBackward, crossEntropyForward } from "../kernels/loss-module.js";
+import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "../kernels/layers-module.js";
+import { linearForward, linearInputGrad, maskedWeightGradRows } from "../kernels/matmul-module.js";
+import { accumulateCandidateGrad, softMask } from "../kernels/mask-step-module.js";
+
+export type HostOp =
+  /** y [tokens, out] = x·(w ⊙ mask)ᵀ (+ bias); parts: tokens */
+  | { kind: "linear"; x: Float32Array; w: Float32Array; mask?: Float32Array; bias?: Float32Array; y: Float32Array; tokens: number; inDim: number; outDim: number }
+  /** dx [tokens, in] (+)= dy·(w ⊙ mask); parts: tokens */
+  | { kind: "linearInputGrad"; dy: Float32Array; w: Float32Array; mask?: Float32Array; dx: Float32Array; accumulate: boolean; tokens: number; inDim: number; outDim: number }
+  /** ∂ỹ of one masked linear [out·in/m, c] += ((dyᵀ·x) ⊙ w)·Sᵀ; parts: output rows */
+  | { kind: "maskGrad"; x: Float32Array; dy: Float32Array; w: Float32Array; s: Float32Array; dProbs: Float32Array; tokens: number; inDim: number; outDim: number; c: number; m: number }
+  /** M̃ [groups, m] from ỹ [groups, c]; parts: groups */
+  | { kind: "softMask"; probs: Float32Array; s: Float32Array; masks: Float32Array; hard: boolean; groups: number; c: number; m: number }
+  /** y = RMSNorm(x), r per row; parts: rows */
+  | { kind: "rmsNorm"; x: Float32Array; w: Float32Array; y: Float32Array; r: Float32Array; rows: number; n: number; eps: number }
+  /** dx (+)= ∂RMSNorm/∂x · dy; parts: rows */
+  | { kind: "rmsNormBackward"; x: Float32Array; w: Float32Array; r: Float32Array; dy: Float32Array; dx: Float32Array; accumulate: boolean; rows: number; n: number }
+  /** h = silu(g)⊙u, s = σ(g); parts: elements */
+  | { kind: "swiglu"; g: Float32Array; u: Float32Array; h: Float32Array; s: Float32Array }
+  | { kind: "swigluBackward"; g: Float32Array; u: Float32Array; s: Float32Array; dh: Float32Array; dg: Float32Array; du: Float32Array }
+  /** causal GQA with RoPE; parts: windows */
+  | { kind: "attention"; shape: AttentionShape; q: Float32Array; k: Float32Array; v: Float32Array; rope: RopeValues; o: Float32Array; lse: Float32Array }
+  | { kind: "attentionBackward"; shape: AttentionShape; q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array; lse: Float32Array; dO: Float32Array; rope: RopeValues; dq: Float32Array; dk: Float32Array; dv: Float32Array }
+  /** per-window Σ weight·nll into totals[window], lse per row; parts: windows */
+  | { kind: "crossEntropy"; x: Float32Array; targets: Int32Array; weights: Float32Array; lse: Float32Array; totals: Float64Array; windows: number; seq: number; vocab: number }
+  /** dx = scale·(softmax − onehot), in place over the logits allowed; parts: windows */
+  | { kind: "crossEntropyBackward"; x: Float32Array; targets: Int32Array; scale: Float32Array; lse: Float32Array; dx: Float32Array; windows: number; seq: number; vocab: number };
+
+/** The part'th of `parts` near-equal slices of 0..n, as [start, end). */
+export function partRange(n: number, part: number, parts: number): [number, number] {
+  const base = Math.floor(n / parts);
+  const extra = n % parts;
+  const start = part * base + Math.min(part, extra);
+  return [start, start + base + (part < extra ? 1 : 0)];
+}
+
+/** Rough work of an op in flops, for deciding whether splitting it across threads pays. */
+export function opWork(op: HostOp): number {
+  switch (op.kind) {
+    case "linear":
+    case "linearInputGrad":
+    case "maskGrad":
+      return 2 * op.tokens * op.inDim * op.outDim;
+    case "attention":
+    case "attentionBackward":
+      return 4 * op.shape.batch * op.shape.seq * op.shape.seq * op.shape.heads * op.shape.headDim;
+    case "crossEntropy":
+    case "crossEntropyBackward":
+      return 20 * op.windows * op.seq * op.vocab;
+    case "softMask":
+      return op.groups * op.c * op.m * 2;
+    case "rmsNorm":
+    case "rmsNormBackward":
+      return 8 * op.rows * op.n;
+    case "swiglu":
+    case "swigluBackward":
+      return 20 * op.g.length;
+  }
+}
+
+const rowsOf = (a: Float32Array, r0: number, r1: number, width: number) => a.subarray(r0 * width, r1 * width);
+
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+/** Executes part `part` of `parts` of op. */
+export function runPart(op: HostOp, part: number, parts: number): void {
+  switch (op.kind) {
+    case "linear": {
+      const [t0, t1] = partRange(op.tokens, part, parts);
+      if (t0 === t1) return;
+      const y = rowsOf(op.y, t0, t1, op.outDim);
+      linearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, y);
+      if (op.bias) for (let t = 0; t < t1 - t0; t++) for (let o = 0, at = t * op.outDim; o < op.outDim; o++) y[at + o] += op.bias[o];
+      return;
+    }
+    case "linearInputGrad": {
+      const [t0, t1] = partRange(op.tokens, part, parts);
+      if (t0 === t1) return;
+      linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      return;
+    }
+    case "maskGrad": {
+      const [r0, r1] = partRange(op.outDim, part, parts);
+      if (r0 === r1) return;
+      const g = new Float32Array((r1 - r0) * op.inDim);
+      maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
+      const perRow = op.inDim / op.m;
+      const l = { groups: (r1 - r0) * perRow, candidates: op.c, m: op.m, s: op.s };
+      accumulateCandidateGrad(l, g, op.dProbs.subarray(r0 * perRow * op.c, r1 * perRow * op.c));
+      return;
+    }
+    case "softMask": {
+      const [g0, g1] = partRange(op.groups, part, parts);
+      if (g0 === g1) return;
+      softMask({ groups: g1 - g0, candidates: op.c, m: op.m, s: op.s }, rowsOf(op.probs, g0, g1, op.c), op.hard, rowsOf(op.masks, g0, g1, op.m));
+      return;
+    }
+    case "rmsNorm": {
+      const [r0, r1] = partRange(op.rows, part, parts);
+      if (r0 === r1) return;
+      rmsNormForward(rowsOf(op.x, r0, r1, op.n), op.w, r1 - r0, op.n, op.eps, rowsOf(op.y, r0, r1, op.n), op.r.subarray(r0, r1));
+      return;
+    }
+    case "rmsNormBackward": {
+      const [r0, r1] = partRange(op.rows, part, parts);
+      if (r0 === r1) return;
+      const dx = rowsOf(op.dx, r0, r1, op.n);
+      const out = op.accumulate ? new Float32Array(dx.length) : dx;
+      rmsNormBackward(rowsOf(op.x, r0, r1, op.n), op.w, op.r.subarray(r0, r1), rowsOf(op.dy, r0, r1, op.n), r1 - r0, op.n, out, new Float32Array(op.n));
+      if (op.accumulate) addInto(dx, out);
+      return;
+    }
+    case "swiglu": {
+      const [e0, e1] = partRange(op.g.length, part, parts);
+      if (e0 === e1) return;
+      swigluForward(op.g.subarray(e0, e1), op.u.subarray(e0, e1), op.h.subarray(e0, e1), op.s.subarray(e0, e1));
+      return;
+    }
+    case "swigluBackward": {
+      const [e0, e1] = partRange(op.g.length, part, parts);
+      if (e0 === e1) return;
+      swigluBackward(op.g.subarray(e0, e1), op.u.subarray(e0, e1), op.s.subarray(e0, e1), op.dh.subarray(e0, e1), op.dg.subarray(e0, e1), op.du.subarray(e0, e1));
+      return;
+    }
+    case "attention": {
+      const s = op.shape;
+      const [b0, b1] = partRange(s.batch, part, parts);
+      if (b0 === b1) return;
+      const rows = (a: Float32Array, heads: number) => a.subarray(b0 * s.seq * heads * s.headDim, b1 * s.seq * heads * s.headDim);
+      const shape = { ...s, batch: b1 - b0 };
+      attentionForward(shape, rows(op.q, s.heads), rows(op.k, s.kvHeads), rows(op.v, s.kvHeads), op.rope, rows(op.o, s.heads), op.lse.subarray(b0 * s.heads * s.seq, b1 * s.heads * s.seq));
+      return;
+    }
+    case "attentionBackward": {
+      const s = op.shape;
+      const [b0, b1] = partRange(s.batch, part, parts);
+      if (b0 === b1) return;
+      const rows = (a: Float32Array, heads: number) => a.subarray(b0 * s.seq * heads * s.headDim, b1 * s.seq * heads * s.headDim);
+      const shape = { ...s, batch: b1 - b0 };
+      attentionBackward(
+        shape,
+        rows(op.q, s.heads),
+        rows(op.k, s.kvHeads),
+        rows(op.v, s.kvHeads),
+        rows(op.o, s.heads),
+        op.lse.subarray(b0 * s.heads * s.seq, b1 * s.heads * s.seq),
+        rows(op.dO, s.heads),
+        op.rope,
+        rows(op.dq, s.heads),
+        rows(op.dk, s.kvHeads),
+        rows(op.dv, s.kvHeads),
+      );
+      return;
+    }
+    case "crossEntropy": {
+      const [w0, w1] = partRange(op.windows, part, parts);
+      for (let w = w0; w < w1; w++) {
+        const r0 = w * op.seq;
+        const r1 = r0 + op.seq;
+        op.totals[w] = crossEntropyForward(rowsOf(op.x, r0, r1, op.vocab), op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.seq, op.vocab, op.lse.subarray(r0, r1));
+      }
+      return;
+    }
+    case "crossEntropyBackward": {
+      const [w0, w1] = partRange(op.windows, part, parts);
+      if (w0 === w1) return;
+      const r0 = w0 * op.seq;
+      const r1 = w1 * op.seq;
+      crossEntropyBackward(rowsOf(op.x, r0, r1, op.vocab), op.targets.subarray(r0, r1), op.scale.subarray(r0, r1), op.lse.subarray(r0, r1), r1 - r0, op.vocab, rowsOf(op.dx, r0, r1, op.vocab));
+      return;
+    }
+  }
+}
+
+/** Runs ops, split over threads or not; buffers from it are visible to all of its threads. */
+export interface Executor {
+  /** threads an op can be split over (the caller's included) */
+  readonly threads: number;
+  f32(n: number): Float32Array;
+  i32(n: number): Int32Array;
+  f64(n: number): Float64Array;
+  /** whether a buffer made elsewhere is visible to every thread as it is */
+  shares(a: ArrayBufferView): boolean;
+  /** runs op to completion (synchronously), its parts on the executor's threads */
+  run(op: HostOp): void;
+}
+
+/** Everything on the caller's thread. */
+export class InlineExecutor implements Executor {
+  readonly threads = 1;
+  f32(n: number): Float32Array {
+    return new Float32Array(n);
+  }
+  i32(n: number): Int32Array {
+    return new Int32Array(n);
+  }
+  f64(n: number): Float64Array {
+    return new Float64Array(n);
+  }
+  shares(): boolean {
+    return true;
+  }
+  run(op: HostOp): void {
+    runPart(op, 0, 1);
+  }
+}
