@@ -214,9 +214,19 @@ export class HostEngine {
     return w;
   }
 
-  /** The step's M̃ of one target into the mask scratch, from ỹ. */
-  private maskOf(name: string, probs: Float32Array): Float32Array {
+  /**
+   * How a target's product gets its M̃: formed from ỹ while packing (soft: group sizes that are multiples of 4, and
+   * soft masks), else built into the mask scratch first (softMask op).
+   */
+  private maskOf(name: string, probs: Float32Array): { soft: { probs: Float32Array; s: Float32Array; m: number } } | { mask: Float32Array } {
     const t = this.slots.get(name)!;
+    const c = this.candidates;
+    const rows = probs.subarray(t.offset * c, (t.offset + t.groups) * c);
+    if (this.spec.m % 4 === 0 && !this.spec.hard) return { soft: { probs: rows, s: this.spec.s, m: this.spec.m } };
+    return { mask: this.maskInto(t, probs) };
+  }
+
+  private maskInto(t: TargetSlot, probs: Float32Array): Float32Array {
     const c = this.candidates;
     const masks = this.mask.subarray(0, t.groups * this.spec.m);
     this.exec.run({ kind: "softMask", probs: probs.subarray(t.offset * c, (t.offset + t.groups) * c), s: this.spec.s, masks, hard: this.spec.hard, groups: t.groups, c, m: this.spec.m });
@@ -230,7 +240,7 @@ export class HostEngine {
     const mask = this.slots.has(name) ? this.maskOf(name, probs) : undefined;
     const inDim = x.length / tokens;
     const outDim = w.length / inDim;
-    this.exec.run({ kind: "linear", x: x.subarray(0, tokens * inDim), w, ...(mask ? { mask } : {}), ...(bias ? { bias: this.w.get(`${prefix}.bias`)! } : {}), y: y.subarray(0, tokens * outDim), tokens, inDim, outDim });
+    this.exec.run({ kind: "linear", x: x.subarray(0, tokens * inDim), w, ...mask, ...(bias ? { bias: this.w.get(`${prefix}.bias`)! } : {}), y: y.subarray(0, tokens * outDim), tokens, inDim, outDim });
   }
 
   /** dx (+)= dy·(W ⊙ M̃), and for a target ∂ỹ += ((dyᵀ·x) ⊙ W)·Sᵀ. */
@@ -243,7 +253,7 @@ export class HostEngine {
     const c = this.candidates;
     if (dx) {
       const mask = t ? this.maskOf(name, probs) : undefined;
-      this.exec.run({ kind: "linearInputGrad", dy: dy.subarray(0, tokens * outDim), w, ...(mask ? { mask } : {}), dx: dx.subarray(0, tokens * inDim), accumulate, tokens, inDim, outDim });
+      this.exec.run({ kind: "linearInputGrad", dy: dy.subarray(0, tokens * outDim), w, ...mask, dx: dx.subarray(0, tokens * inDim), accumulate, tokens, inDim, outDim });
     }
     if (t)
       this.exec.run({ kind: "maskGrad", x: x.subarray(0, tokens * inDim), dy: dy.subarray(0, tokens * outDim), w, s: this.spec.s, dProbs: dProbs.subarray(t.offset * c, (t.offset + t.groups) * c), tokens, inDim, outDim, c, m: this.spec.m });

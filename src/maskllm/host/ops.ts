@@ -5,14 +5,15 @@
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
 import { crossEntropyBackward, crossEntropyForward } from "../kernels/loss-module.js";
 import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "../kernels/layers-module.js";
-import { linearForward, linearInputGrad, maskedWeightGradRows } from "../kernels/matmul-module.js";
-import { accumulateCandidateGrad, softMask } from "../kernels/mask-step-module.js";
+import { linearForward, linearInputGrad, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
+import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
+import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 
 export type HostOp =
-  /** y [tokens, out] = x·(w ⊙ mask)ᵀ (+ bias); parts: tokens */
-  | { kind: "linear"; x: Float32Array; w: Float32Array; mask?: Float32Array; bias?: Float32Array; y: Float32Array; tokens: number; inDim: number; outDim: number }
-  /** dx [tokens, in] (+)= dy·(w ⊙ mask); parts: tokens */
-  | { kind: "linearInputGrad"; dy: Float32Array; w: Float32Array; mask?: Float32Array; dx: Float32Array; accumulate: boolean; tokens: number; inDim: number; outDim: number }
+  /** y [tokens, out] = x·(w ⊙ M̃)ᵀ (+ bias), M̃ given (mask) or formed from ỹ while packing (soft); parts: tokens */
+  | { kind: "linear"; x: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; bias?: Float32Array; y: Float32Array; tokens: number; inDim: number; outDim: number }
+  /** dx [tokens, in] (+)= dy·(w ⊙ M̃); parts: tokens */
+  | { kind: "linearInputGrad"; dy: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; dx: Float32Array; accumulate: boolean; tokens: number; inDim: number; outDim: number }
   /** ∂ỹ of one masked linear [out·in/m, c] += ((dyᵀ·x) ⊙ w)·Sᵀ; parts: output rows */
   | { kind: "maskGrad"; x: Float32Array; dy: Float32Array; w: Float32Array; s: Float32Array; dProbs: Float32Array; tokens: number; inDim: number; outDim: number; c: number; m: number }
   /** M̃ [groups, m] from ỹ [groups, c]; parts: groups */
@@ -29,6 +30,15 @@ export type HostOp =
   | { kind: "attentionBackward"; shape: AttentionShape; q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array; lse: Float32Array; dO: Float32Array; rope: RopeValues; dq: Float32Array; dk: Float32Array; dv: Float32Array }
   /** per-window Σ weight·nll into totals[window], lse per row; parts: windows */
   | { kind: "crossEntropy"; x: Float32Array; targets: Int32Array; weights: Float32Array; lse: Float32Array; totals: Float64Array; windows: number; seq: number; vocab: number }
+  /**
+   * The step's ỹ of each target (ranges of `groups` rows from `offsets`): Gumbel noise from its seed, divided by τ,
+   * then softmax(scale·π + noise); parts: targets (i ≡ part mod parts)
+   */
+  | { kind: "sample"; logits: Float32Array; probs: Float32Array; offsets: number[]; groups: number[]; seeds: number[]; invTau: number; scale: number; hard: boolean; s: Float32Array; c: number; m: number }
+  /** ∂π in place over ∂ỹ per target with the regulariser (w: the targets' weights); stats[3i..3i+2] of target i; parts: targets */
+  | { kind: "logitsGrad"; probs: Float32Array; dProbs: Float32Array; w: Float32Array[]; stats: Float64Array; offsets: number[]; groups: number[]; scale: number; twoLambda: number; hard: boolean; s: Float32Array; c: number; m: number }
+  /** AdamW on every logit from grad·coef; parts: elements */
+  | { kind: "adamw"; logits: Float32Array; mom: Float32Array; vel: Float32Array; grad: Float32Array; coef: number; beta1: number; beta2: number; eps: number; decay: number; stepSize: number; invSqrtBc2: number }
   /** dx = scale·(softmax − onehot), in place over the logits allowed; parts: windows */
   | { kind: "crossEntropyBackward"; x: Float32Array; targets: Int32Array; scale: Float32Array; lse: Float32Array; dx: Float32Array; windows: number; seq: number; vocab: number };
 
@@ -55,6 +65,11 @@ export function opWork(op: HostOp): number {
       return 20 * op.windows * op.seq * op.vocab;
     case "softMask":
       return op.groups * op.c * op.m * 2;
+    case "sample":
+    case "logitsGrad":
+      return op.probs.length * 40;
+    case "adamw":
+      return op.grad.length * 12;
     case "rmsNorm":
     case "rmsNormBackward":
       return 8 * op.rows * op.n;
@@ -70,21 +85,62 @@ function addInto(dst: Float32Array, src: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
+// a thread's scratch for the mask step's per-target arrays, grown to the largest target seen
+let scratch = new Float32Array(0);
+function scratchOf(n: number): Float32Array {
+  if (scratch.length < n) scratch = new Float32Array(n);
+  return scratch.subarray(0, n);
+}
+
 /** Executes part `part` of `parts` of op. */
 export function runPart(op: HostOp, part: number, parts: number): void {
   switch (op.kind) {
+    case "sample": {
+      const { c, m } = op;
+      for (let i = part; i < op.groups.length; i += parts) {
+        const g = op.groups[i];
+        const rows = (a: Float32Array, w: number) => a.subarray(op.offsets[i] * w, (op.offsets[i] + g) * w);
+        const buf = scratchOf(g * (c + m));
+        const noise = buf.subarray(0, g * c);
+        gumbelNoiseInto(noise, op.seeds[i], op.invTau);
+        sampleMasks({ groups: g, candidates: c, m, s: op.s }, rows(op.logits, c), noise, op.scale, op.hard, rows(op.probs, c), buf.subarray(g * c));
+      }
+      return;
+    }
+    case "logitsGrad": {
+      const { c, m } = op;
+      for (let i = part; i < op.groups.length; i += parts) {
+        const g = op.groups[i];
+        const rows = (a: Float32Array) => a.subarray(op.offsets[i] * c, (op.offsets[i] + g) * c);
+        const l = { groups: g, candidates: c, m, s: op.s };
+        const masks = scratchOf(g * m);
+        softMask(l, rows(op.probs), op.hard, masks);
+        const r = candidateLogitsGrad(l, rows(op.probs), rows(op.dProbs), op.w[i], masks, op.scale, op.twoLambda);
+        op.stats.set([r.reg, r.maxProbSum, r.sq], 3 * i);
+      }
+      return;
+    }
+    case "adamw": {
+      const [e0, e1] = partRange(op.grad.length, part, parts);
+      if (e0 === e1) return;
+      const cut = (a: Float32Array) => a.subarray(e0, e1);
+      adamwUpdate({ logits: cut(op.logits), m: cut(op.mom), v: cut(op.vel) }, cut(op.grad), op.coef, op);
+      return;
+    }
     case "linear": {
       const [t0, t1] = partRange(op.tokens, part, parts);
       if (t0 === t1) return;
       const y = rowsOf(op.y, t0, t1, op.outDim);
-      linearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, y);
+      if (op.soft) softLinearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, y);
+      else linearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, y);
       if (op.bias) for (let t = 0; t < t1 - t0; t++) for (let o = 0, at = t * op.outDim; o < op.outDim; o++) y[at + o] += op.bias[o];
       return;
     }
     case "linearInputGrad": {
       const [t0, t1] = partRange(op.tokens, part, parts);
       if (t0 === t1) return;
-      linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      if (op.soft) softLinearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      else linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       return;
     }
     case "maskGrad": {

@@ -8,6 +8,8 @@ interface Exports extends KernelInstance {
   gemm(a: number, b: number, c: number, m: number, k: number, n: number, scratch: number): void;
   linearForward(x: number, w: number, mask: number, masked: number, y: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
   linearInputGrad(dy: number, w: number, mask: number, masked: number, dx: number, accumulate: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
+  softLinearForward(x: number, w: number, probs: number, s: number, c: number, m: number, y: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
+  softLinearInputGrad(dy: number, w: number, probs: number, s: number, c: number, m: number, dx: number, accumulate: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
   maskedWeightGrad(x: number, dy: number, dyStride: number, w: number, g: number, tokens: number, inDim: number, rows: number, scratch: number): void;
 }
 
@@ -64,5 +66,42 @@ export function linearInputGrad(dy: Float32Array, w: Float32Array, mask: Float32
   if (mask) put(k, pm, mask);
   if (accumulate) put(k, pdx, dx);
   k.linearInputGrad(pdy, pw, pm, mask ? 1 : 0, pdx, accumulate ? 1 : 0, tokens, inDim, outDim, ps);
+  take(k, pdx, dx);
+}
+
+/** A masked linear's soft mask as its candidate probabilities ỹ [out·in/M, C] and S [C, M] (M a multiple of 4). */
+export interface SoftMask {
+  probs: Float32Array;
+  s: Float32Array;
+  m: number;
+}
+
+function checkSoft(op: string, w: Float32Array, sm: SoftMask, inDim: number): number {
+  const c = sm.s.length / sm.m;
+  if (sm.m % 4 !== 0 || inDim % sm.m !== 0 || !Number.isInteger(c)) throw new RangeError(`${op}: group size ${sm.m} (input ${inDim}) is not a multiple of 4 that divides the input`);
+  if (sm.probs.length !== (w.length / sm.m) * c) throw new RangeError(`${op}: ${sm.probs.length} candidate probabilities for ${w.length / sm.m} groups of ${c}`);
+  return c;
+}
+
+/** y [tokens, out] = x · (w ⊙ M̃)ᵀ with M̃ formed from ỹ while packing (never stored). */
+export function softLinearForward(x: Float32Array, w: Float32Array, sm: SoftMask, tokens: number, inDim: number, outDim: number, y: Float32Array): void {
+  expectLengths("softLinearForward", [["x", x, tokens * inDim], ["w", w, outDim * inDim], ["y", y, tokens * outDim]]);
+  const c = checkSoft("softLinearForward", w, sm, inDim);
+  const k = kernels();
+  callKernel(k, [x, w, sm.probs, sm.s], [y], k.packScratchBytes(tokens, inDim, outDim), ([px, pw, pp, ps, py, scratch]) => k.softLinearForward(px, pw, pp, ps, c, sm.m, py, tokens, inDim, outDim, scratch));
+}
+
+/** dx [tokens, in] (+)= dy · (w ⊙ M̃), M̃ from ỹ as in softLinearForward. */
+export function softLinearInputGrad(dy: Float32Array, w: Float32Array, sm: SoftMask, tokens: number, inDim: number, outDim: number, dx: Float32Array, accumulate = false): void {
+  expectLengths("softLinearInputGrad", [["dy", dy, tokens * outDim], ["w", w, outDim * inDim], ["dx", dx, tokens * inDim]]);
+  const c = checkSoft("softLinearInputGrad", w, sm, inDim);
+  const k = kernels();
+  const [pdy, pw, pp, ps, pdx, scratch] = layout(k, [dy.byteLength + 16, w.byteLength + 16, sm.probs.byteLength + 16, sm.s.byteLength + 16, dx.byteLength + 16, k.packScratchBytes(tokens, outDim, inDim)]);
+  put(k, pdy, dy);
+  put(k, pw, w);
+  put(k, pp, sm.probs);
+  put(k, ps, sm.s);
+  if (accumulate) put(k, pdx, dx);
+  k.softLinearInputGrad(pdy, pw, pp, ps, c, sm.m, pdx, accumulate ? 1 : 0, tokens, inDim, outDim, scratch);
   take(k, pdx, dx);
 }

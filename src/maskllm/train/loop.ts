@@ -286,6 +286,12 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       const sValues = candidateMatrixValues(p);
       const engine = new HostEngine({ config: model.config, weights: hostWeights, targets, m: p.m, s: sValues, hard: opts.hard, seqLen, maxWindows }, exec);
       const h = new HostStepper(engine, exec, targets, groups, p.m, sValues, opts);
+      // the logits and moments move into the executor's (shared) arrays
+      for (const k of ["logits", "m", "v"] as const) {
+        const a = exec.f32(state[k].length);
+        a.set(state[k]);
+        state[k] = a;
+      }
       stepper = {
         step: async (step, sch, parts, _want, timing) => h.step(state, step, sch, parts, timing),
         state: () => state,

@@ -32,6 +32,62 @@ export function packScratchBytes(m: i32, k: i32, n: i32): usize {
   return panels * panelBytes(k) + 128 + rows * <usize>min(k, KC) * 4;
 }
 
+// The mask of a masked linear is never stored: M̃ at (o, i) is Σ_c ỹ[g][c]·S[c][i mod M] for the group g of that
+// weight (g = (o·in + i)/M), formed four positions at a time while B is packed (probs [groups, C], S [C, M], M a
+// multiple of 4). For 2:4 that is six splat-multiply-adds per four weights, against ~2·tokens flops per weight of
+// the product it feeds.
+// @ts-ignore: decorator
+@inline
+function softMask4(probs: usize, s: usize, c: i32, m: i32, at: i32): v128 {
+  const g = at / m;
+  const pos = at - g * m;
+  const pr = probs + (<usize>(g * c) << 2);
+  const sp = s + (<usize>pos << 2);
+  let acc = f32x4.mul(v128.load32_splat(pr), v128.load(sp));
+  for (let j = 1; j < c; j++) acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(pr + (<usize>j << 2)), v128.load(sp + (<usize>(j * m) << 2))));
+  return acc;
+}
+
+// B = W ⊙ M̃ for W [k, n] (k = out, n = in) with M̃ from probs (softMask4) → panels. n is a multiple of M.
+function packRowsSoft(w: usize, probs: usize, s: usize, c: i32, m: i32, k: i32, n: i32, bp: usize): void {
+  const panels = (n + 7) >> 3;
+  for (let j = 0; j < panels; j++) {
+    const q0 = j << 3;
+    let dst = bp + <usize>j * panelBytes(k);
+    const two = q0 + 8 <= n;
+    for (let r = 0; r < k; r++, dst += 32) {
+      const at = r * n + q0;
+      const src = w + (<usize>at << 2);
+      v128.store(dst, f32x4.mul(v128.load(src), softMask4(probs, s, c, m, at)));
+      v128.store(dst, two ? f32x4.mul(v128.load(src, 16), softMask4(probs, s, c, m, at + 4)) : f32x4.splat(0), 16);
+    }
+  }
+}
+
+// B = (W ⊙ M̃)ᵀ for W [n, k] (n = out, k = in) with M̃ from probs → panels: panel j gathers 8 rows of W.
+function packTransposedSoft(w: usize, probs: usize, s: usize, c: i32, m: i32, k: i32, n: i32, bp: usize): void {
+  const panels = (n + 7) >> 3;
+  const rs = <usize>k << 2;
+  for (let j = 0; j < panels; j++) {
+    const q0 = j << 3;
+    const width = min(8, n - q0);
+    const dst = bp + <usize>j * panelBytes(k);
+    if (width < 8) memory.fill(dst, 0, panelBytes(k));
+    for (let q = 0; q < width; q++) {
+      const row = q0 + q;
+      const src = w + <usize>row * rs;
+      let d = dst + (<usize>q << 2);
+      for (let r = 0; r < k; r += 4, d += 128) {
+        const v = f32x4.mul(v128.load(src + (<usize>r << 2)), softMask4(probs, s, c, m, row * k + r));
+        store<f32>(d, f32x4.extract_lane(v, 0));
+        store<f32>(d + 32, f32x4.extract_lane(v, 1));
+        store<f32>(d + 64, f32x4.extract_lane(v, 2));
+        store<f32>(d + 96, f32x4.extract_lane(v, 3));
+      }
+    }
+  }
+}
+
 // B [k, n] with row stride bs bytes (and optionally a mask laid out the same) → panels.
 function packRows(b: usize, bs: usize, mask: usize, masked: bool, k: i32, n: i32, bp: usize): void {
   const panels = (n + 7) >> 3;
@@ -262,6 +318,21 @@ export function linearInputGrad(dy: usize, w: usize, mask: usize, masked: bool, 
 export function maskedWeightGrad(x: usize, dy: usize, dyStride: i32, w: usize, g: usize, tokens: i32, inDim: i32, rows: i32, scratch: usize): void {
   packRows(x, <usize>inDim << 2, 0, false, tokens, inDim, scratch);
   blocked(dy, 4, <usize>dyStride << 2, scratch, g, w, true, false, rows, tokens, inDim, aPack(scratch, tokens, inDim));
+}
+
+/**
+ * y [tokens, out] = x [tokens, in] · (w ⊙ M̃)ᵀ with M̃ formed from ỹ (probs [out·in/M, C]) and S [C, M] while
+ * packing; in and M multiples of 4.
+ */
+export function softLinearForward(x: usize, w: usize, probs: usize, s: usize, c: i32, m: i32, y: usize, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
+  packTransposedSoft(w, probs, s, c, m, inDim, outDim, scratch);
+  blocked(x, <usize>inDim << 2, 4, scratch, y, 0, false, false, tokens, inDim, outDim, aPack(scratch, inDim, outDim));
+}
+
+/** dx [tokens, in] (+)= dy [tokens, out] · (w ⊙ M̃), M̃ from ỹ as in softLinearForward. */
+export function softLinearInputGrad(dy: usize, w: usize, probs: usize, s: usize, c: i32, m: i32, dx: usize, accumulate: bool, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
+  packRowsSoft(w, probs, s, c, m, outDim, inDim, scratch);
+  blocked(dy, <usize>outDim << 2, 4, scratch, dx, 0, false, accumulate, tokens, outDim, inDim, aPack(scratch, outDim, inDim));
 }
 
 /** First free byte after the module's static data. */
