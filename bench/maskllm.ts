@@ -24,7 +24,8 @@ import { applyMasks, trimMasks } from "../src/maskllm/train/trim.js";
 import { encodeMaskLogits, decodeMaskLogits } from "../src/checkpoint/mask-logits.js";
 import { hardMaskFromLogits } from "../src/maskllm/train/trim.js";
 import { formatPattern } from "../src/maskllm/mask/patterns.js";
-import { ThreadReplicas, defaultTrainingThreads } from "../src/parallel/thread-replicas.js";
+import { defaultTrainingThreads } from "../src/parallel/thread-replicas.js";
+import { startTrainingThreads, type TrainingThreads } from "../src/parallel/training-threads.js";
 
 const P24 = { n: 2, m: 4 };
 const SEQ = 256;
@@ -70,12 +71,12 @@ function pplWithMasks(model: LlamaModel, masks: Map<string, Uint8Array>, windows
   }
 }
 
-let replicas: ThreadReplicas | undefined; // the training threads beside this one, shared by every run
+let pool: TrainingThreads | undefined; // the training threads (this one included), shared by every run
 
 async function train(model: LlamaModel, windows: Int32Array[], prior: Map<string, Uint8Array>, steps: number, label: string): Promise<TrainMasksResult> {
   const every = Math.max(1, Math.round(steps / 10));
   return trainMasks({
-    model, windows, prior, replicas, options: { steps, batchSize: BATCH, microBatches: MICRO_BATCHES, seed: 0, progressEvery: every },
+    model, windows, prior, replicas: pool?.replicas, executor: pool?.executor, options: { steps, batchSize: BATCH, microBatches: MICRO_BATCHES, seed: 0, progressEvery: every },
     onProgress: (p) => log(`  [${label}] step ${p.step}/${p.steps} loss ${f(p.loss)} lm ${f(p.lmLoss)} reg ${f(p.regLoss, 1)} τ ${f(p.tau, 2)} κ ${f(p.kappa, 0)} change ${f(p.maskChange, 4)} maxProb ${f(p.maxProb)} ${f(p.tokensPerSec, 0)} tok/s eta ${f(p.etaSeconds, 0)} s`),
   });
 }
@@ -100,7 +101,7 @@ try {
   const trainWindows = evalWindows(trainTokens, SEQ);
   const heldWindows = evalWindows(heldTokens, SEQ).slice(0, evalCap);
   const calib = sampleWindows(trainTokens, 128, SEQ, 0);
-  if (threads > 1) replicas = await ThreadReplicas.start(model, threads - 1, "wasm");
+  pool = await startTrainingThreads(model, threads, "wasm");
   log(`stories260K 2:4 on ${backend}, ${MICRO_BATCHES} micro-batches a step on ${threads} thread(s); train ${trainTokens.length} tokens (${trainWindows.length} windows of ${SEQ}), held-out ${heldWindows.length} windows; calibration 128×${SEQ}`);
 
   const dense = ppl(model, heldWindows);
@@ -140,7 +141,7 @@ try {
     if (threads > 1) configs.push([MICRO_BATCHES, threads]);
     for (const [mb, th] of configs) {
       const label = `threads${th}MicroBatches${mb}`;
-      const r = await trainMasks({ model, windows: trainWindows, prior, replicas: th > 1 ? replicas : undefined, options: { steps: 30, batchSize: BATCH, microBatches: mb, seed: 0, progressEvery: 30 } });
+      const r = await trainMasks({ model, windows: trainWindows, prior, ...(th > 1 ? { replicas: pool.replicas, executor: pool.executor } : {}), options: { steps: 30, batchSize: BATCH, microBatches: mb, seed: 0, progressEvery: 30 } });
       const s = split(r);
       speed[label] = { microBatches: mb, threads: th, tokensPerSec: r.tokensPerSec, stepMs: s };
       log(`speed, ${mb} micro-batch(es) on ${th} thread(s), 30 steps: ${f(r.tokensPerSec, 0)} tokens/s; per step: noise ${f(s.noiseMs, 1)} ms, masks ${f(s.maskMs, 1)} ms, forward ${f(s.forwardMs, 1)} ms, backward ${f(s.backwardMs, 1)} ms, waiting ${f(s.replicaWaitMs, 1)} ms, optimizer ${f(s.optimizerMs, 1)} ms`);
@@ -199,7 +200,7 @@ try {
   }
   for (const t of model.weights.values()) t.dispose();
 } finally {
-  await replicas?.close();
+  await pool?.close();
   await rm(tmp, { recursive: true, force: true });
 }
 log(JSON.stringify(result));

@@ -19,7 +19,8 @@ import type { TextTokenizer } from "../checkpoint/tokenizer.js";
 import { decodeMaskNpz } from "../checkpoint/mask-npz.js";
 import { decodeMaskLogits, encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
 import type { BackendChoice } from "../maskllm/backend.js";
-import { defaultTrainingThreads, ThreadReplicas } from "../parallel/thread-replicas.js";
+import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
+import { startTrainingThreads, type TrainingThreads } from "../parallel/training-threads.js";
 
 export const MASKLLM_PRIORS = ["sparsegpt", "wanda", "magnitude", "none"] as const;
 
@@ -101,12 +102,12 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
   process.once("SIGINT", onSig);
   let last: MaskTrainingProgress | undefined;
   const threads = o.threads ?? defaultTrainingThreads(o.microBatches);
-  let replicas: ThreadReplicas | undefined;
+  let pool: TrainingThreads | undefined;
   try {
-    if (threads > 1) replicas = await ThreadReplicas.start(model, threads - 1, o.backend);
+    pool = await startTrainingThreads(model, threads, o.backend);
     bar?.start(o.steps, 0, { loss: "-", tau: "-", kappa: "-", change: "-", tps: "-" });
     const r = await trainMasks({
-      model, windows, targets, prior, resume, signal: ac.signal, replicas,
+      model, windows, targets, prior, resume, signal: ac.signal, replicas: pool.replicas, executor: pool.executor,
       options: { pattern, steps: o.steps, batchSize: o.batchSize, microBatches: o.microBatches, seed: o.seed, progressEvery: 1, snapshotEvery: o.snapshotEvery ?? 0, ...(o.lr !== undefined ? { lr: o.lr, lrMin: o.lr / 10 } : {}) },
       onProgress: (p) => {
         last = p;
@@ -150,6 +151,6 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
     throw e;
   } finally {
     process.removeListener("SIGINT", onSig);
-    await replicas?.close();
+    await pool?.close();
   }
 }

@@ -29,7 +29,7 @@ import { candidateCount, MaskShapeError } from "../maskllm/train/logits.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import type { BackendChoice } from "../maskllm/backend.js";
-import { ThreadReplicas } from "../parallel/thread-replicas.js";
+import { startTrainingThreads } from "../parallel/training-threads.js";
 import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
 import { loadText } from "./datasets.js";
 import type { JobIoContext } from "./job-io-context.js";
@@ -270,13 +270,13 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       const t0 = performance.now();
       // training threads share each step's micro-batches; the mask does not depend on how many there are
       const threads = trainingThreads(spec, config);
-      const replicas = threads > 1 ? await ThreadReplicas.start(model, threads - 1, tf.getBackend() as BackendChoice) : undefined;
-      if (replicas) await appendEvent(prisma, jobId, { type: JOB_EVENT_TYPES.log, message: `training on ${threads} threads (${spec.training.micro_batches} micro-batches per step)`, data: { threads, microBatches: spec.training.micro_batches } });
+      const pool = await startTrainingThreads(model, threads, tf.getBackend() as BackendChoice);
+      if (pool.threads > 1) await appendEvent(prisma, jobId, { type: JOB_EVENT_TYPES.log, message: `training on ${threads} threads (${pool.kind === "host" ? "each op split over them" : `${spec.training.micro_batches} micro-batches per step`})`, data: { threads, microBatches: spec.training.micro_batches } });
       // a shutdown lets training reach its next snapshot when that is near (handback.ts), else snapshots on abort
       const gate = new TrainingStopGate(r.signal, { steps, snapshotEvery: spec.training.snapshot_every });
       const run = async (from: Uint8Array | undefined) =>
         trainMasks({
-          model, windows, options: opts, targets: v.targets, prior, resume: from, signal: gate.signal, replicas,
+          model, windows, options: opts, targets: v.targets, prior, resume: from, signal: gate.signal, replicas: pool.replicas, executor: pool.executor,
           // a hand-back that could not wait for the next scheduled snapshot still stores the steps done so far
           snapshotOnAbort: isHandback,
           onProgress: (pr) => {
@@ -320,7 +320,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
         throw asInputError(err);
       } finally {
         gate.dispose();
-        await replicas?.close();
+        await pool.close();
       }
       logits = result.logits;
       training = {

@@ -13,6 +13,7 @@ import { ropeTableValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { MaskTarget } from "../train/logits.js";
 import type { Executor } from "./ops.js";
+import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
 export const HOST_LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] as const;
 
@@ -29,6 +30,11 @@ export function hostEngineUnsupported(config: LlamaConfig): string | undefined {
   if (config.numAttentionHeads % config.numKeyValueHeads !== 0) return "heads are not a multiple of kv heads";
   if (config.headDim % 2 !== 0) return "odd head dimension";
   return undefined;
+}
+
+/** Whether trainMasks takes the host path for this model on the current backend (the WebAssembly kernels run). */
+export function hostTrainingSupported(config: LlamaConfig): boolean {
+  return fusedKernelsSupported() && hostEngineUnsupported(config) === undefined;
 }
 
 /** One masked linear's place in the step's ỹ / ∂ỹ arrays. */
@@ -263,8 +269,9 @@ export class HostEngine {
    * One micro-batch: adds ∂(weight·LM)/∂ỹ to dProbs [Σgroups, C] at the step's ỹ (probs) and returns weight·LM,
    * the part's share of the batch's mean next-token loss (`weight` = its share of the batch).
    */
-  microBatch(ids: Int32Array, windows: number, weight: number, probs: Float32Array, dProbs: Float32Array): number {
+  microBatch(ids: Int32Array, windows: number, weight: number, probs: Float32Array, dProbs: Float32Array, timing?: { forwardMs: number; backwardMs: number }): number {
     const { c, spec, exec } = this;
+    const t0 = performance.now();
     if (windows > spec.maxWindows) throw new HostEngineError(`${windows} windows in a micro-batch, sized for ${spec.maxWindows}`);
     const seq = spec.seqLen;
     const T = windows * seq;
@@ -332,6 +339,9 @@ export class HostEngine {
     for (let r = 0; r < windows; r++) total += this.totals[r];
     const lm = (total / count) * weight;
 
+    const t1 = performance.now();
+    if (timing) timing.forwardMs += t1 - t0;
+
     // backward: dlogits in place over the logits
     const scale = this.rowScale.subarray(0, T);
     for (let k = 0; k < T; k++) scale[k] = (rowW[k] * weight) / count;
@@ -366,6 +376,7 @@ export class HostEngine {
       dx.set(da);
       exec.run({ kind: "rmsNormBackward", x: cut(L.x, d), w: this.w.get(`${p}.input_layernorm.weight`)!, r: L.r1.subarray(0, T), dy: dxn, dx, accumulate: true, rows: T, n: d });
     }
+    if (timing) timing.backwardMs += performance.now() - t1;
     return lm;
   }
 }

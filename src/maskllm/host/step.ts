@@ -87,11 +87,9 @@ export class HostStepper {
     exec.run({ kind: "sample", logits: state.logits, probs: this.probs, offsets, groups, seeds, invTau: 1 / sch.tau, scale, hard: o.hard, s, c, m });
     timing.maskMs += performance.now() - tic;
     // Σ parts ∂LM/∂ỹ, in order
-    tic = performance.now();
     this.dProbs.fill(0);
     let lm = 0;
-    for (const mb of parts) lm += this.engine.microBatch(mb.ids, mb.windows, mb.weight, this.probs, this.dProbs);
-    timing.forwardMs += performance.now() - tic; // forward and backward run interleaved per part: reported together
+    for (const mb of parts) lm += this.engine.microBatch(mb.ids, mb.windows, mb.weight, this.probs, this.dProbs, timing);
 
     // the logits' gradient with the regulariser (per target, stats summed in target order), clipping, AdamW
     tic = performance.now();

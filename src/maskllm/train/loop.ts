@@ -6,13 +6,12 @@
 // bit-identical to an uninterrupted one (same path, any number of threads).
 import { expectedWeightShapes, linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
 import { candidateMatrixValues, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
-import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
 import { splitBatch, type GradientReplicas, type GradientTiming, type MicroBatch } from "./micro-batch.js";
 import { applyPrior } from "./prior.js";
 import { RNG_DESCRIPTION, permutation, seedFor } from "./rng.js";
 import { TfStepper } from "./tf-step.js";
-import { HostEngine, hostEngineUnsupported } from "../host/engine.js";
+import { HostEngine, hostTrainingSupported } from "../host/engine.js";
 import { InlineExecutor, type Executor } from "../host/ops.js";
 import { HostStepper, type HostLogitsState, type HostStepReport, type HostStepSchedule } from "../host/step.js";
 import { scheduleAt, type Range } from "./schedules.js";
@@ -276,7 +275,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   const state: HostLogitsState = snap ? { logits: initFlat, m: flatten(snap.m), v: flatten(snap.v) } : { logits: initFlat, m: new Float32Array(initFlat.length), v: new Float32Array(initFlat.length) };
   snap = undefined; // let the snapshot's arrays go
   init = new Map();
-  const host = input.engine !== "tf" && fusedKernelsSupported() && hostEngineUnsupported(model.config) === undefined;
+  const host = input.engine !== "tf" && hostTrainingSupported(model.config);
   let stepper: { step(step: number, sch: HostStepSchedule, parts: MicroBatch[], wantReport: boolean, timing: StepTiming): Promise<HostStepReport | undefined>; state(): HostLogitsState; dispose(): void } | undefined;
   try {
     if (host) {
