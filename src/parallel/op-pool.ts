@@ -28,8 +28,9 @@ export type ToPoolThread =
 
 // ops below this many flops run on the calling thread alone: a round trip to a thread costs ~20-50 µs
 const MIN_SPLIT_WORK = 4e6;
-// a thread that has not answered after this long is taken for dead (its exit cannot be seen while we wait)
-const STALL_MS = 600_000;
+// A thread that has not finished its part after this long (plus 10 s per GFLOP of the op, far slower than any
+// machine here) is taken for dead: its exit cannot be seen while this thread waits.
+const STALL_MS = 60_000;
 
 function encode(v: unknown, ids: WeakMap<SharedArrayBuffer, number>): unknown {
   if (ArrayBuffer.isView(v)) {
@@ -52,15 +53,15 @@ export class OpPool implements Executor {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(8));
   private closed = false;
 
-  private constructor(private readonly workers: Worker[], private readonly errors: MessagePort[]) {}
+  private constructor(private readonly workers: Worker[], private readonly errors: MessagePort[], private readonly stallMs: number) {}
 
   /** `threads` in all, the caller's included (so threads − 1 workers). */
-  static async start(threads: number): Promise<OpPool> {
+  static async start(threads: number, opts: { stallMs?: number } = {}): Promise<OpPool> {
     const n = Math.max(0, Math.floor(threads) - 1);
     const workers = Array.from({ length: n }, () => new Worker(new URL("./op-pool-thread.mjs", import.meta.url)));
     // one channel per thread for its error messages, read synchronously (receiveMessageOnPort) after a wait
     const channels = workers.map(() => new MessageChannel());
-    const pool = new OpPool(workers, channels.map((c) => c.port2));
+    const pool = new OpPool(workers, channels.map((c) => c.port2), opts.stallMs ?? STALL_MS);
     try {
       await Promise.all(
         workers.map(
@@ -122,8 +123,12 @@ export class OpPool implements Executor {
     }
     const want = parts - 1;
     const t0 = Date.now();
+    const limit = this.stallMs + opWork(op) / 1e8;
     for (let done = Atomics.load(this.ctrl, 0); done < want; done = Atomics.load(this.ctrl, 0)) {
-      if (Atomics.wait(this.ctrl, 0, done, 5000) === "timed-out" && Date.now() - t0 > STALL_MS) throw new OpPoolError(`a training thread did not finish its part of ${op.kind} in ${STALL_MS / 1000} s`);
+      if (Atomics.wait(this.ctrl, 0, done, Math.min(1000, limit)) === "timed-out" && Date.now() - t0 > limit) {
+        this.closed = true; // its part may still land later: nothing more runs on this pool
+        throw new OpPoolError(`a training thread did not finish its part of ${op.kind} within ${Math.round(limit / 1000)} s (it stopped or the machine is overloaded)`);
+      }
     }
     if (mine) throw mine;
     if (Atomics.load(this.ctrl, 1) > 0) {

@@ -1,4 +1,5 @@
-// Data-parallel training: micro-batches on worker threads give the same logits, bit for bit, as the same run on one
+// Data-parallel training on the TF.js path (engine: "tf"; the host path's threads are op-pool.test.ts):
+// micro-batches on worker threads give the same logits, bit for bit, as the same run on one
 // thread; the closed-form logits gradient equals autograd through the Gumbel-softmax; a failing thread fails the run.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
@@ -52,12 +53,12 @@ test("the closed-form logits gradient equals autograd through Gumbel-softmax and
 test("micro-batches on a worker thread train bit-identically to the same run on one thread, without leaking tensors", async () => {
   const model = tinyModel();
   const options = { steps: 6, batchSize: 4, microBatches: 2, seed: 3, progressEvery: 2 };
-  const single = await trainMasks({ model, windows, options });
+  const single = await trainMasks({ model, windows, options, engine: "tf" });
   const before = tf.memory().numTensors; // after the first run: RoPE tables and causal masks are cached per process
   const replicas = await ThreadReplicas.start(model, 1, "wasm");
   try {
     assert.equal(replicas.parallelism, 1);
-    const threaded = await trainMasks({ model, windows, options, replicas });
+    const threaded = await trainMasks({ model, windows, options, replicas, engine: "tf" });
     assert.equal(tf.memory().numTensors, before);
     for (const [name, l] of single.logits) assert.deepEqual(threaded.logits.get(name), l, name);
     assert.ok(threaded.timing.steps === 6 && threaded.last!.lmLoss === single.last!.lmLoss);
@@ -65,7 +66,7 @@ test("micro-batches on a worker thread train bit-identically to the same run on 
     await replicas.close();
   }
   // the comparison can fail: one micro-batch is another float32 computation of the same gradient
-  const whole = await trainMasks({ model, windows, options: { ...options, microBatches: 1 } });
+  const whole = await trainMasks({ model, windows, options: { ...options, microBatches: 1 }, engine: "tf" });
   const name = single.targets[0].name;
   assert.notDeepEqual(whole.logits.get(name), single.logits.get(name));
   for (const t of model.weights.values()) t.dispose();
@@ -78,7 +79,7 @@ test("a training thread that dies fails the run with its reason", async () => {
     // kill the thread outright, as an out-of-memory abort would
     (replicas as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads[0].worker.terminate();
     await new Promise((r) => setTimeout(r, 50));
-    await assert.rejects(trainMasks({ model, windows, options: { steps: 2, batchSize: 4, microBatches: 2 }, replicas }), (e: unknown) => e instanceof ReplicaError && /exited/.test(e.message));
+    await assert.rejects(trainMasks({ model, windows, options: { steps: 2, batchSize: 4, microBatches: 2 }, replicas, engine: "tf" }), (e: unknown) => e instanceof ReplicaError && /exited/.test(e.message));
   } finally {
     await replicas.close();
     for (const t of model.weights.values()) t.dispose();
