@@ -55,7 +55,7 @@ worker.on("error", (err) => {
   if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "worker connection error");
   else log.error({ err }, "worker error");
 });
-const webhookWorker = startWebhookWorker(connection, config.queuePrefix, { prisma });
+const webhookWorker = startWebhookWorker(connection, config.queuePrefix, { prisma, allowPrivate: config.allowPrivateSources });
 webhookWorker.on("error", (err) => {
   const code = (err as NodeJS.ErrnoException).code;
   if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "webhook worker connection error");
