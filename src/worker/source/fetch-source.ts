@@ -148,7 +148,7 @@ export async function fetchSource(source: JobSource, ctx: JobIoContext): Promise
         const files = await fetchS3Folder(client, s.url, opts);
         return { dir: ctx.dir, files, sha256: folderDigest(files), description: s.url };
       }
-      const extracted = await extractTar(await openS3Object(client, s.url, opts), ctx.dir, { gzip: kind === "tar.gz", budget });
+      const extracted = await extractTar(await openS3Object(client, s.url, opts), ctx.dir, { gzip: kind === "tar.gz", budget, maxRatio: ctx.config.maxGzipRatio });
       const root = await modelRoot(ctx.dir, extracted);
       return { dir: root.dir, files: root.files, sha256: folderDigest(root.files), description: s.url };
     } finally {
@@ -164,7 +164,7 @@ export async function fetchSource(source: JobSource, ctx: JobIoContext): Promise
     return { dir: ctx.dir, files, sha256: folderDigest(files), description: shown };
   }
   const res = await guardedGet(s.url, http);
-  const extracted = await extractTar(res.body, ctx.dir, { gzip: kind === "tar.gz", budget });
+  const extracted = await extractTar(res.body, ctx.dir, { gzip: kind === "tar.gz", budget, maxRatio: ctx.config.maxGzipRatio });
   const root = await modelRoot(ctx.dir, extracted);
   return { dir: root.dir, files: root.files, sha256: folderDigest(root.files), description: shown };
 }
