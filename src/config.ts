@@ -137,6 +137,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.add(`S3_SOURCE_BUCKETS: must not list the storage bucket ${e.S3_BUCKET} (a job would read other tenants' files); a tenant's own checkpoint is {checkpoint_id}`);
   // Node refuses a headers timeout longer than the request timeout
   if (Number(e.HTTP_HEADERS_TIMEOUT_MS) > Number(e.HTTP_REQUEST_TIMEOUT_MS)) problems.add(`HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (${e.HTTP_REQUEST_TIMEOUT_MS})`);
+  // headers still arriving are answered by the headers timeout (408); the idle timeout must not close them first
+  if (Number(e.HTTP_IDLE_TIMEOUT_MS) <= Number(e.HTTP_HEADERS_TIMEOUT_MS)) problems.add(`HTTP_IDLE_TIMEOUT_MS: must exceed HTTP_HEADERS_TIMEOUT_MS (${e.HTTP_HEADERS_TIMEOUT_MS})`);
   if (problems.size > 0) throw new ConfigError([...problems]);
   const num = (k: keyof Env) => Number(e[k]);
   return {

@@ -8,8 +8,12 @@ import { CheckpointError } from "./errors.js";
 
 const BLOCK = 512;
 
-/** Caps shared with the worker's tar reader: a Hugging Face folder is config, tokenizer files, an index and shards. */
-export const MAX_ARCHIVE_ENTRIES = 1024;
+/**
+ * Cap shared with the worker's tar reader, on every header (files, folders, long-name records): a Hugging Face
+ * folder is config, tokenizer files, an index and its shards (Llama 3.1 405B has 191), and every entry costs a
+ * blob write before the folder can be judged.
+ */
+export const MAX_ARCHIVE_ENTRIES = 256;
 /** zero padding allowed after the end-of-archive blocks (GNU tar's largest usual record is 1 MiB) */
 const MAX_TRAILING_BYTES = 1024 * 1024;
 

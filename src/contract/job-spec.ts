@@ -311,16 +311,26 @@ function privateUrlProblem(url: string, policy?: NetworkPolicy): string | null {
 /** Deepest nesting a spec may have (the deepest valid one has 4 levels); checked before anything recursive runs. */
 export const MAX_SPEC_DEPTH = 32;
 
-/** Whether `value` nests arrays/objects deeper than `max`, found without recursion (so hostile depth cannot overflow the stack). */
-export function deeperThan(value: unknown, max: number): boolean {
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What makes a JSON value unstorable, found without recursion (so hostile depth cannot overflow the stack):
+ * nesting deeper than `maxDepth`, or a string (key or value) Postgres' jsonb refuses: NUL or a lone surrogate.
+ */
+export function unstorableJson(value: unknown, maxDepth: number): string | null {
+  const badText = (s: string) => s.includes("\u0000") || LONE_SURROGATE.test(s);
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
+    if (typeof v === "string" && badText(v)) return "holds a string with a NUL character or a lone UTF-16 surrogate";
     if (typeof v !== "object" || v === null) continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    if (depth > maxDepth) return `nests deeper than ${maxDepth} levels`;
+    for (const [k, child] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+      if (typeof k === "string" && badText(k)) return "holds a key with a NUL character or a lone UTF-16 surrogate";
+      if (typeof child === "string" || (typeof child === "object" && child !== null)) stack.push([child, depth + 1]);
+    }
   }
-  return false;
+  return null;
 }
 
 export const DEFAULT_HUB_HOSTS = ["huggingface.co", "www.huggingface.co", "hf.co"];
@@ -538,7 +548,8 @@ export interface ParseOptions {
 export function parseJobSpec(body: unknown, opts: ParseOptions = {}): ParseResult {
   const hubHosts = opts.hubHosts ?? DEFAULT_HUB_HOSTS;
   if (!isPlainObject(body)) return { ok: false, errors: [{ path: "", message: "must be a JSON object" }] };
-  if (deeperThan(body, MAX_SPEC_DEPTH)) return { ok: false, errors: [{ path: "", message: `nests deeper than ${MAX_SPEC_DEPTH} levels` }] };
+  const unstorable = unstorableJson(body, MAX_SPEC_DEPTH);
+  if (unstorable) return { ok: false, errors: [{ path: "", message: unstorable }] };
   const input = structuredClone(body);
   const oneShot = input.method !== undefined && input.method !== "maskllm";
   // prior and training get their defaults only for maskllm; for a one-shot method they must stay absent
