@@ -65,7 +65,6 @@ export function rawRequest(base: string, pieces: (string | Buffer)[], opts: { pa
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     const chunks: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(timer);
       socket.destroy();
@@ -75,7 +74,7 @@ export function rawRequest(base: string, pieces: (string | Buffer)[], opts: { pa
       const body = text.includes("\r\n\r\n") ? text.slice(text.indexOf("\r\n\r\n") + 4) : "";
       resolve({ status, type, body, ms: Date.now() - started });
     };
-    timer = setTimeout(done, opts.deadlineMs ?? 5000);
+    const timer = setTimeout(done, opts.deadlineMs ?? 5000);
     socket.on("data", (c) => chunks.push(c));
     socket.on("close", done);
     socket.on("error", () => {}); // a reset after the answer is fine; the close handler resolves
