@@ -35,6 +35,16 @@ export const EnvSchema = Type.Object({
   MAX_DOWNLOAD_BYTES: Int(32 * 1024 ** 3, 1),
   HF_ENDPOINT: Type.String({ pattern: "^https?://", default: "https://huggingface.co", description: "Hugging Face Hub API base" }),
   ALLOW_PRIVATE_SOURCES: Type.Optional(Bool),
+  S3_SOURCE_BUCKETS: Type.String({
+    pattern: "^[a-z0-9.,-]*$",
+    default: "",
+    description: "comma-separated buckets that s3:// job sources may read with the worker's S3 credentials (empty: none); the service's own bucket is never one",
+  }),
+  MAX_GZIP_RATIO: Int(20, 1, 100_000),
+  UPLOAD_STALE_AFTER_MS: Int(10 * 60_000, 1000),
+  HTTP_HEADERS_TIMEOUT_MS: Int(30_000, 100),
+  HTTP_REQUEST_TIMEOUT_MS: Int(60 * 60_000, 100),
+  HTTP_IDLE_TIMEOUT_MS: Int(60_000, 100),
   RATE_LIMIT_PER_MINUTE: Int(600, 1),
   RATE_LIMIT_STORE: Type.Union([Type.Literal("memory"), Type.Literal("redis")], { default: "memory", description: "where rate-limit counters live: this process (limits per API process) or Redis (shared by every replica, one round trip per request)" }),
   MAX_CONCURRENT_JOBS_PER_TENANT: Int(4, 1),
@@ -67,6 +77,14 @@ export interface Config {
   limits: { uploadFileBytes: number; uploadTotalBytes: number; downloadBytes: number };
   hfEndpoint: string;
   allowPrivateSources: boolean;
+  /** buckets s3:// sources may name; never the storage bucket */
+  s3SourceBuckets: string[];
+  /** a .tar.gz source expanding more than this many times its compressed size is refused (decompression bomb) */
+  maxGzipRatio: number;
+  /** an upload whose row was not touched for this long is abandoned; the worker's reconciler removes it */
+  uploadStaleAfterMs: number;
+  /** API sockets: headers must arrive within headersMs, the whole request within requestMs, no byte either way for idleMs closes it */
+  httpTimeouts: { headersMs: number; requestMs: number; idleMs: number };
   rateLimitPerMinute: number;
   /** memory: counters per API process; redis: shared across replicas at one Redis round trip per request */
   rateLimitStore: Env["RATE_LIMIT_STORE"];
@@ -113,8 +131,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (n < schema.minimum || (schema.maximum !== undefined && n > schema.maximum))
       problems.add(`${key}: must be in [${schema.minimum}, ${schema.maximum}] (got ${v})`);
   }
-  if (problems.size > 0) throw new ConfigError([...problems]);
   const e = withDefaults as unknown as Env;
+  const sourceBuckets = e.S3_SOURCE_BUCKETS.split(",").filter(Boolean);
+  if (e.STORAGE_DRIVER === "s3" && sourceBuckets.includes(e.S3_BUCKET))
+    problems.add(`S3_SOURCE_BUCKETS: must not list the storage bucket ${e.S3_BUCKET} (a job would read other tenants' files); a tenant's own checkpoint is {checkpoint_id}`);
+  // Node refuses a headers timeout longer than the request timeout
+  if (Number(e.HTTP_HEADERS_TIMEOUT_MS) > Number(e.HTTP_REQUEST_TIMEOUT_MS)) problems.add(`HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (${e.HTTP_REQUEST_TIMEOUT_MS})`);
+  // headers still arriving are answered by the headers timeout (408); the idle timeout must not close them first
+  if (Number(e.HTTP_IDLE_TIMEOUT_MS) <= Number(e.HTTP_HEADERS_TIMEOUT_MS)) problems.add(`HTTP_IDLE_TIMEOUT_MS: must exceed HTTP_HEADERS_TIMEOUT_MS (${e.HTTP_HEADERS_TIMEOUT_MS})`);
+  if (problems.size > 0) throw new ConfigError([...problems]);
   const num = (k: keyof Env) => Number(e[k]);
   return {
     databaseUrl: e.DATABASE_URL,
@@ -152,6 +177,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: { uploadFileBytes: num("MAX_UPLOAD_FILE_BYTES"), uploadTotalBytes: num("MAX_UPLOAD_TOTAL_BYTES"), downloadBytes: num("MAX_DOWNLOAD_BYTES") },
     hfEndpoint: e.HF_ENDPOINT.replace(/\/+$/, ""),
     allowPrivateSources: truthy(e.ALLOW_PRIVATE_SOURCES),
+    s3SourceBuckets: sourceBuckets,
+    maxGzipRatio: num("MAX_GZIP_RATIO"),
+    uploadStaleAfterMs: num("UPLOAD_STALE_AFTER_MS"),
+    httpTimeouts: { headersMs: num("HTTP_HEADERS_TIMEOUT_MS"), requestMs: num("HTTP_REQUEST_TIMEOUT_MS"), idleMs: num("HTTP_IDLE_TIMEOUT_MS") },
     rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
     rateLimitStore: e.RATE_LIMIT_STORE,
     maxConcurrentJobsPerTenant: num("MAX_CONCURRENT_JOBS_PER_TENANT"),

@@ -15,6 +15,8 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Config } from "../config.js";
 import { genReqId, REQUEST_ID_HEADER } from "./request-id.js";
 import { PROBLEM_CONTENT_TYPE, problemFor } from "./problem.js";
+import { clientErrorHandler, onIdleSocket } from "./http-errors.js";
+import { boundJsonDepth } from "./json-body.js";
 import swaggerPlugin from "./plugins/external/swagger.js";
 import prismaPlugin from "./plugins/external/prisma.js";
 import queuesPlugin from "./plugins/external/queues.js";
@@ -61,6 +63,15 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
     // probes arrive every few seconds; their failures are logged by the checks themselves
     logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: (req) => PROBE_PATHS.has(req.url) }),
     ajv: { customOptions: { allErrors: true } },
+    // slow or stalled clients must not hold sockets: headers, the whole request and idle sockets are timed
+    requestTimeout: config.httpTimeouts.requestMs,
+    http: {
+      headersTimeout: config.httpTimeouts.headersMs,
+      // how often node looks for requests over those timeouts
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(config.httpTimeouts.headersMs / 4))),
+    },
+    // bytes that are not HTTP, oversized headers, timeouts: answered as problem+json too
+    clientErrorHandler,
     // errors raised before routing (a malformed URL) skip the error handler; answer them in the same shape
     frameworkErrors: (err, req, reply) => {
       const r = reply as FastifyReply;
@@ -70,6 +81,9 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate("config", config);
+  // a request stalled mid-body gets a 408 problem; an idle keep-alive socket is closed
+  app.server.setTimeout(config.httpTimeouts.idleMs, onIdleSocket);
+  boundJsonDepth(app);
   // a callback hook: an async one would cost a promise on every request
   app.addHook("onRequest", (req, reply, done) => {
     reply.header(REQUEST_ID_HEADER, req.id);

@@ -1,10 +1,21 @@
 // Reads a .tar (ustar, with pax and GNU long names) as a stream of file entries, so an uploaded archive of a
 // Hugging Face folder goes straight into storage file by file, never whole into memory or onto disk.
-// Each entry's body must be read to its end before the next entry is asked for.
+// Each entry's body must be read to its end before the next entry is asked for. The input is always read to its
+// end: tar writers pad the archive to whole records (Python's tarfile and GNU tar to 10240 bytes), and a
+// multipart upload cannot move to its next part until this one is drained.
 import { Readable } from "node:stream";
 import { CheckpointError } from "./errors.js";
 
 const BLOCK = 512;
+
+/**
+ * Cap shared with the worker's tar reader, on every header (files, folders, long-name records): a Hugging Face
+ * folder is config, tokenizer files, an index and its shards (Llama 3.1 405B has 191), and every entry costs a
+ * blob write before the folder can be judged.
+ */
+export const MAX_ARCHIVE_ENTRIES = 256;
+/** zero padding allowed after the end-of-archive blocks (GNU tar's largest usual record is 1 MiB) */
+const MAX_TRAILING_BYTES = 1024 * 1024;
 
 class ByteReader {
   private chunks: Buffer[] = [];
@@ -39,6 +50,20 @@ class ByteReader {
     if (await this.fill(n)) return this.take(n);
     if (this.length === 0) return null;
     throw truncated();
+  }
+
+  /** reads the input to its end; false when it holds a non-zero byte or more than `max` bytes */
+  async drainZeros(max: number): Promise<boolean> {
+    let seen = 0;
+    for (;;) {
+      for (const c of this.chunks) {
+        seen += c.length;
+        if (seen > max || c.some((b) => b !== 0)) return false;
+      }
+      this.chunks = [];
+      this.length = 0;
+      if (this.done || !(await this.fill(1))) return true;
+    }
   }
 
   /** n bytes as chunks of whatever size arrives */
@@ -109,13 +134,17 @@ export async function* tarEntries(input: AsyncIterable<Buffer>): AsyncGenerator<
   let pax: Record<string, string> = {};
   let longName: string | undefined;
   let first = true;
-  for (;;) {
+  for (let entries = 0; ; entries++) {
     const h = await reader.read(BLOCK);
     if (!h) {
       if (first) throw notTar("it is empty");
       return;
     }
-    if (h.every((b) => b === 0)) return;
+    if (h.every((b) => b === 0)) {
+      if (!(await reader.drainZeros(MAX_TRAILING_BYTES))) throw notTar("data follows the end of the archive");
+      return;
+    }
+    if (entries >= MAX_ARCHIVE_ENTRIES) throw notTar(`it has more than ${MAX_ARCHIVE_ENTRIES} entries`);
     if (!checksumOk(h)) throw notTar(first ? "the first block is not a tar header" : "a header checksum does not match");
     first = false;
     const type = String.fromCharCode(h[156] || 0x30);

@@ -13,6 +13,8 @@
 import { Type, type Static, type TSchema } from "typebox";
 import { Memory } from "typebox/system";
 import { Value } from "typebox/value";
+import type { Config } from "../config.js";
+import { literalPrivateHostReason } from "./addresses.js";
 import { InvalidJobError } from "./errors.js";
 import { DEFAULT_WEBHOOK_EVENTS, WebhookEventTypeSchema } from "./events.js";
 
@@ -265,10 +267,69 @@ export function parseS3Url(url: string): { bucket: string; key: string } | null 
   return { bucket: m[1], key: m[2] ?? "" };
 }
 
-function s3Problem(url: string): string | null {
-  if (!parseS3Url(url)) return "must be s3://<bucket>/<key> with a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)";
+/** Where a deployment lets a job's URLs point; the API and the worker check a spec against it. */
+export interface NetworkPolicy {
+  /** URLs may name private addresses (ALLOW_PRIVATE_SOURCES) */
+  allowPrivate: boolean;
+  /** buckets an s3:// source may name (S3_SOURCE_BUCKETS) */
+  s3Buckets: string[];
+  /** the service's own storage bucket: never a source (another tenant's files live there) */
+  ownBucket?: string;
+}
+
+export function networkPolicy(config: Pick<Config, "allowPrivateSources" | "s3SourceBuckets" | "storage">): NetworkPolicy {
+  return { allowPrivate: config.allowPrivateSources, s3Buckets: config.s3SourceBuckets, ownBucket: config.storage.driver === "s3" ? config.storage.bucket : undefined };
+}
+
+/** Why an s3:// source URL cannot be read, or null; the bucket rules only with a policy. */
+export function s3Problem(url: string, policy?: NetworkPolicy): string | null {
+  const loc = parseS3Url(url);
+  if (!loc) return "must be s3://<bucket>/<key> with a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)";
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(url)) return "must not contain control characters";
+  if (/[\u0000-\u001f\u007f\\]/.test(url)) return "must not contain control characters or backslashes";
+  // a path-style endpoint may normalise /bucket/../other-bucket/key into another bucket
+  if (loc.key.split("/").some((seg) => seg === "." || seg === "..") || loc.key.startsWith("/")) return 'must not contain "." or ".." segments or a leading /';
+  if (!policy) return null;
+  if (loc.bucket === policy.ownBucket) return `names this service's own storage bucket; a checkpoint you uploaded is {"checkpoint_id": "<id>"}`;
+  if (!policy.s3Buckets.includes(loc.bucket)) return `names bucket ${loc.bucket}, which is not one this deployment reads sources from (${policy.s3Buckets.length ? policy.s3Buckets.join(", ") : "none are configured"})`;
+  return null;
+}
+
+/** Why an https URL of the spec must not be fetched (a literal private address), or null. */
+function privateUrlProblem(url: string, policy?: NetworkPolicy): string | null {
+  if (!policy || policy.allowPrivate) return null;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null; // the shape check reports it
+  }
+  const reason = literalPrivateHostReason(u);
+  return reason ? `must not point at a loopback, private, link-local or metadata address (${reason})` : null;
+}
+
+/** Deepest nesting a spec may have (the deepest valid one has 4 levels); checked before anything recursive runs. */
+export const MAX_SPEC_DEPTH = 32;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What makes a JSON value unstorable, found without recursion (so hostile depth cannot overflow the stack):
+ * nesting deeper than `maxDepth`, or a string (key or value) Postgres' jsonb refuses: NUL or a lone surrogate.
+ */
+export function unstorableJson(value: unknown, maxDepth: number): string | null {
+  const badText = (s: string) => s.includes("\u0000") || LONE_SURROGATE.test(s);
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === "string" && badText(v)) return "holds a string with a NUL character or a lone UTF-16 surrogate";
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > maxDepth) return `nests deeper than ${maxDepth} levels`;
+    for (const [k, child] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+      if (typeof k === "string" && badText(k)) return "holds a key with a NUL character or a lone UTF-16 surrogate";
+      if (typeof child === "string" || (typeof child === "object" && child !== null)) stack.push([child, depth + 1]);
+    }
+  }
   return null;
 }
 
@@ -440,12 +501,12 @@ function httpsProblem(url: string): string | null {
 }
 
 /** Rules across fields, on a body that already matches the schema (defaults applied). */
-function crossFieldErrors(body: JobSpecInput, hubHosts: string[]): SpecError[] {
+function crossFieldErrors(body: JobSpecInput, hubHosts: string[], policy?: NetworkPolicy): SpecError[] {
   const errors: SpecError[] = [];
   const [n, m] = body.pattern!.split(":").map(Number);
   if (n >= m) errors.push({ path: "/pattern", message: `N must be smaller than M, got ${body.pattern}` });
   if ("url" in body.source) {
-    const problem = body.source.url.startsWith("s3://") ? s3Problem(body.source.url) : httpsProblem(body.source.url);
+    const problem = body.source.url.startsWith("s3://") ? s3Problem(body.source.url, policy) : (httpsProblem(body.source.url) ?? privateUrlProblem(body.source.url, policy));
     const hub = problem || body.source.url.startsWith("s3://") ? null : hubSourceFromUrl(body.source.url, hubHosts);
     if (problem) errors.push({ path: "/source/url", message: problem });
     else if (typeof hub === "string") errors.push({ path: "/source/url", message: hub });
@@ -453,7 +514,7 @@ function crossFieldErrors(body: JobSpecInput, hubHosts: string[]): SpecError[] {
   if ("hf" in body.source && body.source.hf.revision?.includes("..")) errors.push({ path: "/source/hf/revision", message: 'must not contain ".."' });
   const dataset = body.calibration!.dataset!;
   if (dataset.startsWith("https://")) {
-    const problem = httpsProblem(dataset);
+    const problem = httpsProblem(dataset) ?? privateUrlProblem(dataset, policy);
     if (problem) errors.push({ path: "/calibration/dataset", message: problem });
   }
   const builtinFormat = dataset === "builtin:wikitext" ? "wikitext" : dataset === "builtin:tinystories" ? "stories" : undefined;
@@ -463,7 +524,7 @@ function crossFieldErrors(body: JobSpecInput, hubHosts: string[]): SpecError[] {
   if (dataset === "builtin:wikitext" && body.eval!.datasets!.includes("builtin:wikitext"))
     errors.push({ path: "/eval/datasets", message: "builtin:wikitext is also the calibration text (both are the Wikitext-2 test split); evaluate on other data or calibrate on other text" });
   if (body.webhook) {
-    const problem = httpsProblem(body.webhook.url);
+    const problem = httpsProblem(body.webhook.url) ?? privateUrlProblem(body.webhook.url, policy);
     if (problem) errors.push({ path: "/webhook/url", message: problem });
   }
   if (body.method !== "maskllm") {
@@ -476,6 +537,8 @@ function crossFieldErrors(body: JobSpecInput, hubHosts: string[]): SpecError[] {
 export interface ParseOptions {
   /** host names whose page URLs are read as the hf source (default: huggingface.co, hf.co) */
   hubHosts?: string[];
+  /** the deployment's network policy (the API and the worker); without it only the shape is checked (the CLI) */
+  network?: NetworkPolicy;
 }
 
 /**
@@ -485,6 +548,8 @@ export interface ParseOptions {
 export function parseJobSpec(body: unknown, opts: ParseOptions = {}): ParseResult {
   const hubHosts = opts.hubHosts ?? DEFAULT_HUB_HOSTS;
   if (!isPlainObject(body)) return { ok: false, errors: [{ path: "", message: "must be a JSON object" }] };
+  const unstorable = unstorableJson(body, MAX_SPEC_DEPTH);
+  if (unstorable) return { ok: false, errors: [{ path: "", message: unstorable }] };
   const input = structuredClone(body);
   const oneShot = input.method !== undefined && input.method !== "maskllm";
   // prior and training get their defaults only for maskllm; for a one-shot method they must stay absent
@@ -498,7 +563,7 @@ export function parseJobSpec(body: unknown, opts: ParseOptions = {}): ParseResul
   const checked = withDefaults as JobSpecInput;
   if (!oneShot && checked.training!.lr_min! > checked.training!.lr!)
     return { ok: false, errors: [{ path: "/training/lr_min", message: `must not exceed training.lr (${checked.training!.lr})` }] };
-  const semantic = crossFieldErrors(checked, hubHosts);
+  const semantic = crossFieldErrors(checked, hubHosts, opts.network);
   if (semantic.length > 0) return { ok: false, errors: semantic };
 
   const calibration = checked.calibration!;

@@ -23,6 +23,23 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   }
   if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== "string" || typeof parsed[1] !== "string") throw new InvalidCursorError();
   const createdAt = new Date(parsed[0]);
-  if (Number.isNaN(createdAt.getTime()) || !UUID.test(parsed[1])) throw new InvalidCursorError();
+  // only what encodeCursor writes for a row: a plain ISO date from 1970 to 9999 (JS dates reach years -271821
+  // and +275760, and the driver fails on years Postgres or it cannot hold, as a 500)
+  const t = createdAt.getTime();
+  if (!UUID.test(parsed[1]) || !ISO_DATE.test(parsed[0]) || !(t >= 0 && t <= MAX_DATE_MS) || createdAt.toISOString() !== parsed[0]) throw new InvalidCursorError();
   return { createdAt, id: parsed[1] };
+}
+
+const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Largest value of a Postgres integer column (event seq); a larger position is not one we handed out. */
+export const INT32_MAX = 2 ** 31 - 1;
+
+/** A decimal position (event seq) as a number, or InvalidCursorError when it is not one Postgres can hold. */
+export function parseSeq(text: string): number {
+  if (!/^[0-9]{1,10}$/.test(text)) throw new InvalidCursorError();
+  const n = Number(text);
+  if (n > INT32_MAX) throw new InvalidCursorError();
+  return n;
 }

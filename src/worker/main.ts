@@ -11,7 +11,8 @@ import { loadConfigOrExit } from "../config.js";
 import { QUEUE_NAMES } from "../contract/queues.js";
 import { createPrisma } from "../db/client.js";
 import { WorkerMetrics, portOf } from "./metrics.js";
-import { LIVENESS_PREFIX, reconcile } from "./reconcile.js";
+import { createBlobStore } from "../storage/index.js";
+import { LIVENESS_PREFIX, reconcile, removeAbandonedUploads } from "./reconcile.js";
 import type { ProgressPayload } from "./reporter.js";
 import { HANDBACK_REASON } from "./handback.js";
 import { startWebhookWorker } from "./webhooks.js";
@@ -45,6 +46,7 @@ liveness.on("error", () => {});
 const queue = new Queue(QUEUE_NAMES.prune, { connection, prefix: config.queuePrefix });
 queue.on("error", () => {});
 const prisma = createPrisma(config.databaseUrl, { maxConnections: 2 });
+const store = createBlobStore(config.storage);
 const metrics = new WorkerMetrics();
 metrics.concurrency.set(config.workerConcurrency);
 
@@ -55,7 +57,7 @@ worker.on("error", (err) => {
   if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "worker connection error");
   else log.error({ err }, "worker error");
 });
-const webhookWorker = startWebhookWorker(connection, config.queuePrefix, { prisma });
+const webhookWorker = startWebhookWorker(connection, config.queuePrefix, { prisma, allowPrivate: config.allowPrivateSources });
 webhookWorker.on("error", (err) => {
   const code = (err as NodeJS.ErrnoException).code;
   if (code && CONNECTION_ERRORS.has(code)) log.debug({ err }, "webhook worker connection error");
@@ -84,12 +86,14 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   closing = true;
   log.info({ signal }, "shutting down: handing running jobs back to the queue");
   try {
+    clearInterval(uploadSweep);
     worker.cancelAllJobs(HANDBACK_REASON);
     await Promise.all([worker.close(), webhookWorker.close()]);
     await queue.close();
     liveness.disconnect();
     connection.disconnect();
     await prisma.$disconnect();
+    await store.close();
     log.info("worker closed");
     process.exit(0);
   } catch (err) {
@@ -112,6 +116,18 @@ try {
 } catch (err) {
   log.error({ err }, "reconciliation failed; continuing with the queue as it is");
 }
+// abandoned uploads (client gone, API restarted) at start-up and then every half staleness period
+async function sweepUploads(): Promise<void> {
+  try {
+    const removed = await removeAbandonedUploads(prisma, store, config.uploadStaleAfterMs);
+    if (removed.length > 0) log.info({ checkpoints: removed }, "removed abandoned uploads");
+  } catch (err) {
+    log.warn({ err }, "could not remove abandoned uploads; trying again later");
+  }
+}
+await sweepUploads();
+const uploadSweep = setInterval(() => void sweepUploads(), Math.max(1000, Math.floor(config.uploadStaleAfterMs / 2)));
+uploadSweep.unref();
 if (!closing) {
   log.info({ queue: QUEUE_NAMES.prune, prefix: config.queuePrefix, concurrency: config.workerConcurrency, metricsPort: server ? portOf(server) : null, workerId: worker.id }, "consuming");
   void worker.run();

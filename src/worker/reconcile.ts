@@ -4,6 +4,7 @@
 import type { PrismaClient } from "@prisma/client";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import type { BlobStore } from "../storage/index.js";
 import { enqueuePruneJob } from "./enqueue.js";
 
 /** Client name every worker's liveness connection carries: a worker killed with -9 drops it at once. */
@@ -56,4 +57,33 @@ export async function reconcile(prisma: PrismaClient, queue: Queue, redis: Redis
     }
   }
   return report;
+}
+
+/** why a checkpoint row was taken for an abandoned upload; a sweep that died half-way finds it by this */
+export const ABANDONED_UPLOAD = "abandoned upload: no bytes arrived for too long (client gone or API restarted)";
+
+/**
+ * Uploads whose row stayed `uploading` untouched for `staleAfterMs` (the API touches it while bytes arrive)
+ * lost their client or their API process: their files and rows are removed. Each is first marked invalid
+ * with a conditional update, so an upload that is still alive is never taken, and a sweep that stops half-way
+ * is finished by the next. Returns the ids removed.
+ */
+export async function removeAbandonedUploads(prisma: PrismaClient, store: BlobStore, staleAfterMs: number): Promise<string[]> {
+  const cutoff = new Date(Date.now() - staleAfterMs);
+  const stale = await prisma.checkpoint.findMany({
+    where: { OR: [{ status: "uploading", updatedAt: { lt: cutoff } }, { status: "invalid", error: ABANDONED_UPLOAD }] },
+    select: { id: true, status: true },
+    take: 1000,
+  });
+  const removed: string[] = [];
+  for (const c of stale) {
+    if (c.status === "uploading") {
+      const taken = await prisma.checkpoint.updateMany({ where: { id: c.id, status: "uploading", updatedAt: { lt: cutoff } }, data: { status: "invalid", error: ABANDONED_UPLOAD } });
+      if (taken.count === 0) continue;
+    }
+    await store.deletePrefix(`checkpoints/${c.id}/`);
+    await prisma.checkpoint.deleteMany({ where: { id: c.id, status: "invalid" } });
+    removed.push(c.id);
+  }
+  return removed;
 }

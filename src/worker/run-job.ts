@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DelayedError, UnrecoverableError, type Queue } from "bullmq";
 import type { JobEvent, Prisma, PrismaClient } from "@prisma/client";
 import { classifyError, InvalidJobError } from "../contract/errors.js";
-import { assertJobSpec, type JobSpec } from "../contract/job-spec.js";
+import { assertJobSpec, networkPolicy, type JobSpec } from "../contract/job-spec.js";
 import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
 import { isFinal, type JobStatus } from "../contract/status.js";
 import { transition, writeEvent, type TransitionPatch } from "../db/transitions.js";
@@ -115,7 +115,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
 
   let spec: JobSpec;
   try {
-    spec = assertJobSpec(row.spec);
+    spec = assertJobSpec(row.spec, { network: networkPolicy(deps.config) });
   } catch (err) {
     const c = classifyError(err);
     await move(["running"], "failed", { error: { code: c.code, message: c.publicMessage } });

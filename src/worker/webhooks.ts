@@ -1,9 +1,14 @@
 // Webhook delivery: the pipeline calls enqueueWebhook after each status change it makes; a BullMQ worker on
 // the `webhooks` queue POSTs the signed payload, and BullMQ retries a failed attempt with exponential backoff
 // (WEBHOOK_DELIVERY_OPTIONS). Deliveries run outside the prune queue, so a slow receiver never holds a job up.
+// Each POST goes through the SSRF guard of the sources (resolved, private addresses refused, the checked address
+// pinned, no redirect followed); a refused address fails the delivery at once, without retries.
 import { Queue, UnrecoverableError, Worker, type Job as BullJob, type ConnectionOptions } from "bullmq";
 import type { JobEvent, PrismaClient } from "@prisma/client";
 import { QUEUE_NAMES } from "../contract/queues.js";
+import { InvalidJobError } from "../contract/errors.js";
+import { guardedPost } from "./source/http.js";
+import type { Lookup } from "./source/guard.js";
 import { signWebhook, WEBHOOK_DELIVERY_OPTIONS, webhookDeliveryFor, type WebhookDeliveryData } from "../contract/webhook.js";
 
 /** Queues the delivery of `event` if the job's webhook subscribed to it; returns whether it did. */
@@ -22,12 +27,16 @@ export interface DeliveryOptions {
   timeoutMs?: number;
   /** accept http:// URLs (tests against a local server); the job spec only ever has https */
   allowHttp?: boolean;
-  fetch?: typeof fetch;
+  /** deliver to private addresses too (ALLOW_PRIVATE_SOURCES, for a receiver inside a private deployment) */
+  allowPrivate?: boolean;
+  /** DNS for the guard (tests) */
+  lookup?: Lookup;
+  /** addresses exempt from the private-address check (tests: a loopback server standing in for a public one) */
+  allowAddress?: (ip: string) => boolean;
 }
 
 /** The BullMQ processor: one signed POST; a non-2xx answer or a network error throws, so BullMQ retries. */
 export function webhookProcessor(opts: DeliveryOptions) {
-  const doFetch = opts.fetch ?? fetch;
   return async (bull: BullJob<WebhookDeliveryData>): Promise<{ status: number }> => {
     const { messageId, jobId, url, payload } = bull.data;
     if (!opts.allowHttp && !url.startsWith("https://")) throw new UnrecoverableError("webhook URL is not https");
@@ -36,22 +45,24 @@ export function webhookProcessor(opts: DeliveryOptions) {
     if (!job?.webhookSecret) throw new UnrecoverableError(`job ${jobId} or its webhook secret is gone`);
     const body = JSON.stringify(payload);
     const timestamp = Math.floor(Date.now() / 1000);
-    const res = await doFetch(url, {
-      method: "POST",
-      redirect: "manual",
-      headers: {
-        "content-type": "application/json",
-        "user-agent": "maskforge-webhooks",
-        "webhook-id": messageId,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": signWebhook(job.webhookSecret, messageId, timestamp, body),
-      },
-      body,
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-    });
-    await res.body?.cancel().catch(() => {});
-    if (res.status < 200 || res.status >= 300) throw new Error(`webhook receiver answered ${res.status}`);
-    return { status: res.status };
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": "maskforge-webhooks",
+      "webhook-id": messageId,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signWebhook(job.webhookSecret, messageId, timestamp, body),
+    };
+    let status: number;
+    try {
+      status = await guardedPost(url, Buffer.from(body), { allowPrivate: opts.allowPrivate ?? false, allowHttp: opts.allowHttp, lookup: opts.lookup, allowAddress: opts.allowAddress, headers, timeoutMs: opts.timeoutMs ?? 10_000, what: "webhook URL" });
+    } catch (err) {
+      // a refused address or URL will be refused again: no retry
+      if (err instanceof InvalidJobError) throw new UnrecoverableError(err.publicMessage);
+      throw err;
+    }
+    // a redirect is not followed (it could point anywhere) and counts as a failed attempt
+    if (status < 200 || status >= 300) throw new Error(`webhook receiver answered ${status}`);
+    return { status };
   };
 }
 

@@ -4,7 +4,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidJobError } from "../../contract/errors.js";
-import { normalizeSource, sourceUrlKind, type JobSource } from "../../contract/job-spec.js";
+import { networkPolicy, normalizeSource, s3Problem, sourceUrlKind, type JobSource } from "../../contract/job-spec.js";
 import { ByteBudget, folderDigest, safeRelativeName, writeStream, type StoredFile } from "../files.js";
 import { fetchCheckpoint } from "./checkpoint-source.js";
 import type { FetchedSource } from "./fetched.js";
@@ -138,6 +138,9 @@ export async function fetchSource(source: JobSource, ctx: JobIoContext): Promise
   }
   const kind = sourceUrlKind(s.url);
   if (s.url.startsWith("s3://")) {
+    // checked again here, not only at submit: the worker's S3 credentials can read the service's own bucket
+    const problem = s3Problem(s.url, networkPolicy(ctx.config));
+    if (problem) throw new InvalidJobError("source_unauthorized", `source ${s.url} ${problem}`);
     const client = sourceS3Client(ctx.config);
     try {
       const opts = { dir: ctx.dir, budget, signal: ctx.signal };
@@ -145,7 +148,7 @@ export async function fetchSource(source: JobSource, ctx: JobIoContext): Promise
         const files = await fetchS3Folder(client, s.url, opts);
         return { dir: ctx.dir, files, sha256: folderDigest(files), description: s.url };
       }
-      const extracted = await extractTar(await openS3Object(client, s.url, opts), ctx.dir, { gzip: kind === "tar.gz", budget });
+      const extracted = await extractTar(await openS3Object(client, s.url, opts), ctx.dir, { gzip: kind === "tar.gz", budget, maxRatio: ctx.config.maxGzipRatio });
       const root = await modelRoot(ctx.dir, extracted);
       return { dir: root.dir, files: root.files, sha256: folderDigest(root.files), description: s.url };
     } finally {
@@ -161,7 +164,7 @@ export async function fetchSource(source: JobSource, ctx: JobIoContext): Promise
     return { dir: ctx.dir, files, sha256: folderDigest(files), description: shown };
   }
   const res = await guardedGet(s.url, http);
-  const extracted = await extractTar(res.body, ctx.dir, { gzip: kind === "tar.gz", budget });
+  const extracted = await extractTar(res.body, ctx.dir, { gzip: kind === "tar.gz", budget, maxRatio: ctx.config.maxGzipRatio });
   const root = await modelRoot(ctx.dir, extracted);
   return { dir: root.dir, files: root.files, sha256: folderDigest(root.files), description: shown };
 }

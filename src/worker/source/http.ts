@@ -1,6 +1,7 @@
-// GET through the SSRF guard: each hop's host is resolved and checked, the socket goes to the checked address,
-// redirects are followed by hand (at most 5, each re-checked), with a connect/idle timeout. Statuses map to
-// job errors: 401/403 → source_unauthorized, 404/410 → source_not_found, 429/5xx → transient (retried).
+// Every outbound HTTP request the worker makes goes through the SSRF guard here: each hop's host is resolved and
+// checked, the socket goes to the checked address, with a connect/idle timeout. GET (sources, datasets, the Hub)
+// follows redirects by hand (at most 5, each re-checked); statuses map to job errors: 401/403 →
+// source_unauthorized, 404/410 → source_not_found, 429/5xx → transient (retried). POST (webhooks) follows none.
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
@@ -32,12 +33,12 @@ export interface GuardedResponse {
   body: IncomingMessage;
 }
 
-function once(url: URL, address: string, family: 4 | 6, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+function once(url: URL, address: string, family: 4 | 6, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal, post?: Buffer): Promise<IncomingMessage> {
   const pinned: LookupFunction = (_host, opts, cb) => {
     if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
     else cb(null, address, family);
   };
-  const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", headers, lookup: pinned, signal, timeout: timeoutMs });
+  const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: post ? "POST" : "GET", headers, lookup: pinned, signal, timeout: timeoutMs });
   return new Promise((resolve, reject) => {
     req.once("response", (res) => {
       res.setTimeout(timeoutMs, () => res.destroy(new TransientError(`no data from ${url.origin} for ${timeoutMs} ms`)));
@@ -45,25 +46,54 @@ function once(url: URL, address: string, family: 4 | 6, headers: Record<string, 
     });
     req.once("timeout", () => req.destroy(new TransientError(`${url.origin} did not answer within ${timeoutMs} ms`)));
     req.once("error", reject);
-    req.end();
+    req.end(post);
   });
+}
+
+/** The URL checked for scheme and credentials, and its host resolved and checked by the guard. */
+async function checkedHop(url: URL, opts: GuardedGetOptions, what: string) {
+  if (url.protocol !== "https:" && !(opts.allowHttp && url.protocol === "http:"))
+    throw new InvalidJobError("invalid_spec", `${what} ${url.origin} is refused: only https URLs can be fetched`);
+  if (url.username || url.password) throw new InvalidJobError("invalid_spec", `${what} must not carry credentials in the URL`);
+  return resolveAllowed(url, { allowPrivate: opts.allowPrivate, lookup: opts.lookup, allowAddress: opts.allowAddress, what });
+}
+
+function parseUrl(input: string, what: string): URL {
+  try {
+    return new URL(input);
+  } catch {
+    throw new InvalidJobError("invalid_spec", `${what} ${JSON.stringify(input)} is not a URL`);
+  }
+}
+
+/**
+ * POST `body` to `url` through the guard, following no redirect; resolves with the status once the answer's
+ * headers are in (its body is discarded). A refused address is InvalidJobError; a network failure or timeout
+ * is TransientError.
+ */
+export async function guardedPost(input: string, body: Buffer, opts: GuardedGetOptions): Promise<number> {
+  const what = opts.what ?? "URL";
+  const url = parseUrl(input, what);
+  const { address, family } = await checkedHop(url, opts, what);
+  const headers: Record<string, string> = { ...(opts.headers ?? {}), "content-length": String(body.length) };
+  let res: IncomingMessage;
+  try {
+    res = await once(url, address, family, headers, opts.timeoutMs ?? 10_000, opts.signal, body);
+  } catch (err) {
+    if (err instanceof TransientError) throw err;
+    throw new TransientError(`POST ${url.origin}${url.pathname} failed: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  res.resume();
+  return res.statusCode ?? 0;
 }
 
 /** GET `url`, following redirects through the guard; resolves with a 2xx response (the caller consumes the body). */
 export async function guardedGet(input: string, opts: GuardedGetOptions): Promise<GuardedResponse> {
   const what = opts.what ?? "source URL";
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    throw new InvalidJobError("invalid_spec", `${what} ${JSON.stringify(input)} is not a URL`);
-  }
+  let url = parseUrl(input, what);
   const firstOrigin = url.origin;
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== "https:" && !(opts.allowHttp && url.protocol === "http:"))
-      throw new InvalidJobError("invalid_spec", `${what} ${url.origin} is refused: only https URLs can be fetched`);
-    if (url.username || url.password) throw new InvalidJobError("invalid_spec", `${what} must not carry credentials in the URL`);
-    const { address, family } = await resolveAllowed(url, { allowPrivate: opts.allowPrivate, lookup: opts.lookup, allowAddress: opts.allowAddress, what });
+    const { address, family } = await checkedHop(url, opts, what);
     const headers: Record<string, string> = { "user-agent": "maskforge-worker", ...(opts.headers ?? {}) };
     if (url.origin !== firstOrigin && !opts.keepAuthAcrossHosts) delete headers.authorization;
     let res: IncomingMessage;

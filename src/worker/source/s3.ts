@@ -1,7 +1,8 @@
 // {url: "s3://..."}: a model folder under a key prefix, or one .tar/.tar.gz object, read with the worker's own
 // S3 settings (the storage driver's endpoint and credentials; with the local driver, the SDK's default chain).
-// The endpoint is the operator's, so no SSRF guard: the bucket and key are all the user chooses. File choice,
-// size cap and sha256 are those of the other fetchers.
+// The endpoint is the operator's, so no SSRF guard: the bucket and key are all the user chooses, and the bucket
+// must be on S3_SOURCE_BUCKETS and never the service's own (fetch-source checks). File choice, size cap and
+// sha256 are those of the other fetchers.
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";

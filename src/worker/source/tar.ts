@@ -9,6 +9,7 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { InvalidJobError } from "../../contract/errors.js";
+import { MAX_ARCHIVE_ENTRIES } from "../../checkpoint/tar-entries.js";
 import { safeRelativeName, type ByteBudget, type StoredFile } from "../files.js";
 
 class TarFormatError extends InvalidJobError {
@@ -21,13 +22,19 @@ class TarFormatError extends InvalidJobError {
 class ByteReader {
   private buf: Buffer = Buffer.alloc(0);
   private done = false;
-  constructor(private readonly it: AsyncIterator<Buffer>) {}
+  private total = 0;
+  /** `onBytes` sees the running total of bytes read (it may throw to stop the read) */
+  constructor(private readonly it: AsyncIterator<Buffer>, private readonly onBytes?: (total: number) => void) {}
 
   private async fill(n: number): Promise<void> {
     while (this.buf.length < n && !this.done) {
       const r = await this.it.next();
       if (r.done) this.done = true;
-      else this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+      else {
+        this.total += r.value.length;
+        this.onBytes?.(this.total);
+        this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+      }
     }
   }
 
@@ -97,22 +104,49 @@ function parsePax(body: Buffer): Record<string, string> {
 
 const pad = (n: number) => (512 - (n % 512)) % 512;
 
+/** gzip may expand this much before the ratio is checked (config files and tar padding compress very well) */
+export const GZIP_RATIO_FLOOR_BYTES = 16 * 1024 * 1024;
+
+export interface ExtractOptions {
+  gzip: boolean;
+  budget: ByteBudget;
+  maxEntries?: number;
+  /**
+   * refuse a .tar.gz once it has expanded past GZIP_RATIO_FLOOR_BYTES to more than this many times the
+   * compressed bytes read so far: model weights are random-looking floats that gzip barely shrinks, so a
+   * high ratio is a decompression bomb, stopped long before the byte budget
+   */
+  maxRatio?: number;
+}
+
 /** Extracts the archive's regular files under `dir`; returns them in archive order. */
-export async function extractTar(body: Readable, dir: string, opts: { gzip: boolean; budget: ByteBudget; maxEntries?: number }): Promise<StoredFile[]> {
+export async function extractTar(body: Readable, dir: string, opts: ExtractOptions): Promise<StoredFile[]> {
   let source: Readable = body;
+  let compressed = 0;
+  let onBytes: ((expanded: number) => void) | undefined;
   if (opts.gzip) {
     const gunzip = createGunzip();
     body.on("error", (e) => gunzip.destroy(e));
+    body.on("data", (c: Buffer) => (compressed += c.length));
     source = body.pipe(gunzip);
+    const ratio = opts.maxRatio;
+    if (ratio !== undefined)
+      onBytes = (expanded) => {
+        if (expanded > GZIP_RATIO_FLOOR_BYTES && expanded > ratio * compressed)
+          throw new InvalidJobError(
+            "source_too_large",
+            `the archive expands more than ${ratio} times its compressed size (${compressed} bytes became ${expanded} and more); model weights do not compress like that, so it is refused as a decompression bomb`,
+          );
+      };
   }
-  const reader = new ByteReader(source[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
+  const reader = new ByteReader(source[Symbol.asyncIterator]() as AsyncIterator<Buffer>, onBytes);
   const files: StoredFile[] = [];
   const seen = new Set<string>();
   let longName: string | undefined;
   let pax: Record<string, string> = {};
   try {
     for (let entries = 0; ; entries++) {
-      if (entries > (opts.maxEntries ?? 10_000)) throw new TarFormatError("too many entries");
+      if (entries >= (opts.maxEntries ?? MAX_ARCHIVE_ENTRIES)) throw new TarFormatError(`it has more than ${opts.maxEntries ?? MAX_ARCHIVE_ENTRIES} entries`);
       const h = await reader.read(512);
       if (h === null || h.every((b) => b === 0)) break;
       if (!checksumOk(h)) throw new TarFormatError("a header checksum does not match");

@@ -149,7 +149,7 @@ test("webhooks: a status change is delivered, signed per Standard Webhooks, with
   const metrics = await appendEvent(prisma, job.id, { type: "job.metrics", data: { step: 1 } });
   assert.equal(await enqueueWebhook(queue, prisma, job.id, metrics), false, "not subscribed");
 
-  const worker: Worker = startWebhookWorker({ host: "127.0.0.1", port: 6379 }, app.config.queuePrefix, { prisma, allowHttp: true, concurrency: 1 });
+  const worker: Worker = startWebhookWorker({ host: "127.0.0.1", port: 6379 }, app.config.queuePrefix, { prisma, allowHttp: true, allowPrivate: true, concurrency: 1 });
   t.after(() => worker.close());
   const deliveries = await queue.getJobs(["waiting", "delayed", "active"]);
   assert.equal(deliveries.length, 1, "…delivered once");

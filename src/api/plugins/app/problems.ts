@@ -13,6 +13,9 @@ export default fp(
       const problem = toProblem(err, req);
       if (problem.status >= 500) req.log.error({ err, method: req.method, url: req.url }, "request failed");
       else req.log.info({ err: { message: err.message, code: err.code } }, "request rejected");
+      // refused before its body was read (an upload cut short): the unread bytes would be taken for the next
+      // request on this keep-alive connection, so it closes after this answer
+      if (!req.raw.complete) reply.header("connection", "close");
       return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
     });
 

@@ -2,12 +2,15 @@
 // into storage under checkpoints/<id>/, hashed and size-checked on the way, while validate-upload keeps just
 // the safetensors headers and the JSON files. The row exists as `uploading` meanwhile; it becomes `ready` when
 // every check passed. Any failure removes the stored files and the row, so a bad upload leaves nothing behind.
+// Every part is read to its end (or the request fails), the caps are checked before a file is written, and the
+// row is touched while bytes arrive: one left `uploading` by a vanished API process is removed by the worker's
+// reconciler once it is older than UPLOAD_STALE_AFTER_MS.
 import { randomUUID, createHash } from "node:crypto";
 import { pipeline, type Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Prisma } from "@prisma/client";
 import { Type } from "typebox";
-import { tarEntries } from "../../../checkpoint/tar-entries.js";
+import { MAX_ARCHIVE_ENTRIES, tarEntries } from "../../../checkpoint/tar-entries.js";
 import { inspectorFor, validateCheckpointFiles, type InspectedFile } from "../../../checkpoint/validate-upload.js";
 import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
@@ -15,7 +18,8 @@ import { CheckpointListQuery, CheckpointPage, CheckpointUploadBody } from "../..
 import { IdParams } from "../../schemas/common.js";
 import { problemResponses } from "../../schemas/problem.js";
 import { listPage, notFound } from "./jobs.js";
-import { uploadProblem } from "./upload-errors.js";
+import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
+import { BlobTooLargeError } from "../../../storage/index.js";
 import { checkpointView } from "./views.js";
 
 interface StoredFile {
@@ -31,6 +35,11 @@ function tarFileName(path: string): string | null {
   if (parts.length === 0 || parts.some((p) => p.startsWith("._")) || parts[parts.length - 1] === ".DS_Store") return null;
   if (parts.length > 2) throw new HttpProblem(400, `tar entry ${JSON.stringify(path)} is nested too deep: archive one flat folder`, { type: PROBLEM_TYPES.validation });
   return parts[parts.length - 1];
+}
+
+/** Reads a stream to its end, discarding it (a part or entry that is not stored must still be consumed). */
+async function drain(stream: Readable): Promise<void> {
+  for await (const _ of stream);
 }
 
 const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -57,11 +66,18 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const stored: StoredFile[] = [];
       const inspected: InspectedFile[] = [];
       let total = 0;
+      // the reconciler takes an `uploading` row nobody touched for uploadStaleAfterMs for abandoned
+      const heartbeat = setInterval(() => {
+        app.prisma.checkpoint.updateMany({ where: { id, status: "uploading" }, data: { updatedAt: new Date() } }).catch((e) => req.log.warn({ err: e, checkpointId: id }, "could not touch an upload's row"));
+      }, Math.max(250, Math.floor(app.config.uploadStaleAfterMs / 4)));
 
-      const store = async (name: string, stream: Readable) => {
+      const store = async (name: string, stream: Readable, declared?: number) => {
         const inspector = inspectorFor(name);
         if (stored.some((f) => f.name === name)) throw new HttpProblem(400, `file ${name} was sent twice`, { type: PROBLEM_TYPES.validation });
+        if (stored.length >= MAX_ARCHIVE_ENTRIES) throw new HttpProblem(400, `a checkpoint has at most ${MAX_ARCHIVE_ENTRIES} files`, { type: PROBLEM_TYPES.validation });
         const maxBytes = Math.min(limits.file, limits.total - total);
+        // a tar entry says its size up front: refuse it before writing a byte
+        if (declared !== undefined && declared > maxBytes) throw new BlobTooLargeError(prefix + name, maxBytes);
         const body = pipeline(stream, inspector, () => {});
         const put = await app.storage.put(prefix + name, body, { maxBytes, contentType: "application/octet-stream", metadata: { checkpoint: id } });
         total += put.bytes;
@@ -77,10 +93,11 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
             if (stored.length > 0) throw new HttpProblem(400, "send either the folder's files or one .tar, not both", { type: PROBLEM_TYPES.validation });
             for await (const entry of tarEntries(part.file)) {
               const entryName = tarFileName(entry.path);
-              if (entryName) await store(entryName, entry.body);
-              else entry.body.resume();
-              // drain what the store did not read (it reads all unless it failed, and then we stop anyway)
+              if (entryName) await store(entryName, entry.body, entry.size);
+              else await drain(entry.body);
             }
+            // tarEntries reads its input to the end; this is for a reader that stopped early all the same
+            await drain(part.file);
             continue;
           }
           await store(name, part.file);
@@ -95,15 +112,20 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
               .join(""),
           )
           .digest("hex");
-        const row = await app.prisma.checkpoint.update({
-          where: { id },
+        // conditional: the reconciler may have taken a stalled upload for abandoned meanwhile
+        const claimed = await app.prisma.checkpoint.updateMany({
+          where: { id, status: "uploading" },
           data: { status: "ready", files: stored as unknown as Prisma.InputJsonValue, bytes: BigInt(total), sha256, architecture: valid.architecture, config: valid.config as Prisma.InputJsonValue },
         });
+        if (claimed.count !== 1) throw new HttpProblem(408, "the upload stalled for too long and was discarded; send it again", { type: UPLOAD_INVALID });
+        const row = await app.prisma.checkpoint.findUniqueOrThrow({ where: { id } });
         return reply.code(201).header("location", `/v1/checkpoints/${id}`).send(checkpointView(row));
       } catch (err) {
         await app.storage.deletePrefix(prefix).catch((e) => req.log.error({ err: e, checkpointId: id }, "could not remove the files of a refused upload"));
         await app.prisma.checkpoint.delete({ where: { id } }).catch((e) => req.log.error({ err: e, checkpointId: id }, "could not remove a refused upload's row"));
         throw uploadProblem(err, limits) ?? err;
+      } finally {
+        clearInterval(heartbeat);
       }
     },
   );

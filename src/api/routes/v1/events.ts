@@ -8,7 +8,9 @@ import type { Job } from "@prisma/client";
 import { JOB_EVENT_TYPES } from "../../../contract/events.js";
 import { isFinal } from "../../../contract/status.js";
 import { FINAL_EVENT_TYPES } from "../../../contract/webhook.js";
+import { INT32_MAX, InvalidCursorError, parseSeq } from "../../../db/cursor.js";
 import { getJob, listEvents } from "../../../db/jobs.repository.js";
+import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { REQUEST_ID_HEADER } from "../../request-id.js";
 import { IdParams } from "../../schemas/common.js";
 import { ArtifactList, EventPage, EventsQuery, MetricsSchema } from "../../schemas/jobs.js";
@@ -27,8 +29,21 @@ const encodeSeqCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString("bas
 function decodeSeqCursor(cursor: string): number {
   const m = /^seq:(\d{1,10})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
   if (!m) throw badCursor();
-  return Number(m[1]);
+  return seqOrProblem(m[1], badCursor);
 }
+
+/** An event position, or the given 400 when it is over what the seq column holds. */
+function seqOrProblem(text: string, problem: () => HttpProblem): number {
+  try {
+    return parseSeq(text);
+  } catch (err) {
+    if (err instanceof InvalidCursorError) throw problem();
+    throw err;
+  }
+}
+
+const badLastEventId = () =>
+  new HttpProblem(400, `Last-Event-ID must be an event seq this API sent (at most ${INT32_MAX})`, { type: PROBLEM_TYPES.validation, errors: [{ location: "headers", pointer: "/last-event-id", detail: "is not an event seq" }] });
 
 const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app, opts) => {
   const pollMs = opts.pollMs ?? 300;
@@ -63,7 +78,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
     async (req, reply) => {
       const job = await ownJob(req.auth.tenantId, req.params.id);
       const lastEventId = req.headers["last-event-id"] as string | undefined;
-      const after = lastEventId !== undefined ? Number(lastEventId) : req.query.cursor ? decodeSeqCursor(req.query.cursor) : 0;
+      const after = lastEventId !== undefined ? seqOrProblem(lastEventId, badLastEventId) : req.query.cursor ? decodeSeqCursor(req.query.cursor) : 0;
 
       if (!/text\/event-stream/.test(String(req.headers.accept ?? ""))) {
         const limit = req.query.limit ?? 100;

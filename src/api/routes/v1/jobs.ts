@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { JOB_EVENT_TYPES } from "../../../contract/events.js";
-import { JobSpecExamples, JobSpecSchema, parseJobSpec, parseDatasetRef, type JobSpec } from "../../../contract/job-spec.js";
+import { JobSpecExamples, JobSpecSchema, networkPolicy, parseJobSpec, parseDatasetRef, type JobSpec } from "../../../contract/job-spec.js";
 import { pruneJob, QUEUE_NAMES } from "../../../contract/queues.js";
 import { isFinal } from "../../../contract/status.js";
 import { generateWebhookSecret } from "../../../contract/webhook.js";
@@ -51,6 +51,7 @@ export function listPage(query: PageOptions) {
 }
 
 const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const network = networkPolicy(app.config);
   const waitKey = `${app.config.queuePrefix}:${QUEUE_NAMES.prune}:wait`;
   // concurrent polls of one job share one Redis call, and its answer for QUEUE_POSITION_MAX_AGE_MS
   const positions = new SingleFlightCache<number | null>(QUEUE_POSITION_MAX_AGE_MS);
@@ -112,7 +113,7 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const type = String(req.headers["content-type"] ?? "");
       if (!/^application\/json\b/i.test(type)) throw new HttpProblem(415, "send the job spec as application/json");
-      const parsed = parseJobSpec(req.body);
+      const parsed = parseJobSpec(req.body, { network });
       if (!parsed.ok)
         throw new HttpProblem(400, `invalid job spec: ${parsed.errors.map((e) => `${e.path || "(body)"} ${e.message}`).join("; ")}`, {
           type: PROBLEM_TYPES.validation,
