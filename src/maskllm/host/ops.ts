@@ -79,6 +79,9 @@ export function opWork(op: HostOp): number {
   }
 }
 
+// elementwise work goes to the kernels in slices of this many floats, so their memory stays small
+const CHUNK_FLOATS = 1 << 20;
+
 const rowsOf = (a: Float32Array, r0: number, r1: number, width: number) => a.subarray(r0 * width, r1 * width);
 
 function addInto(dst: Float32Array, src: Float32Array): void {
@@ -122,9 +125,11 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     }
     case "adamw": {
       const [e0, e1] = partRange(op.grad.length, part, parts);
-      if (e0 === e1) return;
-      const cut = (a: Float32Array) => a.subarray(e0, e1);
-      adamwUpdate({ logits: cut(op.logits), m: cut(op.mom), v: cut(op.vel) }, cut(op.grad), op.coef, op);
+      // in slices: each call copies four arrays into the kernel's memory, which keeps its largest size
+      for (let a = e0; a < e1; a += CHUNK_FLOATS) {
+        const cut = (x: Float32Array) => x.subarray(a, Math.min(e1, a + CHUNK_FLOATS));
+        adamwUpdate({ logits: cut(op.logits), m: cut(op.mom), v: cut(op.vel) }, cut(op.grad), op.coef, op);
+      }
       return;
     }
     case "linear": {
@@ -227,10 +232,11 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     }
     case "crossEntropyBackward": {
       const [w0, w1] = partRange(op.windows, part, parts);
-      if (w0 === w1) return;
-      const r0 = w0 * op.seq;
-      const r1 = w1 * op.seq;
-      crossEntropyBackward(rowsOf(op.x, r0, r1, op.vocab), op.targets.subarray(r0, r1), op.scale.subarray(r0, r1), op.lse.subarray(r0, r1), r1 - r0, op.vocab, rowsOf(op.dx, r0, r1, op.vocab));
+      for (let w = w0; w < w1; w++) {
+        const r0 = w * op.seq;
+        const r1 = r0 + op.seq;
+        crossEntropyBackward(rowsOf(op.x, r0, r1, op.vocab), op.targets.subarray(r0, r1), op.scale.subarray(r0, r1), op.lse.subarray(r0, r1), op.seq, op.vocab, rowsOf(op.dx, r0, r1, op.vocab));
+      }
       return;
     }
   }

@@ -6,10 +6,10 @@ import { callKernel, layout, lazyKernels, put, take, type KernelInstance } from 
 interface Exports extends KernelInstance {
   packScratchBytes(m: number, k: number, n: number): number;
   gemm(a: number, b: number, c: number, m: number, k: number, n: number, scratch: number): void;
-  linearForward(x: number, w: number, mask: number, masked: number, y: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
-  linearInputGrad(dy: number, w: number, mask: number, masked: number, dx: number, accumulate: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
-  softLinearForward(x: number, w: number, probs: number, s: number, c: number, m: number, y: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
-  softLinearInputGrad(dy: number, w: number, probs: number, s: number, c: number, m: number, dx: number, accumulate: number, tokens: number, inDim: number, outDim: number, scratch: number): void;
+  packForward(w: number, mask: number, probs: number, s: number, c: number, m: number, kind: number, inDim: number, outDim: number, bp: number): void;
+  packInputGrad(w: number, mask: number, probs: number, s: number, c: number, m: number, kind: number, inDim: number, outDim: number, bp: number): void;
+  gemmPacked(a: number, bp: number, c: number, accumulate: number, m: number, k: number, n: number, apack: number): void;
+  packedBytes(k: number, n: number): number;
   maskedWeightGrad(x: number, dy: number, dyStride: number, w: number, g: number, tokens: number, inDim: number, rows: number, scratch: number): void;
 }
 
@@ -45,28 +45,53 @@ export function gemm(a: Float32Array, b: Float32Array, m: number, k: number, n: 
   callKernel(ks, [a, b], [c], ks.packScratchBytes(m, k, n), ([pa, pb, pc, ps]) => ks.gemm(pa, pb, pc, m, k, n, ps));
 }
 
+// A product's A and C go through the kernel's memory in chunks of rows, against B packed once: the memory a call
+// leaves behind is B, its packed copy and one chunk, whatever the token count (the lm_head's logits are
+// tokens × vocab).
+const CHUNK_FLOATS = 1 << 22;
+
+interface LinearWeight {
+  w: Float32Array;
+  mask?: Float32Array;
+  soft?: SoftMask;
+}
+
+function linearProduct(direction: "forward" | "input", a: Float32Array, lw: LinearWeight, tokens: number, inDim: number, outDim: number, out: Float32Array, accumulate: boolean): void {
+  const k = kernels();
+  const [kk, nn] = direction === "forward" ? [inDim, outDim] : [outDim, inDim];
+  const rowsPerCall = Math.max(4, Math.min(tokens, Math.floor(CHUNK_FLOATS / Math.max(kk, nn))));
+  const packed = k.packedBytes(kk, nn);
+  const blockBytes = k.packScratchBytes(rowsPerCall, kk, nn) - packed;
+  const soft = lw.soft;
+  const c = soft ? soft.s.length / soft.m : 0;
+  const extra = lw.mask ?? soft?.probs;
+  const [pw, pe, ps, pb, pa, pA, pC] = layout(k, [lw.w.byteLength + 16, extra ? extra.byteLength + 16 : 0, soft ? soft.s.byteLength + 16 : 0, packed, blockBytes, rowsPerCall * kk * 4 + 16, rowsPerCall * nn * 4 + 16]);
+  put(k, pw, lw.w);
+  if (extra) put(k, pe, extra);
+  if (soft) put(k, ps, soft.s);
+  const kind = soft ? 2 : lw.mask ? 1 : 0;
+  if (direction === "forward") k.packForward(pw, pe, pe, ps, c, soft?.m ?? 0, kind, inDim, outDim, pb);
+  else k.packInputGrad(pw, pe, pe, ps, c, soft?.m ?? 0, kind, inDim, outDim, pb);
+  for (let r0 = 0; r0 < tokens; r0 += rowsPerCall) {
+    const r1 = Math.min(tokens, r0 + rowsPerCall);
+    put(k, pA, a.subarray(r0 * kk, r1 * kk));
+    const cOut = out.subarray(r0 * nn, r1 * nn);
+    if (accumulate) put(k, pC, cOut);
+    k.gemmPacked(pA, pb, pC, accumulate ? 1 : 0, r1 - r0, kk, nn, pa);
+    take(k, pC, cOut);
+  }
+}
+
 /** y [tokens, out] = x [tokens, in] · (w ⊙ mask)ᵀ for w, mask [out, in]; without a mask, x · wᵀ. */
 export function linearForward(x: Float32Array, w: Float32Array, mask: Float32Array | undefined, tokens: number, inDim: number, outDim: number, y: Float32Array): void {
   expectLengths("linearForward", [["x", x, tokens * inDim], ["w", w, outDim * inDim], ["y", y, tokens * outDim], ...(mask ? [["mask", mask, outDim * inDim] as [string, Float32Array, number]] : [])]);
-  const k = kernels();
-  const inputs = mask ? [x, w, mask] : [x, w];
-  callKernel(k, inputs, [y], k.packScratchBytes(tokens, inDim, outDim), (p) =>
-    mask ? k.linearForward(p[0], p[1], p[2], 1, p[3], tokens, inDim, outDim, p[4]) : k.linearForward(p[0], p[1], 0, 0, p[2], tokens, inDim, outDim, p[3]),
-  );
+  linearProduct("forward", x, { w, ...(mask ? { mask } : {}) }, tokens, inDim, outDim, y, false);
 }
 
 /** dx [tokens, in] = dy [tokens, out] · (w ⊙ mask) for w, mask [out, in]; without a mask, dy · w; accumulate: dx +=. */
 export function linearInputGrad(dy: Float32Array, w: Float32Array, mask: Float32Array | undefined, tokens: number, inDim: number, outDim: number, dx: Float32Array, accumulate = false): void {
   expectLengths("linearInputGrad", [["dy", dy, tokens * outDim], ["w", w, outDim * inDim], ["dx", dx, tokens * inDim], ...(mask ? [["mask", mask, outDim * inDim] as [string, Float32Array, number]] : [])]);
-  const k = kernels();
-  // dx is read too when accumulating, so it is laid out (and copied in) like the inputs
-  const [pdy, pw, pm, pdx, ps] = layout(k, [dy.byteLength + 16, w.byteLength + 16, mask ? mask.byteLength + 16 : 0, dx.byteLength + 16, k.packScratchBytes(tokens, outDim, inDim)]);
-  put(k, pdy, dy);
-  put(k, pw, w);
-  if (mask) put(k, pm, mask);
-  if (accumulate) put(k, pdx, dx);
-  k.linearInputGrad(pdy, pw, pm, mask ? 1 : 0, pdx, accumulate ? 1 : 0, tokens, inDim, outDim, ps);
-  take(k, pdx, dx);
+  linearProduct("input", dy, { w, ...(mask ? { mask } : {}) }, tokens, inDim, outDim, dx, accumulate);
 }
 
 /** A masked linear's soft mask as its candidate probabilities ỹ [out·in/M, C] and S [C, M] (M a multiple of 4). */
@@ -86,22 +111,13 @@ function checkSoft(op: string, w: Float32Array, sm: SoftMask, inDim: number): nu
 /** y [tokens, out] = x · (w ⊙ M̃)ᵀ with M̃ formed from ỹ while packing (never stored). */
 export function softLinearForward(x: Float32Array, w: Float32Array, sm: SoftMask, tokens: number, inDim: number, outDim: number, y: Float32Array): void {
   expectLengths("softLinearForward", [["x", x, tokens * inDim], ["w", w, outDim * inDim], ["y", y, tokens * outDim]]);
-  const c = checkSoft("softLinearForward", w, sm, inDim);
-  const k = kernels();
-  callKernel(k, [x, w, sm.probs, sm.s], [y], k.packScratchBytes(tokens, inDim, outDim), ([px, pw, pp, ps, py, scratch]) => k.softLinearForward(px, pw, pp, ps, c, sm.m, py, tokens, inDim, outDim, scratch));
+  checkSoft("softLinearForward", w, sm, inDim);
+  linearProduct("forward", x, { w, soft: sm }, tokens, inDim, outDim, y, false);
 }
 
 /** dx [tokens, in] (+)= dy · (w ⊙ M̃), M̃ from ỹ as in softLinearForward. */
 export function softLinearInputGrad(dy: Float32Array, w: Float32Array, sm: SoftMask, tokens: number, inDim: number, outDim: number, dx: Float32Array, accumulate = false): void {
   expectLengths("softLinearInputGrad", [["dy", dy, tokens * outDim], ["w", w, outDim * inDim], ["dx", dx, tokens * inDim]]);
-  const c = checkSoft("softLinearInputGrad", w, sm, inDim);
-  const k = kernels();
-  const [pdy, pw, pp, ps, pdx, scratch] = layout(k, [dy.byteLength + 16, w.byteLength + 16, sm.probs.byteLength + 16, sm.s.byteLength + 16, dx.byteLength + 16, k.packScratchBytes(tokens, outDim, inDim)]);
-  put(k, pdy, dy);
-  put(k, pw, w);
-  put(k, pp, sm.probs);
-  put(k, ps, sm.s);
-  if (accumulate) put(k, pdx, dx);
-  k.softLinearInputGrad(pdy, pw, pp, ps, c, sm.m, pdx, accumulate ? 1 : 0, tokens, inDim, outDim, scratch);
-  take(k, pdx, dx);
+  checkSoft("softLinearInputGrad", w, sm, inDim);
+  linearProduct("input", dy, { w, soft: sm }, tokens, inDim, outDim, dx, accumulate);
 }

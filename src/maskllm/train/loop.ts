@@ -258,39 +258,34 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       }
   }
 
-  // All targets' logits live in ONE [Σgroups, C] variable (rows in target order): the mask, regulariser, clipping
-  // and AdamW then cost a handful of ops per step instead of a handful per linear; tf.split hands each linear its
-  // rows (its gradient is a single concat).
+  // All targets' logits live in ONE [Σgroups, C] array (rows in target order), and so do the moments: a step's
+  // mask math runs over it in a few ops, each target's rows a slice.
   const offsets: number[] = [];
   groups.reduce((off, g) => (offsets.push(off), off + g), 0);
-  const flatten = (m: LogitsMap) => {
-    const flat = new Float32Array(totalGroups * c);
+  const flatten = (m: LogitsMap, alloc: (n: number) => Float32Array) => {
+    const flat = alloc(totalGroups * c);
     targets.forEach((t, i) => flat.set(m.get(t.name)!, offsets[i] * c));
     return flat;
   };
   const unflatten = (flat: Float32Array) => new Map(targets.map((t, i) => [t.name, flat.slice(offsets[i] * c, (offsets[i] + groups[i]) * c)]));
 
-  const initFlat = flatten(init);
   const startStep = snap?.step ?? 0;
-  const state: HostLogitsState = snap ? { logits: initFlat, m: flatten(snap.m), v: flatten(snap.v) } : { logits: initFlat, m: new Float32Array(initFlat.length), v: new Float32Array(initFlat.length) };
+  const host = input.engine !== "tf" && hostTrainingSupported(model.config);
+  // the host path keeps its state in the executor's (shared) arrays: made there from the start, not copied
+  const exec = host ? input.executor ?? new InlineExecutor() : undefined;
+  const alloc = (n: number) => (exec ? exec.f32(n) : new Float32Array(n));
+  const state: HostLogitsState = { logits: flatten(init, alloc), m: snap ? flatten(snap.m, alloc) : alloc(totalGroups * c), v: snap ? flatten(snap.v, alloc) : alloc(totalGroups * c) };
   snap = undefined; // let the snapshot's arrays go
   init = new Map();
-  const host = input.engine !== "tf" && hostTrainingSupported(model.config);
+  let prevArgmax = argmaxCandidates(state.logits, c);
   let stepper: { step(step: number, sch: HostStepSchedule, parts: MicroBatch[], wantReport: boolean, timing: StepTiming): Promise<HostStepReport | undefined>; state(): HostLogitsState; dispose(): void } | undefined;
   try {
-    if (host) {
-      const exec = input.executor ?? new InlineExecutor();
+    if (exec) {
       const maxWindows = Math.ceil(opts.batchSize / Math.min(opts.microBatches, opts.batchSize));
       const hostWeights = input.hostWeights ?? new Map([...model.weights].map(([k, t]) => [k, t.dataSync() as Float32Array]));
       const sValues = candidateMatrixValues(p);
       const engine = new HostEngine({ config: model.config, weights: hostWeights, targets, m: p.m, s: sValues, hard: opts.hard, seqLen, maxWindows }, exec);
       const h = new HostStepper(engine, exec, targets, groups, p.m, sValues, opts);
-      // the logits and moments move into the executor's (shared) arrays
-      for (const k of ["logits", "m", "v"] as const) {
-        const a = exec.f32(state[k].length);
-        a.set(state[k]);
-        state[k] = a;
-      }
       stepper = {
         step: async (step, sch, parts, _want, timing) => h.step(state, step, sch, parts, timing),
         state: () => state,
@@ -304,7 +299,6 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
     const run = stepper;
     const data = new DataOrder(windows, opts.seed, opts.batchSize);
     const timing: StepTiming = { noiseMs: 0, forwardMs: 0, backwardMs: 0, maskMs: 0, replicaWaitMs: 0, optimizerMs: 0, steps: 0 };
-    let prevArgmax = argmaxCandidates(initFlat, c);
     let last: MaskTrainingProgress | undefined;
     const t0 = performance.now();
     const tokensPerStep = opts.batchSize * seqLen;

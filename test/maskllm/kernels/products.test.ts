@@ -29,6 +29,7 @@ const shapes: [number, number, number][] = [
   [97, 260, 13],
   [200, 516, 36],
   [33, 8, 300],
+  [70, 8, 65536], // more rows than one call takes (the chunks of 4M floats): A and C go through in chunks
 ];
 
 test("gemm and the linear products equal float64 references across block edges", () => {

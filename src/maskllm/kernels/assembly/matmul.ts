@@ -299,18 +299,6 @@ export function gemm(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, scrat
   blocked(a, <usize>k << 2, 4, scratch, c, 0, false, false, m, k, n, aPack(scratch, k, n));
 }
 
-/** y [tokens, out] = x [tokens, in] · (w ⊙ mask)ᵀ for w, mask [out, in] (masked = 0: w alone). */
-export function linearForward(x: usize, w: usize, mask: usize, masked: bool, y: usize, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
-  packTransposed(w, mask, masked, inDim, outDim, scratch);
-  blocked(x, <usize>inDim << 2, 4, scratch, y, 0, false, false, tokens, inDim, outDim, aPack(scratch, inDim, outDim));
-}
-
-/** dx [tokens, in] (+)= dy [tokens, out] · (w ⊙ mask) for w, mask [out, in] (masked = 0: w alone; accumulate: add to dx). */
-export function linearInputGrad(dy: usize, w: usize, mask: usize, masked: bool, dx: usize, accumulate: bool, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
-  packRows(w, <usize>inDim << 2, mask, masked, outDim, inDim, scratch);
-  blocked(dy, <usize>outDim << 2, 4, scratch, dx, 0, false, accumulate, tokens, outDim, inDim, aPack(scratch, outDim, inDim));
-}
-
 /**
  * g [rows, in] = (dyᵀ·x) ⊙ w for x [tokens, in], w [rows, in] and `rows` columns of dy read from a row stride of
  * dyStride floats (a slice of a wider dy: the rows of g one thread computes).
@@ -320,19 +308,29 @@ export function maskedWeightGrad(x: usize, dy: usize, dyStride: i32, w: usize, g
   blocked(dy, 4, <usize>dyStride << 2, scratch, g, w, true, false, rows, tokens, inDim, aPack(scratch, tokens, inDim));
 }
 
-/**
- * y [tokens, out] = x [tokens, in] · (w ⊙ M̃)ᵀ with M̃ formed from ỹ (probs [out·in/M, C]) and S [C, M] while
- * packing; in and M multiples of 4.
- */
-export function softLinearForward(x: usize, w: usize, probs: usize, s: usize, c: i32, m: i32, y: usize, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
-  packTransposedSoft(w, probs, s, c, m, inDim, outDim, scratch);
-  blocked(x, <usize>inDim << 2, 4, scratch, y, 0, false, false, tokens, inDim, outDim, aPack(scratch, inDim, outDim));
+// Pack once, multiply many: the JS side feeds A and C in row chunks against one packed B, so a product's output
+// (the lm_head's logits: tokens × vocab) never has to sit in this module's memory whole.
+
+/** B for y = x·(w ⊙ mask)ᵀ (k = in, n = out) into bp; kind 0: w alone, 1: ⊙ mask, 2: ⊙ M̃ from (probs, s, c, m). */
+export function packForward(w: usize, mask: usize, probs: usize, s: usize, c: i32, m: i32, kind: i32, inDim: i32, outDim: i32, bp: usize): void {
+  if (kind == 2) packTransposedSoft(w, probs, s, c, m, inDim, outDim, bp);
+  else packTransposed(w, mask, kind == 1, inDim, outDim, bp);
 }
 
-/** dx [tokens, in] (+)= dy [tokens, out] · (w ⊙ M̃), M̃ from ỹ as in softLinearForward. */
-export function softLinearInputGrad(dy: usize, w: usize, probs: usize, s: usize, c: i32, m: i32, dx: usize, accumulate: bool, tokens: i32, inDim: i32, outDim: i32, scratch: usize): void {
-  packRowsSoft(w, probs, s, c, m, outDim, inDim, scratch);
-  blocked(dy, <usize>outDim << 2, 4, scratch, dx, 0, false, accumulate, tokens, outDim, inDim, aPack(scratch, outDim, inDim));
+/** B for dx = dy·(w ⊙ mask) (k = out, n = in) into bp; kinds as packForward. */
+export function packInputGrad(w: usize, mask: usize, probs: usize, s: usize, c: i32, m: i32, kind: i32, inDim: i32, outDim: i32, bp: usize): void {
+  if (kind == 2) packRowsSoft(w, probs, s, c, m, outDim, inDim, bp);
+  else packRows(w, <usize>inDim << 2, mask, kind == 1, outDim, inDim, bp);
+}
+
+/** C [m, n] (+)= A [m, k] (row-major) · B packed at bp; apack: packScratchBytes(m, k, n) − B's panels − 128 bytes. */
+export function gemmPacked(a: usize, bp: usize, c: usize, accumulate: bool, m: i32, k: i32, n: i32, apack: usize): void {
+  blocked(a, <usize>k << 2, 4, bp, c, 0, false, accumulate, m, k, n, apack + 128);
+}
+
+/** Bytes of B's panels for k × n. */
+export function packedBytes(k: i32, n: i32): usize {
+  return <usize>((n + 7) >> 3) * panelBytes(k);
 }
 
 /** First free byte after the module's static data. */

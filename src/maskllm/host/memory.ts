@@ -1,0 +1,56 @@
+// What a MaskLLM run on the host trainer holds at its peak, by part: the worker refuses a job that cannot fit
+// before it loads anything (src/worker/validate.ts), and bench:scale prints it beside the measured peak RSS.
+import type { LlamaConfig } from "../llama/config.js";
+import { savedFloatsPerToken } from "./engine.js";
+
+export interface HostMemoryInput {
+  config: LlamaConfig;
+  /** all parameters, and those of the masked linears */
+  params: number;
+  maskedParams: number;
+  /** group size M and candidates C = C(M, N) */
+  m: number;
+  candidates: number;
+  /** tokens of one micro-batch (the engine's activations are sized for it) */
+  microBatchTokens: number;
+  threads: number;
+  /** the caller also holds the weights as TF.js tensors (the worker's pipeline: prior, evaluation, export) */
+  tfWeights: boolean;
+}
+
+export interface HostMemoryEstimate {
+  total: number;
+  parts: Record<"weights" | "maskState" | "activations" | "threadKernels" | "runtime", number>;
+}
+
+/** The formula the issue states for comparison: 28 B per masked weight + 4 B per other weight + saved activations. */
+export function referenceTrainingBytes(config: LlamaConfig, params: number, maskedParams: number, microBatchTokens: number): number {
+  return 28 * maskedParams + 4 * (params - maskedParams) + 4 * savedFloatsPerToken(config) * microBatchTokens;
+}
+
+// Node, TF.js and the kernel modules before any model: measured ~0.15-0.2 GB on a 260K model run
+const RUNTIME_BYTES = 200 * 1024 ** 2;
+
+export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
+  const c = i.config;
+  const d = c.hiddenSize;
+  const f = c.intermediateSize;
+  const qd = c.numAttentionHeads * c.headDim;
+  const kvd = c.numKeyValueHeads * c.headDim;
+  const T = i.microBatchTokens;
+  const V = c.vocabSize;
+  const weights = 4 * i.params * (i.tfWeights ? 2 : 1);
+  // logits, AdamW's m and v, ỹ and ∂ỹ: C/M floats per masked weight each
+  const maskState = 5 * 4 * (i.maskedParams / i.m) * i.candidates;
+  // saved for the backward, plus the backward's own buffers (dx, da, dxn, dO, dq, dk, dv, dh, dg, du, tmp)
+  const scratchPerToken = 3 * d + 3 * qd + 2 * kvd + 3 * f + Math.max(d, qd);
+  const activations = 4 * T * (savedFloatsPerToken(c) + scratchPerToken);
+  // each thread's kernel memory grows to its largest call: the lm_head's product (weight, its packed copy, the
+  // thread's share of the logits) or a masked linear's weight gradient (all of x and dy, x packed)
+  const share = Math.ceil(T / i.threads);
+  const head = 2 * V * d + share * (V + d);
+  const maskGrad = T * (2 * Math.max(d, qd, f) + Math.max(d, f)) + 2 * Math.max(d, f) * Math.max(d, qd, f);
+  const threadKernels = 4 * i.threads * Math.max(head, maskGrad);
+  const total = weights + maskState + activations + threadKernels + RUNTIME_BYTES;
+  return { total, parts: { weights, maskState, activations, threadKernels, runtime: RUNTIME_BYTES } };
+}
