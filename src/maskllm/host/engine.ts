@@ -47,10 +47,12 @@ interface TargetSlot {
   groups: number;
 }
 
-/** Activations a layer keeps from its forward for its backward, [tokens, ·]. */
+/**
+ * Activations a layer keeps from its forward for its backward, [tokens, ·]. The norms' outputs and SwiGLU's
+ * output and σ(gate) are not kept: the backward recomputes them (elementwise, cheap) into shared scratch.
+ */
 interface LayerSaved {
   x: Float32Array;
-  xn1: Float32Array;
   r1: Float32Array;
   q: Float32Array;
   k: Float32Array;
@@ -58,12 +60,9 @@ interface LayerSaved {
   o: Float32Array;
   lse: Float32Array;
   a: Float32Array;
-  xn2: Float32Array;
   r2: Float32Array;
   gate: Float32Array;
   up: Float32Array;
-  sig: Float32Array;
-  h: Float32Array;
 }
 
 /** Floats of saved activations per token (bench and memory estimates use this count too). */
@@ -71,9 +70,9 @@ export function savedFloatsPerToken(c: LlamaConfig): number {
   const d = c.hiddenSize;
   const qd = c.numAttentionHeads * c.headDim;
   const kvd = c.numKeyValueHeads * c.headDim;
-  const perLayer = 3 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 4 * c.intermediateSize;
-  // + the last hidden state, the final norm's output and r, and the logits (their gradient overwrites them)
-  return c.numHiddenLayers * perLayer + 2 * d + 1 + c.vocabSize;
+  const perLayer = 2 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 2 * c.intermediateSize;
+  // + the last hidden state, the final norm's output and r (the logits exist one window at a time: headLoss)
+  return c.numHiddenLayers * perLayer + 2 * d + 1;
 }
 
 export interface HostEngineSpec {
@@ -100,8 +99,6 @@ export class HostEngine {
   private readonly xf: Float32Array;
   private readonly rf: Float32Array;
   private readonly xLast: Float32Array;
-  private readonly logits: Float32Array;
-  private readonly ceLse: Float32Array;
   private readonly targets: Int32Array;
   private readonly rowWeights: Float32Array;
   private readonly rowScale: Float32Array;
@@ -118,6 +115,10 @@ export class HostEngine {
   private readonly dg: Float32Array;
   private readonly du: Float32Array;
   private readonly tmp: Float32Array;
+  // recomputed per layer: a norm's output, SwiGLU's output and σ(gate)
+  private readonly xn: Float32Array;
+  private readonly h: Float32Array;
+  private readonly sig: Float32Array;
   /** one layer's M̃, rebuilt from ỹ when a product needs it */
   private readonly mask: Float32Array;
 
@@ -174,7 +175,6 @@ export class HostEngine {
     for (let l = 0; l < c.numHiddenLayers; l++)
       this.layers.push({
         x: a(T * d),
-        xn1: a(T * d),
         r1: a(T),
         q: a(T * qd),
         k: a(T * kvd),
@@ -182,18 +182,13 @@ export class HostEngine {
         o: a(T * qd),
         lse: a(T * c.numAttentionHeads),
         a: a(T * d),
-        xn2: a(T * d),
         r2: a(T),
         gate: a(T * f),
         up: a(T * f),
-        sig: a(T * f),
-        h: a(T * f),
       });
     this.xLast = a(T * d);
     this.xf = a(T * d);
     this.rf = a(T);
-    this.logits = a(T * c.vocabSize);
-    this.ceLse = a(T);
     this.targets = exec.i32(T);
     this.rowWeights = a(T);
     this.rowScale = a(T);
@@ -210,6 +205,9 @@ export class HostEngine {
     this.dg = a(T * f);
     this.du = a(T * f);
     this.tmp = a(T * wide);
+    this.xn = a(T * d);
+    this.h = a(T * f);
+    this.sig = a(T * f);
     this.mask = a(largest);
   }
 
@@ -298,20 +296,22 @@ export class HostEngine {
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const L = this.layers[l];
       const p = `model.layers.${l}`;
-      exec.run({ kind: "rmsNorm", x, w: this.w.get(`${p}.input_layernorm.weight`)!, y: cut(L.xn1, d), r: L.r1.subarray(0, T), rows: T, n: d, eps });
-      this.linear(`${p}.self_attn.q_proj`, cut(L.xn1, d), cut(L.q, qd), T, probs, c.attentionBias);
-      this.linear(`${p}.self_attn.k_proj`, cut(L.xn1, d), cut(L.k, kvd), T, probs, c.attentionBias);
-      this.linear(`${p}.self_attn.v_proj`, cut(L.xn1, d), cut(L.v, kvd), T, probs, c.attentionBias);
+      const xn = cut(this.xn, d);
+      exec.run({ kind: "rmsNorm", x, w: this.w.get(`${p}.input_layernorm.weight`)!, y: xn, r: L.r1.subarray(0, T), rows: T, n: d, eps });
+      this.linear(`${p}.self_attn.q_proj`, xn, cut(L.q, qd), T, probs, c.attentionBias);
+      this.linear(`${p}.self_attn.k_proj`, xn, cut(L.k, kvd), T, probs, c.attentionBias);
+      this.linear(`${p}.self_attn.v_proj`, xn, cut(L.v, kvd), T, probs, c.attentionBias);
       exec.run({ kind: "attention", shape: att, q: cut(L.q, qd), k: cut(L.k, kvd), v: cut(L.v, kvd), rope: this.rope, o: cut(L.o, qd), lse: L.lse.subarray(0, T * c.numAttentionHeads) });
       const a = cut(L.a, d);
       this.linear(`${p}.self_attn.o_proj`, cut(L.o, qd), a, T, probs);
       for (let i = 0; i < a.length; i++) a[i] += x[i];
-      exec.run({ kind: "rmsNorm", x: a, w: this.w.get(`${p}.post_attention_layernorm.weight`)!, y: cut(L.xn2, d), r: L.r2.subarray(0, T), rows: T, n: d, eps });
-      this.linear(`${p}.mlp.gate_proj`, cut(L.xn2, d), cut(L.gate, f), T, probs);
-      this.linear(`${p}.mlp.up_proj`, cut(L.xn2, d), cut(L.up, f), T, probs);
-      exec.run({ kind: "swiglu", g: cut(L.gate, f), u: cut(L.up, f), h: cut(L.h, f), s: cut(L.sig, f) });
+      exec.run({ kind: "rmsNorm", x: a, w: this.w.get(`${p}.post_attention_layernorm.weight`)!, y: xn, r: L.r2.subarray(0, T), rows: T, n: d, eps });
+      this.linear(`${p}.mlp.gate_proj`, xn, cut(L.gate, f), T, probs);
+      this.linear(`${p}.mlp.up_proj`, xn, cut(L.up, f), T, probs);
+      const h = cut(this.h, f);
+      exec.run({ kind: "swiglu", g: cut(L.gate, f), u: cut(L.up, f), h, s: cut(this.sig, f) });
       const next = cut(l + 1 < c.numHiddenLayers ? this.layers[l + 1].x : this.xLast, d);
-      this.linear(`${p}.mlp.down_proj`, cut(L.h, f), next, T, probs);
+      this.linear(`${p}.mlp.down_proj`, h, next, T, probs);
       for (let i = 0; i < next.length; i++) next[i] += a[i];
       x = next;
     }
@@ -319,35 +319,29 @@ export class HostEngine {
     const normW = this.w.get("model.norm.weight")!;
     exec.run({ kind: "rmsNorm", x, w: normW, y: xf, r: this.rf.subarray(0, T), rows: T, n: d, eps });
     const head = c.tieWordEmbeddings ? "model.embed_tokens" : "lm_head";
-    const logits = cut(this.logits, V);
-    exec.run({ kind: "linear", x: xf, w: this.w.get(`${head}.weight`)!, y: logits, tokens: T, inDim: d, outDim: V });
 
-    // loss: row k predicts ids[k + 1] in its window; the last row of each window predicts nothing
+    // lm_head, loss and their backward in one op: row k predicts ids[k + 1] in its window, the last row of each
+    // window predicts nothing; the mean is over windows·(seq − 1) predictions, scaled by the part's share
     const targets = this.targets.subarray(0, T);
     const rowW = this.rowWeights.subarray(0, T);
+    const scale = this.rowScale.subarray(0, T);
+    const count = windows * (seq - 1);
     for (let r = 0; r < windows; r++)
       for (let i = 0; i < seq; i++) {
         const k = r * seq + i;
         const has = i + 1 < seq;
         targets[k] = has ? ids[k + 1] : 0;
         rowW[k] = has ? 1 : 0;
+        scale[k] = has ? weight / count : 0;
       }
-    const lse = this.ceLse.subarray(0, T);
-    exec.run({ kind: "crossEntropy", x: logits, targets, weights: rowW, lse, totals: this.totals, windows, seq, vocab: V });
-    const count = windows * (seq - 1);
+    const dxf = cut(this.tmp, d);
+    exec.run({ kind: "headLoss", x: xf, w: this.w.get(`${head}.weight`)!, targets, weights: rowW, scale, dx: dxf, totals: this.totals, windows, seq, d, vocab: V });
     let total = 0;
     for (let r = 0; r < windows; r++) total += this.totals[r];
     const lm = (total / count) * weight;
-
-    const t1 = performance.now();
+    const t1 = performance.now(); // the forward's time includes the fused head and loss, backward included
     if (timing) timing.forwardMs += t1 - t0;
 
-    // backward: dlogits in place over the logits
-    const scale = this.rowScale.subarray(0, T);
-    for (let k = 0; k < T; k++) scale[k] = (rowW[k] * weight) / count;
-    exec.run({ kind: "crossEntropyBackward", x: logits, targets, scale, lse, dx: logits, windows, seq, vocab: V });
-    const dxf = cut(this.tmp, d);
-    exec.run({ kind: "linearInputGrad", dy: logits, w: this.w.get(`${head}.weight`)!, dx: dxf, accumulate: false, tokens: T, inDim: d, outDim: V });
     const dx = cut(this.dx, d);
     exec.run({ kind: "rmsNormBackward", x, w: normW, r: this.rf.subarray(0, T), dy: dxf, dx, accumulate: false, rows: T, n: d });
 
@@ -358,10 +352,15 @@ export class HostEngine {
       const p = `model.layers.${l}`;
       // mlp: dx is ∂/∂(layer output) = ∂/∂a through the residual, plus the MLP's path
       const dh = cut(this.dh, f);
-      this.linearBackward(`${p}.mlp.down_proj`, cut(L.h, f), dx, dh, false, T, probs, dProbs);
-      exec.run({ kind: "swigluBackward", g: cut(L.gate, f), u: cut(L.up, f), s: cut(L.sig, f), dh, dg: cut(this.dg, f), du: cut(this.du, f) });
-      this.linearBackward(`${p}.mlp.gate_proj`, cut(L.xn2, d), cut(this.dg, f), dxn, false, T, probs, dProbs);
-      this.linearBackward(`${p}.mlp.up_proj`, cut(L.xn2, d), cut(this.du, f), dxn, true, T, probs, dProbs);
+      const h = cut(this.h, f);
+      const sig = cut(this.sig, f);
+      exec.run({ kind: "swiglu", g: cut(L.gate, f), u: cut(L.up, f), h, s: sig }); // recomputed: same kernel, same values
+      this.linearBackward(`${p}.mlp.down_proj`, h, dx, dh, false, T, probs, dProbs);
+      exec.run({ kind: "swigluBackward", g: cut(L.gate, f), u: cut(L.up, f), s: sig, dh, dg: cut(this.dg, f), du: cut(this.du, f) });
+      const xn = cut(this.xn, d);
+      exec.run({ kind: "rmsNorm", x: cut(L.a, d), w: this.w.get(`${p}.post_attention_layernorm.weight`)!, y: xn, r: L.r2.subarray(0, T), rows: T, n: d, eps });
+      this.linearBackward(`${p}.mlp.gate_proj`, xn, cut(this.dg, f), dxn, false, T, probs, dProbs);
+      this.linearBackward(`${p}.mlp.up_proj`, xn, cut(this.du, f), dxn, true, T, probs, dProbs);
       da.set(dx);
       exec.run({ kind: "rmsNormBackward", x: cut(L.a, d), w: this.w.get(`${p}.post_attention_layernorm.weight`)!, r: L.r2.subarray(0, T), dy: dxn, dx: da, accumulate: true, rows: T, n: d });
       // attention
@@ -369,9 +368,10 @@ export class HostEngine {
       this.linearBackward(`${p}.self_attn.o_proj`, cut(L.o, qd), da, dO, false, T, probs, dProbs);
       exec.run({ kind: "attentionBackward", shape: att, q: cut(L.q, qd), k: cut(L.k, kvd), v: cut(L.v, kvd), o: cut(L.o, qd), lse: L.lse.subarray(0, T * c.numAttentionHeads), dO, rope: this.rope, dq: cut(this.dq, qd), dk: cut(this.dk, kvd), dv: cut(this.dv, kvd) });
       const first = l === 0; // nothing upstream of layer 0 learns: skip its input gradient
-      this.linearBackward(`${p}.self_attn.q_proj`, cut(L.xn1, d), cut(this.dq, qd), first ? undefined : dxn, false, T, probs, dProbs);
-      this.linearBackward(`${p}.self_attn.k_proj`, cut(L.xn1, d), cut(this.dk, kvd), first ? undefined : dxn, true, T, probs, dProbs);
-      this.linearBackward(`${p}.self_attn.v_proj`, cut(L.xn1, d), cut(this.dv, kvd), first ? undefined : dxn, true, T, probs, dProbs);
+      exec.run({ kind: "rmsNorm", x: cut(L.x, d), w: this.w.get(`${p}.input_layernorm.weight`)!, y: xn, r: L.r1.subarray(0, T), rows: T, n: d, eps });
+      this.linearBackward(`${p}.self_attn.q_proj`, xn, cut(this.dq, qd), first ? undefined : dxn, false, T, probs, dProbs);
+      this.linearBackward(`${p}.self_attn.k_proj`, xn, cut(this.dk, kvd), first ? undefined : dxn, true, T, probs, dProbs);
+      this.linearBackward(`${p}.self_attn.v_proj`, xn, cut(this.dv, kvd), first ? undefined : dxn, true, T, probs, dProbs);
       if (first) break;
       dx.set(da);
       exec.run({ kind: "rmsNormBackward", x: cut(L.x, d), w: this.w.get(`${p}.input_layernorm.weight`)!, r: L.r1.subarray(0, T), dy: dxn, dx, accumulate: true, rows: T, n: d });

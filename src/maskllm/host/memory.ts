@@ -42,8 +42,9 @@ export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
   const weights = 4 * i.params * (i.tfWeights ? 2 : 1);
   // logits, AdamW's m and v, ỹ and ∂ỹ: C/M floats per masked weight each
   const maskState = 5 * 4 * (i.maskedParams / i.m) * i.candidates;
-  // saved for the backward, plus the backward's own buffers (dx, da, dxn, dO, dq, dk, dv, dh, dg, du, tmp)
-  const scratchPerToken = 3 * d + 3 * qd + 2 * kvd + 3 * f + Math.max(d, qd);
+  // saved for the backward, plus the backward's own buffers (dx, da, dxn, dO, dq, dk, dv, dh, dg, du, tmp) and
+  // the recomputed norm output, SwiGLU output and σ(gate)
+  const scratchPerToken = 4 * d + 3 * qd + 2 * kvd + 5 * f + Math.max(d, qd);
   const activations = 4 * T * (savedFloatsPerToken(c) + scratchPerToken);
   // each thread's kernel memory grows to its largest call: the lm_head's product (weight, its packed copy, the
   // thread's share of the logits) or a masked linear's weight gradient (all of x and dy, x packed)

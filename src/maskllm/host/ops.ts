@@ -3,9 +3,8 @@
 // however many parts there are: a run's mask does not depend on the thread count. runPart() is what every thread
 // (the loop's and the pool's, src/parallel/op-pool.ts) executes.
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
-import { crossEntropyBackward, crossEntropyForward } from "../kernels/loss-module.js";
 import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "../kernels/layers-module.js";
-import { linearForward, linearInputGrad, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
+import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 
@@ -28,8 +27,11 @@ export type HostOp =
   /** causal GQA with RoPE; parts: windows */
   | { kind: "attention"; shape: AttentionShape; q: Float32Array; k: Float32Array; v: Float32Array; rope: RopeValues; o: Float32Array; lse: Float32Array }
   | { kind: "attentionBackward"; shape: AttentionShape; q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array; lse: Float32Array; dO: Float32Array; rope: RopeValues; dq: Float32Array; dk: Float32Array; dv: Float32Array }
-  /** per-window Σ weight·nll into totals[window], lse per row; parts: windows */
-  | { kind: "crossEntropy"; x: Float32Array; targets: Int32Array; weights: Float32Array; lse: Float32Array; totals: Float64Array; windows: number; seq: number; vocab: number }
+  /**
+   * lm_head + next-token loss + their backward, per window: totals[window] = Σ weight·nll, dx = ∂(Σ scale·nll)/∂x;
+   * the logits exist one window at a time; parts: windows
+   */
+  | { kind: "headLoss"; x: Float32Array; w: Float32Array; targets: Int32Array; weights: Float32Array; scale: Float32Array; dx: Float32Array; totals: Float64Array; windows: number; seq: number; d: number; vocab: number }
   /**
    * The step's ỹ of each target (ranges of `groups` rows from `offsets`): Gumbel noise from its seed, divided by τ,
    * then softmax(scale·π + noise); parts: targets (i ≡ part mod parts)
@@ -39,8 +41,7 @@ export type HostOp =
   | { kind: "logitsGrad"; probs: Float32Array; dProbs: Float32Array; w: Float32Array[]; stats: Float64Array; offsets: number[]; groups: number[]; scale: number; twoLambda: number; hard: boolean; s: Float32Array; c: number; m: number }
   /** AdamW on every logit from grad·coef; parts: elements */
   | { kind: "adamw"; logits: Float32Array; mom: Float32Array; vel: Float32Array; grad: Float32Array; coef: number; beta1: number; beta2: number; eps: number; decay: number; stepSize: number; invSqrtBc2: number }
-  /** dx = scale·(softmax − onehot), in place over the logits allowed; parts: windows */
-  | { kind: "crossEntropyBackward"; x: Float32Array; targets: Int32Array; scale: Float32Array; lse: Float32Array; dx: Float32Array; windows: number; seq: number; vocab: number };
+  ;
 
 /** The part'th of `parts` near-equal slices of 0..n, as [start, end). */
 export function partRange(n: number, part: number, parts: number): [number, number] {
@@ -60,9 +61,8 @@ export function opWork(op: HostOp): number {
     case "attention":
     case "attentionBackward":
       return 4 * op.shape.batch * op.shape.seq * op.shape.seq * op.shape.heads * op.shape.headDim;
-    case "crossEntropy":
-    case "crossEntropyBackward":
-      return 20 * op.windows * op.seq * op.vocab;
+    case "headLoss":
+      return 4 * op.windows * op.seq * op.vocab * op.d;
     case "softMask":
       return op.groups * op.c * op.m * 2;
     case "sample":
@@ -221,22 +221,12 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       );
       return;
     }
-    case "crossEntropy": {
+    case "headLoss": {
       const [w0, w1] = partRange(op.windows, part, parts);
-      for (let w = w0; w < w1; w++) {
-        const r0 = w * op.seq;
-        const r1 = r0 + op.seq;
-        op.totals[w] = crossEntropyForward(rowsOf(op.x, r0, r1, op.vocab), op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.seq, op.vocab, op.lse.subarray(r0, r1));
-      }
-      return;
-    }
-    case "crossEntropyBackward": {
-      const [w0, w1] = partRange(op.windows, part, parts);
-      for (let w = w0; w < w1; w++) {
-        const r0 = w * op.seq;
-        const r1 = r0 + op.seq;
-        crossEntropyBackward(rowsOf(op.x, r0, r1, op.vocab), op.targets.subarray(r0, r1), op.scale.subarray(r0, r1), op.lse.subarray(r0, r1), op.seq, op.vocab, rowsOf(op.dx, r0, r1, op.vocab));
-      }
+      if (w0 === w1) return;
+      const r0 = w0 * op.seq;
+      const r1 = w1 * op.seq;
+      lmHeadLoss(rowsOf(op.x, r0, r1, op.d), op.w, op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1));
       return;
     }
   }

@@ -10,6 +10,7 @@ interface Exports extends KernelInstance {
   packInputGrad(w: number, mask: number, probs: number, s: number, c: number, m: number, kind: number, inDim: number, outDim: number, bp: number): void;
   gemmPacked(a: number, bp: number, c: number, accumulate: number, m: number, k: number, n: number, apack: number): void;
   packedBytes(k: number, n: number): number;
+  headLossWindow(x: number, bpF: number, bpB: number, t: number, w: number, scale: number, lse: number, logits: number, dx: number, rows: number, d: number, v: number, apack: number): number;
   maskedWeightGrad(x: number, dy: number, dyStride: number, w: number, g: number, tokens: number, inDim: number, rows: number, scratch: number): void;
 }
 
@@ -120,4 +121,35 @@ export function softLinearInputGrad(dy: Float32Array, w: Float32Array, sm: SoftM
   expectLengths("softLinearInputGrad", [["dy", dy, tokens * outDim], ["w", w, outDim * inDim], ["dx", dx, tokens * inDim]]);
   checkSoft("softLinearInputGrad", w, sm, inDim);
   linearProduct("input", dy, { w, soft: sm }, tokens, inDim, outDim, dx, accumulate);
+}
+
+/**
+ * The lm_head, the next-token loss and their backward to the final norm's output, window by window: totals[i] =
+ * Σ rowWeights·nll over window i's rows, dx [rows, d] = ∂(Σ rowScale·nll)/∂x. W [v, d] is copied in and packed
+ * both ways once; its copy's room then holds a window's logits, so a thread's memory for this is about W twice.
+ */
+export function lmHeadLoss(x: Float32Array, w: Float32Array, targets: Int32Array, rowWeights: Float32Array, rowScale: Float32Array, windows: number, seq: number, d: number, v: number, dx: Float32Array, totals: Float64Array): void {
+  const rows = windows * seq;
+  expectLengths("lmHeadLoss", [["x", x, rows * d], ["w", w, v * d], ["rowWeights", rowWeights, rows], ["rowScale", rowScale, rows], ["dx", dx, rows * d]]);
+  if (targets.length !== rows || totals.length < windows) throw new RangeError(`lmHeadLoss: ${targets.length} targets and ${totals.length} totals for ${windows} windows of ${seq}`);
+  if (v % 4 !== 0) throw new RangeError(`lmHeadLoss: the vocabulary (${v}) is not a multiple of 4`);
+  const k = kernels();
+  const fwd = k.packedBytes(d, v);
+  const bwd = k.packedBytes(v, d);
+  const block = Math.max(k.packScratchBytes(seq, d, v) - fwd, k.packScratchBytes(seq, v, d) - bwd);
+  const room = Math.max(w.byteLength, seq * v * 4) + 16;
+  const [pw, pF, pB, pa, px, pdx, pt, pwt, ps, pl] = layout(k, [room, fwd, bwd, block, seq * d * 4 + 16, seq * d * 4 + 16, seq * 4 + 16, seq * 4 + 16, seq * 4 + 16, seq * 4 + 16]);
+  put(k, pw, w);
+  k.packForward(pw, 0, 0, 0, 0, 0, 0, d, v, pF);
+  k.packInputGrad(pw, 0, 0, 0, 0, 0, 0, d, v, pB);
+  for (let i = 0; i < windows; i++) {
+    const r0 = i * seq;
+    const r1 = r0 + seq;
+    put(k, px, x.subarray(r0 * d, r1 * d));
+    new Int32Array(k.memory.buffer, pt, seq).set(targets.subarray(r0, r1));
+    put(k, pwt, rowWeights.subarray(r0, r1));
+    put(k, ps, rowScale.subarray(r0, r1));
+    totals[i] = k.headLossWindow(px, pF, pB, pt, pwt, ps, pl, pw, pdx, seq, d, v, pa);
+    take(k, pdx, dx.subarray(r0 * d, r1 * d));
+  }
 }

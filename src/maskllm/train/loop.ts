@@ -6,7 +6,7 @@
 // bit-identical to an uninterrupted one (same path, any number of threads).
 import { expectedWeightShapes, linearWeightNames, weight, type LlamaModel } from "../llama/model.js";
 import { candidateMatrixValues, formatPattern, parsePattern, type NMPattern } from "../mask/patterns.js";
-import { argmaxCandidates, candidateCount, groupCount, initLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
+import { argmaxCandidates, argmaxChanges, candidateCount, groupCount, initTargetLogits, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
 import { splitBatch, type GradientReplicas, type GradientTiming, type MicroBatch } from "./micro-batch.js";
 import { applyPrior } from "./prior.js";
 import { RNG_DESCRIPTION, permutation, seedFor } from "./rng.js";
@@ -246,38 +246,34 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
     if (!sameValue(snap.targets, targets)) throw new SnapshotError("snapshot was made for other weights or shapes than this model's");
   }
 
-  // Initial logits: snapshot, or N(0, σ²) shifted by the prior.
-  let init: LogitsMap;
-  if (snap) init = snap.logits;
-  else {
-    init = initLogits(targets, p, opts.seed, opts.initStd);
-    if (input.prior)
-      for (const t of targets) {
-        const m0 = input.prior.get(t.name);
-        if (m0) init.set(t.name, applyPrior(init.get(t.name)!, m0, p, opts.priorStrength, t.name));
-      }
-  }
-
-  // All targets' logits live in ONE [Σgroups, C] array (rows in target order), and so do the moments: a step's
-  // mask math runs over it in a few ops, each target's rows a slice.
   const offsets: number[] = [];
   groups.reduce((off, g) => (offsets.push(off), off + g), 0);
-  const flatten = (m: LogitsMap, alloc: (n: number) => Float32Array) => {
-    const flat = alloc(totalGroups * c);
-    targets.forEach((t, i) => flat.set(m.get(t.name)!, offsets[i] * c));
-    return flat;
-  };
-  const unflatten = (flat: Float32Array) => new Map(targets.map((t, i) => [t.name, flat.slice(offsets[i] * c, (offsets[i] + groups[i]) * c)]));
-
+  // views, not copies: a snapshot encodes them at once, and the result keeps the final arrays themselves
+  const unflatten = (flat: Float32Array) => new Map(targets.map((t, i) => [t.name, flat.subarray(offsets[i] * c, (offsets[i] + groups[i]) * c)]));
   const startStep = snap?.step ?? 0;
   const host = input.engine !== "tf" && hostTrainingSupported(model.config);
   // the host path keeps its state in the executor's (shared) arrays: made there from the start, not copied
   const exec = host ? input.executor ?? new InlineExecutor() : undefined;
   const alloc = (n: number) => (exec ? exec.f32(n) : new Float32Array(n));
-  const state: HostLogitsState = { logits: flatten(init, alloc), m: snap ? flatten(snap.m, alloc) : alloc(totalGroups * c), v: snap ? flatten(snap.v, alloc) : alloc(totalGroups * c) };
+  // All targets' logits live in ONE [Σgroups, C] array (rows in target order), and so do the moments: a step's
+  // mask math runs over it in a few ops, each target's rows a slice. Filled target by target (one layer's
+  // temporaries at a time): from the snapshot, or N(0, σ²) shifted by the prior.
+  const state: HostLogitsState = { logits: alloc(totalGroups * c), m: alloc(totalGroups * c), v: alloc(totalGroups * c) };
+  targets.forEach((t, i) => {
+    const at = offsets[i] * c;
+    if (snap) {
+      state.logits.set(snap.logits.get(t.name)!, at);
+      state.m.set(snap.m.get(t.name)!, at);
+      state.v.set(snap.v.get(t.name)!, at);
+      return;
+    }
+    const l = initTargetLogits(t, i, p, opts.seed, opts.initStd);
+    const m0 = input.prior?.get(t.name);
+    state.logits.set(m0 ? applyPrior(l, m0, p, opts.priorStrength, t.name) : l, at);
+  });
   snap = undefined; // let the snapshot's arrays go
-  init = new Map();
-  let prevArgmax = argmaxCandidates(state.logits, c);
+  if (c > 65535) throw new TrainingInputError(`${c} candidates per group are more than the loop tracks`);
+  const argmax = Uint16Array.from(argmaxCandidates(state.logits, c));
   let stepper: { step(step: number, sch: HostStepSchedule, parts: MicroBatch[], wantReport: boolean, timing: StepTiming): Promise<HostStepReport | undefined>; state(): HostLogitsState; dispose(): void } | undefined;
   try {
     if (exec) {
@@ -339,10 +335,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       if (wantReport) {
         const { lmLoss, regLoss, maxProb, gradNorm } = report!;
         const loss = lmLoss - sch.lambda * regLoss;
-        const now = argmaxCandidates(run.state().logits, c);
-        let changed = 0;
-        for (let j = 0; j < now.length; j++) if (now[j] !== prevArgmax[j]) changed++;
-        prevArgmax = now;
+        const changed = argmaxChanges(run.state().logits, c, argmax);
         const elapsed = (performance.now() - t0) / 1000;
         const rate = (timing.steps * tokensPerStep) / elapsed;
         last = {

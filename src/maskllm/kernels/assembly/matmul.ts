@@ -15,6 +15,8 @@
 //   maskedWeightGrad g = (dyᵀ·x) ⊙ w, A = dyᵀ read through strides, an epilogue multiplying by w.
 // Pointers are byte offsets into this module's memory; `scratch` must hold packScratchBytes(m, k, n) bytes.
 
+import { crossEntropyBackward, crossEntropyForward } from "./loss";
+
 const KC = 256;
 const MC = 96;
 
@@ -326,6 +328,20 @@ export function packInputGrad(w: usize, mask: usize, probs: usize, s: usize, c: 
 /** C [m, n] (+)= A [m, k] (row-major) · B packed at bp; apack: packScratchBytes(m, k, n) − B's panels − 128 bytes. */
 export function gemmPacked(a: usize, bp: usize, c: usize, accumulate: bool, m: i32, k: i32, n: i32, apack: usize): void {
   blocked(a, <usize>k << 2, 4, bp, c, 0, false, accumulate, m, k, n, apack + 128);
+}
+
+/**
+ * The lm_head and the loss of one window, fused: logits [rows, v] = x [rows, d]·Wᵀ (bpF: packForward of W), the
+ * next-token loss (Σ weight·nll returned, lse per row), the logits' gradient scale·(softmax − onehot) in place,
+ * and dx [rows, d] = dlogits·W (bpB: packInputGrad of W). The logits never leave this module, and exist for one
+ * window at a time. apack: 128 + the larger A block of the two products.
+ */
+export function headLossWindow(x: usize, bpF: usize, bpB: usize, t: usize, w: usize, scale: usize, lse: usize, logits: usize, dx: usize, rows: i32, d: i32, v: i32, apack: usize): f64 {
+  blocked(x, <usize>d << 2, 4, bpF, logits, 0, false, false, rows, d, v, apack + 128);
+  const total = crossEntropyForward(logits, t, w, lse, rows, v);
+  crossEntropyBackward(logits, t, scale, lse, logits, rows, v);
+  blocked(logits, <usize>v << 2, 4, bpB, dx, 0, false, false, rows, v, d, apack + 128);
+  return total;
 }
 
 /** Bytes of B's panels for k × n. */
