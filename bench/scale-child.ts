@@ -1,15 +1,18 @@
 // One bench:scale measurement in its own process (bench/scale.ts spawns it), so that its peak RSS is this process's
-// alone and a crash (e.g. the wasm heap's 4 GiB limit) fails one shape, not the bench. Builds the seeded random
-// model, a magnitude 2:4 prior, and runs the real trainMasks for warm-up + measured steps on --threads threads;
-// prints one JSON line {"scaleChild": ...} on stdout (with "error" on failure), progress on stderr.
+// alone and a crash fails one shape, not the bench. Builds the seeded random model straight into the training
+// threads' shared buffers (the host trainer's weights: no TF.js copy), a magnitude 2:4 prior, and runs the real
+// trainMasks for warm-up + measured steps on --threads threads; prints one JSON line {"scaleChild": ...} on stdout
+// (with "error" on failure) holding also the trainer's own memory estimate (host/memory.ts), progress on stderr.
 //   node --import tsx bench/scale-child.ts --shape stories15M --threads 2 --warmup 2 --steps 3
 import { initBackend } from "../src/maskllm/backend.js";
 import { magnitudeScores } from "../src/maskllm/prune/scores.js";
 import { nmMaskFromScores } from "../src/maskllm/mask/select.js";
-import { expectedWeightShapes, linearWeightNames, type LlamaModel } from "../src/maskllm/llama/model.js";
+import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
 import { trainMasks } from "../src/maskllm/train/loop.js";
-import { ThreadReplicas } from "../src/parallel/thread-replicas.js";
-import { BATCH, SEQ, TOKENS_PER_STEP, buildModel, randomWeights, randomWindows, scaleConfig, shapeByName } from "./scale-model.js";
+import { hostTrainingBytes } from "../src/maskllm/host/memory.js";
+import { InlineExecutor, type Executor } from "../src/maskllm/host/ops.js";
+import { OpPool } from "../src/parallel/op-pool.js";
+import { BATCH, SEQ, TOKENS_PER_STEP, paramCounts, randomWeights, randomWindows, scaleConfig, shapeByName } from "./scale-model.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,15 +29,21 @@ const rssMiB = () => process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
 let phase = "start";
 
 const out: Record<string, unknown> = { shape: shape.name, threads, warmup, steps, microBatches: MICRO_BATCHES };
-let replicas: ThreadReplicas | undefined;
-let model: LlamaModel | undefined;
+let pool: OpPool | undefined;
 try {
   phase = "backend";
   out.backend = await initBackend("wasm");
   const config = scaleConfig(shape);
+  phase = "training threads";
+  if (threads > 1) pool = await OpPool.start(threads);
+  const exec: Executor = pool ?? new InlineExecutor();
+  const counts = paramCounts(config);
+  const estimate = hostTrainingBytes({ config, params: counts.masked + counts.other, maskedParams: counts.masked, m: 4, candidates: 6, microBatchTokens: TOKENS_PER_STEP / MICRO_BATCHES, threads, tfWeights: false });
+  out.estimateMiB = estimate.total / 1024 ** 2;
+  out.estimatePartsMiB = Object.fromEntries(Object.entries(estimate.parts).map(([k, v]) => [k, v / 1024 ** 2]));
   phase = "random weights";
-  let t = performance.now();
-  const host = randomWeights(config, 0);
+  const t = performance.now();
+  const host = randomWeights(config, 0, (n) => exec.f32(n));
   // magnitude 2:4 prior from the host arrays (cheap; SparseGPT is out of reach at these sizes)
   const prior = new Map<string, Uint8Array>();
   const shapes = expectedWeightShapes(config);
@@ -43,22 +52,13 @@ try {
     prior.set(name, nmMaskFromScores(magnitudeScores(host.get(name)!), rows, cols, { n: 2, m: 4 }));
   }
   out.buildSeconds = (performance.now() - t) / 1000;
-  phase = "model to engine";
-  t = performance.now();
-  model = buildModel(config, host);
-  host.clear(); // the engine holds the weights now
-  out.toEngineSeconds = (performance.now() - t) / 1000;
-  note(`model built (${out.buildSeconds as number} s random weights + prior, ${out.toEngineSeconds as number} s to engine), RSS ${rssMiB().toFixed(0)} MiB`);
-  if (threads > 1) {
-    phase = "replica threads";
-    replicas = await ThreadReplicas.start(model, threads - 1, "wasm");
-  }
+  note(`model built (${(out.buildSeconds as number).toFixed(1)} s random weights + prior), RSS ${rssMiB().toFixed(0)} MiB`);
   const windows = randomWindows((warmup + steps) * BATCH, SEQ, config.vocabSize, 1);
   const stamps: number[] = [];
   phase = "training";
   const t0 = performance.now();
   const r = await trainMasks({
-    model, windows, prior, replicas,
+    model: { config, weights: new Map() }, hostWeights: host, windows, prior, executor: pool,
     options: { steps: warmup + steps, batchSize: BATCH, microBatches: MICRO_BATCHES, seed: 0, progressEvery: 1 },
     onProgress: (p) => {
       stamps[p.step] = performance.now();
@@ -77,7 +77,7 @@ try {
 }
 out.peakRssMiB = rssMiB();
 try {
-  await replicas?.close();
+  await pool?.close();
 } catch {
   // the measurement is already taken
 }

@@ -76,37 +76,20 @@ function fillNormal(out: Float32Array, rand: () => number, std: number): void {
   }
 }
 
-/** Every weight of the config with HF names: matrices N(0, 0.02) from a seeded PRNG, norm weights 1. */
-export function randomWeights(config: LlamaConfig, seed = 0): Map<string, Float32Array> {
+/**
+ * Every weight of the config with HF names: matrices N(0, 0.02) from a seeded PRNG, norm weights 1. `alloc` makes
+ * the arrays (the training threads' shared buffers, so the trainer uses them as they are: one copy of the weights).
+ */
+export function randomWeights(config: LlamaConfig, seed = 0, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Map<string, Float32Array> {
   const rand = mulberry32(seed);
   const out = new Map<string, Float32Array>();
   for (const [name, shape] of expectedWeightShapes(config)) {
-    const a = new Float32Array(shape.reduce((x, y) => x * y, 1));
+    const a = alloc(shape.reduce((x, y) => x * y, 1));
     if (shape.length === 1) a.fill(1);
     else fillNormal(a, rand, 0.02);
     out.set(name, a);
   }
   return out;
-}
-
-/**
- * THE conversion from host weights to the engine's weights, in one place: today a tf.tensor per weight (copied into
- * the backend). When the engine keeps weights as host Float32Arrays, this is the one line to change.
- */
-function toEngineWeight(values: Float32Array, shape: number[]): tf.Tensor {
-  return tf.tensor(values, shape, "float32");
-}
-
-/** A LlamaModel from host weights (HF names, [out, in] row-major). */
-export function buildModel(config: LlamaConfig, weights: Map<string, Float32Array>): LlamaModel {
-  const shapes = expectedWeightShapes(config);
-  const engine = new Map<string, tf.Tensor>();
-  for (const [name, values] of weights) {
-    const shape = shapes.get(name);
-    if (!shape) throw new Error(`weight ${name} is not part of this config`);
-    engine.set(name, toEngineWeight(values, shape));
-  }
-  return { config, weights: engine };
 }
 
 /** Random token ids in [0, vocab): `count` windows of `seq` tokens (speed only, no meaning). */

@@ -164,6 +164,8 @@ interface MfRun {
   tokensPerSec?: number;
   gflops?: number;
   peakRssMiB?: number;
+  /** the trainer's own estimate of its peak (host/memory.ts), what the worker checks a job against */
+  estimateMiB?: number;
   measuredVsFormula?: number;
   steps?: number;
   stepSeconds?: number[];
@@ -221,10 +223,10 @@ for (const shape of shapes) {
       const rss = j.peakRssMiB as number;
       const run: MfRun = {
         threads, ok: true, tokensPerSec: j.tokensPerSec, gflops: effectiveGflops(counts, j.tokensPerSec), peakRssMiB: rss,
-        measuredVsFormula: (rss * MiB) / mem.bytes, steps: mfSteps, stepSeconds: j.stepSeconds as number[], stepMsAllSteps: j.stepMsAllSteps, wallSeconds: r.seconds,
+        measuredVsFormula: (rss * MiB) / mem.bytes, estimateMiB: j.estimateMiB as number, steps: mfSteps, stepSeconds: j.stepSeconds as number[], stepMsAllSteps: j.stepMsAllSteps, wallSeconds: r.seconds,
       };
       mf.push(run);
-      log(`   ${fx(run.tokensPerSec)} tokens/s, ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), child ${fx(r.seconds)} s`);
+      log(`   ${fx(run.tokensPerSec)} tokens/s, ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
     } else {
       const error = failureMessage(r, childTimeoutS);
       mf.push({ threads, ok: false, error, peakRssMiB: j?.peakRssMiB as number | undefined, wallSeconds: r.seconds });

@@ -12,6 +12,8 @@ import type { LlamaConfig } from "../maskllm/llama/config.js";
 import { expectedWeightShapes } from "../maskllm/llama/model.js";
 import { selectLayers } from "../maskllm/prune/select-layers.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
+import { hostTrainingBytes } from "../maskllm/host/memory.js";
+import { hostTrainingSupported } from "../maskllm/host/engine.js";
 
 export interface Validated {
   llama: LlamaConfig;
@@ -30,25 +32,32 @@ function binom(m: number, n: number): number {
 }
 
 /**
- * Peak bytes a run needs, roughly: float32 weights; for MaskLLM the logits (C(M,N)/M floats per masked weight:
- * 6 B/weight at 2:4) with their gradient and two Adam moments, the soft masks and masked weights, and the
- * activations of one batch (hidden states per layer kept for the backward pass, logits over the vocabulary);
- * for one-shot methods a float64 Hessian of the widest input and the calibration activations. Each training thread
- * beyond the first holds its own copy of the weights (the batch's activations are split between the threads).
+ * Peak bytes a run needs. One-shot methods (and a MaskLLM job's one-shot prior): float32 weights twice, a float64
+ * Hessian of the widest input and the calibration activations. MaskLLM training on the host trainer (the wasm and
+ * cpu backends): its own estimate (maskllm/host/memory.ts, which bench:scale checks against measured peaks) with
+ * the pipeline's TF.js copy of the weights; on other backends (the TF.js path) the weights once per training
+ * thread, the logits with their gradient and two Adam moments, the soft and masked weights, and one batch's
+ * activations.
  */
-export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: number, maskedParams: number, threads = 1): number {
+export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: number, maskedParams: number, threads = 1, hostPath = true): number {
   const { n, m } = parseNM(spec.pattern);
   const weights = 4 * params;
   const seq = spec.calibration.seq_len;
-  if (spec.method === "maskllm") {
-    const logits = (maskedParams / m) * binom(m, n) * 4;
-    const tokens = spec.training!.batch_size * seq;
-    const activations = tokens * c.numHiddenLayers * (c.hiddenSize * 12 + c.intermediateSize * 4) * 4 + tokens * c.vocabSize * 4 * 3;
-    return weights * Math.max(1, threads) + logits * 4 + maskedParams * 4 * 2 + activations;
-  }
   const widest = Math.max(c.hiddenSize, c.intermediateSize);
-  const calib = spec.calibration.samples * seq * Math.max(c.hiddenSize, c.intermediateSize) * 4 * 2;
-  return weights * 2 + widest * widest * 8 * 2 + calib;
+  const calib = spec.calibration.samples * seq * widest * 4 * 2;
+  const oneShot = weights * 2 + widest * widest * 8 * 2 + calib;
+  if (spec.method !== "maskllm") return oneShot;
+  const training = spec.training!;
+  const prior = typeof spec.prior === "string" && spec.prior !== "none" ? oneShot : weights;
+  if (hostPath) {
+    const microBatchTokens = Math.ceil(training.batch_size / Math.min(training.micro_batches, training.batch_size)) * seq;
+    const host = hostTrainingBytes({ config: c, params, maskedParams, m, candidates: binom(m, n), microBatchTokens, threads, tfWeights: true });
+    return Math.max(prior, host.total);
+  }
+  const logits = (maskedParams / m) * binom(m, n) * 4;
+  const tokens = training.batch_size * seq;
+  const activations = tokens * c.numHiddenLayers * (c.hiddenSize * 12 + c.intermediateSize * 4) * 4 + tokens * c.vocabSize * 4 * 3;
+  return Math.max(prior, weights * Math.max(1, threads) + logits * 4 + maskedParams * 4 * 2 + activations);
 }
 
 /** Threads a MaskLLM job trains on: TRAIN_THREADS, or one per core this worker's slot gets; at most micro_batches. */
@@ -89,7 +98,7 @@ export async function validateCheckpoint(dir: string, spec: JobSpec, config: Con
       if (cols % m !== 0) throw new InvalidJobError("mask_incompatible", `${t} has ${cols} input features, not a multiple of M=${m}; choose another pattern or leave it out with ignore`);
     }
     const maskedParams = targets.reduce((a, t) => a + shapes.get(t)!.reduce((x, y) => x * y, 1), 0);
-    const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams, spec.method === "maskllm" ? trainingThreads(spec, config) : 1);
+    const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams, spec.method === "maskllm" ? trainingThreads(spec, config) : 1, hostTrainingSupported(llama));
     if (estimateBytes > config.workerMemoryLimitBytes)
       throw new InvalidJobError(
         "resource_exhausted",
