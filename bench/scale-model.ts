@@ -1,9 +1,8 @@
 // bench:scale's models: the four llama2.c "stories" shapes at vocab 32000 as LlamaConfigs, seeded random weights as
-// host Float32Arrays (no files), the one place those become the engine's weights, and the parameter, FLOP and
-// memory counts the bench prints next to its measurements.
-import * as tf from "@tensorflow/tfjs";
+// host Float32Arrays (no files; the host trainer takes them as they are), and the parameter, FLOP and memory counts
+// the bench prints next to its measurements.
 import type { LlamaConfig } from "../src/maskllm/llama/config.js";
-import { expectedWeightShapes, linearWeightNames, type LlamaModel } from "../src/maskllm/llama/model.js";
+import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
 
 export interface ScaleShape {
   name: string;
