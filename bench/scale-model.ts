@@ -25,9 +25,13 @@ export const SHAPES: ScaleShape[] = [
   { name: "stories110M", dim: 768, layers: 12, heads: 12, kvHeads: 12, ffn: 2048 },
 ];
 
+// By name only (--shapes): TinyLlama-1.1B's width, heads and FFN with 12 of its 22 layers, 660M parameters, about
+// the largest model whose MaskLLM run fits a 24 GiB machine (host/memory.ts estimates 19.6 GiB on two threads).
+export const EXTRA_SHAPES: ScaleShape[] = [{ name: "tinyllama-12L", dim: 2048, layers: 12, heads: 32, kvHeads: 4, ffn: 5632 }];
+
 export function shapeByName(name: string): ScaleShape {
-  const s = SHAPES.find((x) => x.name === name);
-  if (!s) throw new Error(`unknown shape '${name}' (one of ${SHAPES.map((x) => x.name).join(", ")})`);
+  const s = [...SHAPES, ...EXTRA_SHAPES].find((x) => x.name === name);
+  if (!s) throw new Error(`unknown shape '${name}' (one of ${[...SHAPES, ...EXTRA_SHAPES].map((x) => x.name).join(", ")})`);
   return s;
 }
 

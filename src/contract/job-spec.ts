@@ -111,7 +111,7 @@ export const TrainingSchema = Type.Object(
         minimum: 1,
         maximum: 64,
         description:
-          "parts each step's batch is cut into, so that a worker's training threads (TRAIN_THREADS) can share a step; the mask depends on it, not on the thread count. 2 lets a worker with two free cores train about 1.5x faster, and runs about as fast as 1 on one core",
+          "parts each step's batch is cut into, their gradients summed in order: a step holds one part's activations at a time. The mask depends on it, not on the worker's thread count (TRAIN_THREADS split every op of a part)",
       }),
       2,
     ),
