@@ -1,6 +1,7 @@
 // The linear layers' products (assembly/matmul.ts) over Float32Arrays, copied in and out of the kernel's memory
 // (O(inputs) copies against O(m·k·n) work). Each call also lays out the scratch the kernel packs B and A into.
 import { MATMUL_WASM_BASE64 } from "./matmul-binary.js";
+import { MATMUL_FMA_WASM_BASE64 } from "./matmul-fma-binary.js";
 import { callKernel, layout, lazyKernels, put, take, type KernelInstance } from "./wasm-kernel.js";
 
 interface Exports extends KernelInstance {
@@ -14,7 +15,8 @@ interface Exports extends KernelInstance {
   maskedWeightGrad(x: number, dy: number, dyStride: number, w: number, g: number, tokens: number, inDim: number, rows: number, scratch: number): void;
 }
 
-const kernels = lazyKernels<Exports>(MATMUL_WASM_BASE64);
+// the FMA build where relaxed SIMD is on (src/runtime/relaxed-simd.ts), else the plain one
+const kernels = lazyKernels<Exports>(MATMUL_FMA_WASM_BASE64, MATMUL_WASM_BASE64);
 
 function expectLengths(op: string, arrays: [string, Float32Array, number][]): void {
   for (const [name, a, n] of arrays) if (a.length !== n) throw new RangeError(`${op}: ${name} has ${a.length} values, expected ${n}`);

@@ -7,13 +7,26 @@ export interface KernelInstance {
   heapBase(): number;
 }
 
-/** The module's instance for this thread, made on the first call. */
-export function lazyKernels<T extends KernelInstance>(base64: string): () => T {
+/**
+ * The module's instance for this thread, made on the first call from the first build the runtime compiles (a build
+ * using relaxed SIMD fails to compile where that feature is off: the next one, plain SIMD, is taken).
+ */
+export function lazyKernels<T extends KernelInstance>(...base64Builds: string[]): () => T {
   let instance: T | undefined;
   return () => {
     if (!instance) {
-      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-      instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as T;
+      let module: WebAssembly.Module | undefined;
+      let failure: unknown;
+      for (const b of base64Builds) {
+        try {
+          module = new WebAssembly.Module(Uint8Array.from(atob(b), (c) => c.charCodeAt(0)));
+          break;
+        } catch (err) {
+          failure = err;
+        }
+      }
+      if (!module) throw failure;
+      instance = new WebAssembly.Instance(module, {}).exports as unknown as T;
     }
     return instance;
   };

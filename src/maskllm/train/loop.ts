@@ -278,7 +278,18 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   try {
     if (exec) {
       const maxWindows = Math.ceil(opts.batchSize / Math.min(opts.microBatches, opts.batchSize));
-      const hostWeights = input.hostWeights ?? new Map([...model.weights].map(([k, t]) => [k, t.dataSync() as Float32Array]));
+      // one tensor's values at a time into the executor's buffers (a copy the executor shares is used as it is)
+      const hostWeights =
+        input.hostWeights ??
+        new Map(
+          [...model.weights].map(([k, t]) => {
+            const v = t.dataSync() as Float32Array;
+            if (exec.shares(v)) return [k, v];
+            const a = exec.f32(v.length);
+            a.set(v);
+            return [k, a];
+          }),
+        );
       const sValues = candidateMatrixValues(p);
       const engine = new HostEngine({ config: model.config, weights: hostWeights, targets, m: p.m, s: sValues, hard: opts.hard, seqLen, maxWindows }, exec);
       const h = new HostStepper(engine, exec, targets, groups, p.m, sValues, opts);

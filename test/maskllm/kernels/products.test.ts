@@ -93,3 +93,31 @@ test("products with M̃ formed from ỹ while packing equal those with M̃ given
   }
   assert.throws(() => softLinearForward(new Float32Array(6), new Float32Array(6), { probs: new Float32Array(3), s: candidateMatrixValues({ n: 1, m: 2 }), m: 2 }, 1, 6, 1, new Float32Array(1)), /not a multiple of 4/);
 });
+
+test("the GEMM's FMA build (relaxed SIMD) and its plain build agree; the loader takes the FMA one where it compiles", async () => {
+  const { MATMUL_WASM_BASE64 } = await import("../../../src/maskllm/kernels/matmul-binary.js");
+  const { MATMUL_FMA_WASM_BASE64 } = await import("../../../src/maskllm/kernels/matmul-fma-binary.js");
+  const bytes = (b: string) => Uint8Array.from(atob(b), (ch) => ch.charCodeAt(0));
+  // the test command imports src/runtime/relaxed-simd.ts, as the entry points do
+  assert.ok(WebAssembly.validate(bytes(MATMUL_FMA_WASM_BASE64)), "relaxed SIMD is on in this process");
+  const [m, k, n] = [37, 300, 21];
+  const a = rnd(m * k);
+  const b = rnd(k * n);
+  const out = [MATMUL_WASM_BASE64, MATMUL_FMA_WASM_BASE64].map((b64) => {
+    const x = new WebAssembly.Instance(new WebAssembly.Module(bytes(b64)), {}).exports as unknown as { memory: WebAssembly.Memory; heapBase(): number; packScratchBytes(m: number, k: number, n: number): number; gemm(...args: number[]): void };
+    const pa = (x.heapBase() + 15) & ~15;
+    const pb = pa + a.byteLength + 16;
+    const pc = pb + b.byteLength + 16;
+    const ps = pc + m * n * 4 + 16;
+    const need = ps + x.packScratchBytes(m, k, n);
+    if (need > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+    new Float32Array(x.memory.buffer, pa, a.length).set(a);
+    new Float32Array(x.memory.buffer, pb, b.length).set(b);
+    x.gemm(pa, pb, pc, m, k, n, ps);
+    return new Float32Array(x.memory.buffer, pc, m * n).slice();
+  });
+  close("plain vs FMA build", out[1], out[0], k);
+  const c = new Float32Array(m * n);
+  gemm(a, b, m, k, n, c);
+  assert.deepEqual(c, out[1], "the module function runs the FMA build");
+});
