@@ -8,7 +8,7 @@
 //   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-source-steps 300] [--transfer-steps 200]
 //                            [--transfer-budgets 25,50,100,150] [--no-transfer] [--no-equal-budget-scratch] [--threads N]
 //                            [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
-import "../src/runtime/relaxed-simd.js"; // first: before any kernel compiles
+import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

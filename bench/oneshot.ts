@@ -1,7 +1,7 @@
 // One-shot 2:4 pruning of stories260K: perplexity on the held-out TinyStories split for dense, magnitude, Wanda,
 // SparseGPT mask-only and SparseGPT with update, and the time each took. Prints a table, then one JSON line.
 // Run: npm run bench:oneshot [-- --backend wasm --samples 128 --seq-len 256 --pattern 2:4 --seed 0]
-import "../src/runtime/relaxed-simd.js"; // first: before any kernel compiles
+import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

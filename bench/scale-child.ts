@@ -4,7 +4,7 @@
 // trainMasks for warm-up + measured steps on --threads threads; prints one JSON line {"scaleChild": ...} on stdout
 // (with "error" on failure) holding also the trainer's own memory estimate (host/memory.ts), progress on stderr.
 //   node --import tsx bench/scale-child.ts --shape stories15M --threads 2 --warmup 2 --steps 3
-import "../src/runtime/relaxed-simd.js"; // first: before any kernel compiles
+import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { initBackend } from "../src/maskllm/backend.js";
 import { magnitudeScores } from "../src/maskllm/prune/scores.js";
 import { nmMaskFromScores } from "../src/maskllm/mask/select.js";

@@ -3,7 +3,7 @@
 // Activations are synthetic (heavy-tailed per-feature scales plus a shared low-rank part, like LLM hidden states)
 // and are fed chunk by chunk through the same StatsCollector the calibration uses.
 // Run: npm run bench:sparsegpt-layer [-- --rows 4096 --cols 4096 --tokens 262144 --chunk 2048 --pattern 2:4]
-import "../src/runtime/relaxed-simd.js"; // first: before any kernel compiles
+import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendChoice } from "../src/maskllm/backend.js";

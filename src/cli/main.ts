@@ -1,5 +1,5 @@
 // `maskforge` command line. Each command lives in src/cli/commands/<name>.ts and exports `register(program)`.
-import "../runtime/relaxed-simd.js"; // first: before any kernel compiles
+import "../runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { Command, CommanderError } from "commander";
 import { commandsFor } from "./commands/index.js";
 

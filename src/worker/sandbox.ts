@@ -1,7 +1,7 @@
 // The BullMQ sandboxed processor: runs in a child process of the worker, so TF.js compute never blocks the
 // parent's lock renewal. Per process, once: the config, the TF backend (initBackend), Prisma and the blob store.
 // Per job: a connection for the `webhooks` queue, closed when the job ends, so no socket outlives its job.
-import "../runtime/relaxed-simd.js"; // first: before any kernel compiles
+import "../runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { Queue, type SandboxedJob } from "bullmq";
 import { Redis } from "ioredis";
 import { pino } from "pino";

@@ -15,7 +15,7 @@ interface Exports extends KernelInstance {
   maskedWeightGrad(x: number, dy: number, dyStride: number, w: number, g: number, tokens: number, inDim: number, rows: number, scratch: number): void;
 }
 
-// the FMA build where relaxed SIMD is on (src/runtime/relaxed-simd.ts), else the plain one
+// the FMA build where relaxed SIMD is on (src/runtime/relaxed-simd.mjs), else the plain one
 const kernels = lazyKernels<Exports>(MATMUL_FMA_WASM_BASE64, MATMUL_WASM_BASE64);
 
 function expectLengths(op: string, arrays: [string, Float32Array, number][]): void {

@@ -98,7 +98,7 @@ test("the GEMM's FMA build (relaxed SIMD) and its plain build agree; the loader 
   const { MATMUL_WASM_BASE64 } = await import("../../../src/maskllm/kernels/matmul-binary.js");
   const { MATMUL_FMA_WASM_BASE64 } = await import("../../../src/maskllm/kernels/matmul-fma-binary.js");
   const bytes = (b: string) => Uint8Array.from(atob(b), (ch) => ch.charCodeAt(0));
-  // the test command imports src/runtime/relaxed-simd.ts, as the entry points do
+  // the test command imports src/runtime/relaxed-simd.mjs, as the entry points do
   assert.ok(WebAssembly.validate(bytes(MATMUL_FMA_WASM_BASE64)), "relaxed SIMD is on in this process");
   const [m, k, n] = [37, 300, 21];
   const a = rnd(m * k);
