@@ -46,6 +46,7 @@ function encode(v: unknown, ids: WeakMap<SharedArrayBuffer, number>): unknown {
   return v;
 }
 
+/** Buffers live as long as the pool (its threads keep them by id): a run starts a pool and closes it when done. */
 export class OpPool implements Executor {
   private readonly ids = new WeakMap<SharedArrayBuffer, number>();
   private nextId = 0;

@@ -110,7 +110,7 @@ export interface MaskTrainingProgress {
 }
 
 export interface StepTiming extends GradientTiming {
-  /** Gumbel noise drawn in JS */
+  /** Gumbel noise drawn in JS (the TF.js path; the host path draws it inside its sampling op, counted in maskMs) */
   noiseMs: number;
   /** the step's soft masks (Gumbel-softmax) */
   maskMs: number;
