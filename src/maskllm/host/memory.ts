@@ -16,11 +16,13 @@ export interface HostMemoryInput {
   threads: number;
   /** the caller also holds the weights as TF.js tensors (the worker's pipeline: prior, evaluation, export) */
   tfWeights: boolean;
+  /** weights of the largest masked linear (the mask step works target by target); default: the config's largest */
+  largestTarget?: number;
 }
 
 export interface HostMemoryEstimate {
   total: number;
-  parts: Record<"weights" | "maskState" | "activations" | "threadKernels" | "runtime", number>;
+  parts: Record<"weights" | "maskState" | "activations" | "threadKernels" | "prior" | "runtime", number>;
 }
 
 /** The formula the issue states for comparison: 28 B per masked weight + 4 B per other weight + saved activations. */
@@ -51,7 +53,13 @@ export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
   const share = Math.ceil(T / i.threads);
   const head = 2 * V * d + share * (V + d);
   const maskGrad = T * (2 * Math.max(d, qd, f) + Math.max(d, f)) + 2 * Math.max(d, f) * Math.max(d, qd, f);
-  const threadKernels = 4 * i.threads * Math.max(head, maskGrad);
-  const total = weights + maskState + activations + threadKernels + RUNTIME_BYTES;
-  return { total, parts: { weights, maskState, activations, threadKernels, runtime: RUNTIME_BYTES } };
+  // ...and the mask step's kernels and scratch, one target at a time: logits, noise, ỹ, ∂ỹ, AdamW's moments and
+  // M̃ of the largest target (their memories keep their largest size too)
+  const groups = (i.largestTarget ?? Math.max(d * qd, d * f)) / i.m;
+  const maskStep = groups * (6 * i.candidates + 2 * i.m);
+  const threadKernels = 4 * i.threads * (Math.max(head, maskGrad) + maskStep);
+  // the prior's 0/1 masks, a byte per masked weight, held by the caller for the run
+  const prior = i.maskedParams;
+  const total = weights + maskState + activations + threadKernels + prior + RUNTIME_BYTES;
+  return { total, parts: { weights, maskState, activations, threadKernels, prior, runtime: RUNTIME_BYTES } };
 }
