@@ -40,8 +40,7 @@ export type HostOp =
   /** ∂π in place over ∂ỹ per target with the regulariser (w: the targets' weights); stats[3i..3i+2] of target i; parts: targets */
   | { kind: "logitsGrad"; probs: Float32Array; dProbs: Float32Array; w: Float32Array[]; stats: Float64Array; offsets: number[]; groups: number[]; scale: number; twoLambda: number; hard: boolean; s: Float32Array; c: number; m: number }
   /** AdamW on every logit from grad·coef; parts: elements */
-  | { kind: "adamw"; logits: Float32Array; mom: Float32Array; vel: Float32Array; grad: Float32Array; coef: number; beta1: number; beta2: number; eps: number; decay: number; stepSize: number; invSqrtBc2: number }
-  ;
+  | { kind: "adamw"; logits: Float32Array; mom: Float32Array; vel: Float32Array; grad: Float32Array; coef: number; beta1: number; beta2: number; eps: number; decay: number; stepSize: number; invSqrtBc2: number };
 
 /** The part'th of `parts` near-equal slices of 0..n, as [start, end). */
 export function partRange(n: number, part: number, parts: number): [number, number] {
