@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../../src/maskllm/backend.js";
 import { trainMasks } from "../../../src/maskllm/train/loop.js";
-import { HostEngineError, hostEngineUnsupported } from "../../../src/maskllm/host/engine.js";
+import { HostEngine, HostEngineError, hostEngineUnsupported } from "../../../src/maskllm/host/engine.js";
+import { InlineExecutor } from "../../../src/maskllm/host/ops.js";
 import { tinyLlama, type TinyLlamaOptions } from "../../helpers/tiny-llama.js";
 
 before(async () => {
@@ -67,7 +68,18 @@ test("the host trainer refuses what it cannot run, and the loop then keeps the T
     assert.match(hostEngineUnsupported(model.config) ?? "", /vocabulary 30 is not a multiple of 4/);
     const r = await trainMasks({ model, windows: windowsFor(30, 4, 8), options: { steps: 2, batchSize: 2, microBatches: 1 } });
     assert.equal(r.timing.steps, 2);
-    assert.ok(HostEngineError.name === "HostEngineError");
+    assert.ok(r.logits.size > 0);
+  } finally {
+    for (const t of model.weights.values()) t.dispose();
+  }
+});
+
+test("the engine itself refuses such a model with a HostEngineError naming why", () => {
+  const model = tinyLlama({ layers: 1, hidden: 16, heads: 2, kvHeads: 1, intermediate: 16, vocab: 30 });
+  try {
+    const weights = new Map([...model.weights].map(([k, t]) => [k, t.dataSync() as Float32Array]));
+    const spec = { config: model.config, weights, targets: [], m: 4, s: new Float32Array(24), hard: false, seqLen: 8, maxWindows: 1 };
+    assert.throws(() => new HostEngine(spec, new InlineExecutor()), (e: unknown) => e instanceof HostEngineError && /vocabulary 30/.test((e as Error).message));
   } finally {
     for (const t of model.weights.values()) t.dispose();
   }
