@@ -3,6 +3,7 @@
 // the bench prints next to its measurements.
 import type { LlamaConfig } from "../src/maskllm/llama/config.js";
 import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
+import { mulberry32Bits } from "../src/maskllm/train/rng.js";
 
 export interface ScaleShape {
   name: string;
@@ -56,16 +57,10 @@ export function scaleConfig(s: ScaleShape): LlamaConfig {
   };
 }
 
-/** mulberry32: a small, fast, seeded 32-bit PRNG; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Uniforms in [0, 1) from the project's one seeded generator (train/rng.ts). */
+function uniforms(seed: number): () => number {
+  const bits = mulberry32Bits(seed);
+  return () => bits() / 4294967296;
 }
 
 /** N(0, std²) values (Box-Muller, two per pair of uniforms). */
@@ -84,7 +79,7 @@ function fillNormal(out: Float32Array, rand: () => number, std: number): void {
  * the arrays (the training threads' shared buffers, so the trainer uses them as they are: one copy of the weights).
  */
 export function randomWeights(config: LlamaConfig, seed = 0, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Map<string, Float32Array> {
-  const rand = mulberry32(seed);
+  const rand = uniforms(seed);
   const out = new Map<string, Float32Array>();
   for (const [name, shape] of expectedWeightShapes(config)) {
     const a = alloc(shape.reduce((x, y) => x * y, 1));
@@ -97,7 +92,7 @@ export function randomWeights(config: LlamaConfig, seed = 0, alloc: (n: number) 
 
 /** Random token ids in [0, vocab): `count` windows of `seq` tokens (speed only, no meaning). */
 export function randomWindows(count: number, seq: number, vocab: number, seed = 1): Int32Array[] {
-  const rand = mulberry32(seed);
+  const rand = uniforms(seed);
   return Array.from({ length: count }, () => Int32Array.from({ length: seq }, () => Math.floor(rand() * vocab)));
 }
 

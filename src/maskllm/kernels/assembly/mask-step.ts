@@ -78,6 +78,19 @@ export function sample(logits: usize, noise: usize, s: usize, probs: usize, mask
   }
 }
 
+// AdamW on four logits from their (clipped) gradient g: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
+// π ← π·decay − stepSize·m / (√v·invSqrtBc2 + eps); the constants come splatted.
+// @ts-ignore: decorator
+@inline
+function adamw4(logits: usize, mom: usize, vel: usize, g: v128, b1v: v128, c1: v128, b2v: v128, c2: v128, epsv: v128, dv: v128, st: v128, bc: v128): void {
+  const m1 = f32x4.add(f32x4.mul(v128.load(mom), b1v), f32x4.mul(g, c1));
+  const v1 = f32x4.add(f32x4.mul(v128.load(vel), b2v), f32x4.mul(f32x4.mul(g, g), c2));
+  v128.store(mom, m1);
+  v128.store(vel, v1);
+  const denom = f32x4.add(f32x4.mul(f32x4.sqrt(v1), bc), epsv);
+  v128.store(logits, f32x4.sub(f32x4.mul(v128.load(logits), dv), f32x4.mul(f32x4.div(m1, denom), st)));
+}
+
 /**
  * One optimiser step of the logits from the step's ỹ [G, C], M̃ [G, M] and Σ parts ∂LM/∂M̃ [G, M]:
  *   ∂M̃ = ∂LM/∂M̃ − 2λ·W²⊙M̃ (the regulariser −λ‖W ⊙ M̃‖², W a constant), ∂ỹ = ∂M̃·Sᵀ,
@@ -137,12 +150,7 @@ export function update(
     const o = <usize>k << 2;
     const g = f32x4.mul(v128.load(grad + o), coef);
     v128.store(grad + o, g);
-    const m1 = f32x4.add(f32x4.mul(v128.load(mom + o), b1v), f32x4.mul(g, c1));
-    const v1 = f32x4.add(f32x4.mul(v128.load(vel + o), b2v), f32x4.mul(f32x4.mul(g, g), c2));
-    v128.store(mom + o, m1);
-    v128.store(vel + o, v1);
-    const denom = f32x4.add(f32x4.mul(f32x4.sqrt(v1), bc), epsv);
-    v128.store(logits + o, f32x4.sub(f32x4.mul(v128.load(logits + o), dv), f32x4.mul(f32x4.div(m1, denom), st)));
+    adamw4(logits + o, mom + o, vel + o, g, b1v, c1, b2v, c2, epsv, dv, st, bc);
   }
   store<f64>(stats, reg);
   store<f64>(stats, maxProb, 8);
@@ -239,13 +247,7 @@ export function adamw(logits: usize, mom: usize, vel: usize, grad: usize, n: i32
   let k = 0;
   for (; k + 4 <= n; k += 4) {
     const o = <usize>k << 2;
-    const g = f32x4.mul(v128.load(grad + o), cv);
-    const m1 = f32x4.add(f32x4.mul(v128.load(mom + o), b1v), f32x4.mul(g, c1));
-    const v1 = f32x4.add(f32x4.mul(v128.load(vel + o), b2v), f32x4.mul(f32x4.mul(g, g), c2));
-    v128.store(mom + o, m1);
-    v128.store(vel + o, v1);
-    const denom = f32x4.add(f32x4.mul(f32x4.sqrt(v1), bc), epsv);
-    v128.store(logits + o, f32x4.sub(f32x4.mul(v128.load(logits + o), dv), f32x4.mul(f32x4.div(m1, denom), st)));
+    adamw4(logits + o, mom + o, vel + o, f32x4.mul(v128.load(grad + o), cv), b1v, c1, b2v, c2, epsv, dv, st, bc);
   }
   for (; k < n; k++) {
     const o = <usize>k << 2;
