@@ -1,5 +1,5 @@
 // Text files → token windows for evaluation, calibration and training, following the stories260K protocol
-// (/work/shared/data/tinystories/PROVENANCE.md): each document gets BOS, documents are concatenated, and the
+// (SHARED_DIR/data/tinystories/PROVENANCE.md): each document gets BOS, documents are concatenated, and the
 // stream is cut into non-overlapping windows with the tail dropped.
 import type { TextTokenizer } from "./tokenizer.js";
 import { mulberry32Bits } from "../maskllm/train/rng.js";
