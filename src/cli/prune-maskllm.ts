@@ -3,7 +3,7 @@
 // snapshots go to <out>.snapshot (atomically replaced) so an interrupted run can go on with --resume.
 import { createHash } from "node:crypto";
 import { readdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import cliProgress from "cli-progress";
 import { computeOneShotMasks } from "../maskllm/prune/oneshot.js";
 import { PruneInputError } from "../maskllm/prune/errors.js";
@@ -82,9 +82,13 @@ async function priorMasks(o: MaskLlmCliOptions, model: LlamaModel, targets: stri
   return masks;
 }
 
+const fileName = (path: string | undefined) => (path === undefined ? undefined : basename(path));
+
 export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel; modelDir: string; tokenizer: TextTokenizer; calibWindows: Int32Array[]; pattern: NMPattern; targetGlobs: string[]; ignoreGlobs: string[] }): Promise<MaskLlmOutcome> {
   if (!o.calib) throw new PruneInputError("--method maskllm needs --calib <file>");
   const t0 = performance.now();
+  // what the folder records of a file argument is its name, never a path of this machine
+  const priorName = (MASKLLM_PRIORS as readonly string[]).includes(o.prior) ? o.prior : fileName(o.prior);
   const { model, pattern } = ctx;
   const targets = selectLayers(linearWeightNames(model.config), ctx.targetGlobs, ctx.ignoreGlobs);
   if (targets.length === 0) throw new PruneInputError("--targets/--ignore leave no linear to mask");
@@ -125,8 +129,8 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
     const baseSha256 = await folderSha256(ctx.modelDir);
     const logitsBytes = encodeMaskLogits(r.logits, candidateCount(pattern), {
       pattern: formatPattern(pattern), baseSha256, steps: r.options.steps, seed: r.options.seed,
-      hyperparameters: { ...r.options, pattern: formatPattern(pattern), seqLen: o.seqLen, calib: o.calib, calibFormat: o.calibFormat } as Record<string, unknown>,
-      parentMask: resume ? `resumed:${o.resume}` : o.prior,
+      hyperparameters: { ...r.options, pattern: formatPattern(pattern), seqLen: o.seqLen, calib: fileName(o.calib), calibFormat: o.calibFormat } as Record<string, unknown>,
+      parentMask: resume ? `resumed:${fileName(o.resume)}` : priorName,
     });
     const layers = r.targets.map((t) => {
       const m = masks.get(t.name)!;
@@ -140,7 +144,7 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
       extraFiles: new Map([[MASK_LOGITS_FILE, logitsBytes]]),
       report: {
         layers, sparsity: layers.reduce((a, l) => a + l.sparsity * l.shape[0] * l.shape[1], 0) / total, allVerified: layers.every((l) => l.nmVerified),
-        seconds: (performance.now() - t0) / 1000, method: "maskllm", prior: o.prior, resumedFrom: r.startStep || null, steps: r.options.steps,
+        seconds: (performance.now() - t0) / 1000, method: "maskllm", prior: priorName, resumedFrom: r.startStep || null, steps: r.options.steps,
         trainWindows: windows.length, threads, tokensPerSec: r.tokensPerSec, final: last ?? null, baseSha256, options: r.options,
       },
     };

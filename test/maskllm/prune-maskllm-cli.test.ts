@@ -66,5 +66,10 @@ test("prune --method maskllm writes sparse weights and both mask artifacts; they
   const resumed = join(tmp, "out-resumed");
   await runPrune(modelDir, base(resumed, { resume: `${out}.snapshot`, microBatches: 2, threads: 1 }));
   assert.deepEqual(await readFile(join(resumed, "mask_compressed.npz")), await readFile(join(out, "mask_compressed.npz")));
+  // what the folders record of file arguments (calibration text, prior, snapshot) is their names, not this machine's paths
+  for (const dir of [out, join(tmp, "out-prior-0"), resumed]) {
+    const written = (await readFile(join(dir, "prune_report.json"), "utf8")) + new TextDecoder().decode(await readFile(join(dir, "mask_logits.safetensors")));
+    assert.ok(!written.includes(tmp), `${dir} records a path of this machine`);
+  }
   await assert.rejects(runPrune(modelDir, base(join(tmp, "bad"), { prior: join(tmp, "missing.npz") })), /neither|readable/);
 });

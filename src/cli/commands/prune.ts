@@ -193,7 +193,9 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
       ...outcome.report, model: resolve(modelDir), out: resolve(o.out), backend,
       calibFile: o.calib ?? null, calibFormat: o.calibFormat, seed: o.seed, totalSeconds: 0,
     };
-    await writePrunedFolder(resolve(modelDir), resolve(o.out), model, outcome, report);
+    // the folder's prune_report.json names its inputs by name: it travels, and must not carry this machine's paths
+    const { out: _out, ...inFolder } = report;
+    await writePrunedFolder(resolve(modelDir), resolve(o.out), model, outcome, { ...inFolder, model: basename(resolve(modelDir)), calibFile: o.calib ? basename(o.calib) : null });
     report.totalSeconds = (performance.now() - t0) / 1000;
     if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
     else {
