@@ -9,13 +9,17 @@
 // - the first layer's input gradient is never formed (the embeddings are frozen).
 // The math is that of llama/model.ts + train/loss.ts (tests check the gradient against TF.js autograd).
 import type { LlamaConfig } from "../llama/config.js";
+import { LINEAR_SUFFIXES } from "../llama/model.js";
 import { ropeTableValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { MaskTarget } from "../train/logits.js";
 import type { Executor } from "./ops.js";
 import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
-export const HOST_LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] as const;
+/** A layer's widths: hidden d, query heads·headDim qd, kv heads·headDim kvd, FFN f. */
+export function layerDims(c: LlamaConfig): { d: number; qd: number; kvd: number; f: number } {
+  return { d: c.hiddenSize, qd: c.numAttentionHeads * c.headDim, kvd: c.numKeyValueHeads * c.headDim, f: c.intermediateSize };
+}
 
 export class HostEngineError extends Error {
   constructor(message: string) {
@@ -67,10 +71,8 @@ interface LayerSaved {
 
 /** Floats of saved activations per token (bench and memory estimates use this count too). */
 export function savedFloatsPerToken(c: LlamaConfig): number {
-  const d = c.hiddenSize;
-  const qd = c.numAttentionHeads * c.headDim;
-  const kvd = c.numKeyValueHeads * c.headDim;
-  const perLayer = 2 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 2 * c.intermediateSize;
+  const { d, qd, kvd, f } = layerDims(c);
+  const perLayer = 2 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 2 * f;
   // + the last hidden state, the final norm's output and r (the logits exist one window at a time: headLoss)
   return c.numHiddenLayers * perLayer + 2 * d + 1;
 }
@@ -154,7 +156,7 @@ export class HostEngine {
       const p = `model.layers.${l}.`;
       need(`${p}input_layernorm.weight`);
       need(`${p}post_attention_layernorm.weight`);
-      for (const s of HOST_LINEARS) need(`${p}${s}.weight`);
+      for (const s of LINEAR_SUFFIXES) need(`${p}${s}.weight`);
       if (c.attentionBias) for (const s of ["q_proj", "k_proj", "v_proj"]) need(`${p}self_attn.${s}.bias`);
     }
     const q = ropeTableValues(spec.seqLen, c.headDim, c.ropeTheta, 1 / Math.sqrt(c.headDim)); // score scale folded into q
@@ -167,10 +169,7 @@ export class HostEngine {
     this.rope = { cosQ: shared(q.cos), sinQ: shared(q.sin), cosK: shared(k.cos), sinK: shared(k.sin) };
 
     const T = spec.maxWindows * spec.seqLen;
-    const d = c.hiddenSize;
-    const qd = c.numAttentionHeads * c.headDim;
-    const kvd = c.numKeyValueHeads * c.headDim;
-    const f = c.intermediateSize;
+    const { d, qd, kvd, f } = layerDims(c);
     const a = (n: number) => exec.f32(n);
     for (let l = 0; l < c.numHiddenLayers; l++)
       this.layers.push({
@@ -274,11 +273,8 @@ export class HostEngine {
     const seq = spec.seqLen;
     const T = windows * seq;
     if (ids.length !== T) throw new HostEngineError(`${ids.length} token ids for ${windows} windows of ${seq}`);
-    const d = c.hiddenSize;
+    const { d, qd, kvd, f } = layerDims(c);
     const V = c.vocabSize;
-    const qd = c.numAttentionHeads * c.headDim;
-    const kvd = c.numKeyValueHeads * c.headDim;
-    const f = c.intermediateSize;
     const eps = c.rmsNormEps;
     const att = { batch: windows, seq, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };
     const cut = (a: Float32Array, width: number) => a.subarray(0, T * width);

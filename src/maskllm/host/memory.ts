@@ -1,7 +1,7 @@
 // What a MaskLLM run on the host trainer holds at its peak, by part: the worker refuses a job that cannot fit
 // before it loads anything (src/worker/validate.ts), and bench:scale prints it beside the measured peak RSS.
 import type { LlamaConfig } from "../llama/config.js";
-import { savedFloatsPerToken } from "./engine.js";
+import { layerDims, savedFloatsPerToken } from "./engine.js";
 
 export interface HostMemoryInput {
   config: LlamaConfig;
@@ -35,10 +35,7 @@ const RUNTIME_BYTES = 200 * 1024 ** 2;
 
 export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
   const c = i.config;
-  const d = c.hiddenSize;
-  const f = c.intermediateSize;
-  const qd = c.numAttentionHeads * c.headDim;
-  const kvd = c.numKeyValueHeads * c.headDim;
+  const { d, qd, kvd, f } = layerDims(c);
   const T = i.microBatchTokens;
   const V = c.vocabSize;
   const weights = 4 * i.params * (i.tfWeights ? 2 : 1);

@@ -87,11 +87,12 @@ function addInto(dst: Float32Array, src: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
-// a thread's scratch for the mask step's per-target arrays, grown to the largest target seen
-let scratch = new Float32Array(0);
-function scratchOf(n: number): Float32Array {
-  if (scratch.length < n) scratch = new Float32Array(n);
-  return scratch.subarray(0, n);
+// A thread's scratch, grown to the largest call seen and reused: the mask step's per-target arrays, a part's rows of
+// a layer's mask gradient, RMSNorm's backward before it is added. Nothing of the step's size is allocated per op.
+const scratch = { a: new Float32Array(0), b: new Float32Array(0) };
+function scratchOf(n: number, which: "a" | "b" = "a"): Float32Array {
+  if (scratch[which].length < n) scratch[which] = new Float32Array(n);
+  return scratch[which].subarray(0, n);
 }
 
 /** Executes part `part` of `parts` of op. */
@@ -150,7 +151,7 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     case "maskGrad": {
       const [r0, r1] = partRange(op.outDim, part, parts);
       if (r0 === r1) return;
-      const g = new Float32Array((r1 - r0) * op.inDim);
+      const g = scratchOf((r1 - r0) * op.inDim);
       maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
       const perRow = op.inDim / op.m;
       const l = { groups: (r1 - r0) * perRow, candidates: op.c, m: op.m, s: op.s };
@@ -173,8 +174,9 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       const [r0, r1] = partRange(op.rows, part, parts);
       if (r0 === r1) return;
       const dx = rowsOf(op.dx, r0, r1, op.n);
-      const out = op.accumulate ? new Float32Array(dx.length) : dx;
-      rmsNormBackward(rowsOf(op.x, r0, r1, op.n), op.w, op.r.subarray(r0, r1), rowsOf(op.dy, r0, r1, op.n), r1 - r0, op.n, out, new Float32Array(op.n));
+      const out = op.accumulate ? scratchOf(dx.length) : dx;
+      // dw (the norm's weight is frozen) goes to scratch too
+      rmsNormBackward(rowsOf(op.x, r0, r1, op.n), op.w, op.r.subarray(r0, r1), rowsOf(op.dy, r0, r1, op.n), r1 - r0, op.n, out, scratchOf(op.n, "b"));
       if (op.accumulate) addInto(dx, out);
       return;
     }

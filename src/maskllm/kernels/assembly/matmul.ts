@@ -66,6 +66,16 @@ function packRowsSoft(w: usize, probs: usize, s: usize, c: i32, m: i32, k: i32, 
   }
 }
 
+// Four consecutive values of one row of W down one column of a panel (rows of a panel are 32 bytes apart).
+// @ts-ignore: decorator
+@inline
+function storeDown4(d: usize, v: v128): void {
+  store<f32>(d, f32x4.extract_lane(v, 0));
+  store<f32>(d + 32, f32x4.extract_lane(v, 1));
+  store<f32>(d + 64, f32x4.extract_lane(v, 2));
+  store<f32>(d + 96, f32x4.extract_lane(v, 3));
+}
+
 // B = (W ⊙ M̃)ᵀ for W [n, k] (n = out, k = in) with M̃ from probs → panels: panel j gathers 8 rows of W.
 function packTransposedSoft(w: usize, probs: usize, s: usize, c: i32, m: i32, k: i32, n: i32, bp: usize): void {
   const panels = (n + 7) >> 3;
@@ -79,13 +89,7 @@ function packTransposedSoft(w: usize, probs: usize, s: usize, c: i32, m: i32, k:
       const row = q0 + q;
       const src = w + <usize>row * rs;
       let d = dst + (<usize>q << 2);
-      for (let r = 0; r < k; r += 4, d += 128) {
-        const v = f32x4.mul(v128.load(src + (<usize>r << 2)), softMask4(probs, s, c, m, row * k + r));
-        store<f32>(d, f32x4.extract_lane(v, 0));
-        store<f32>(d + 32, f32x4.extract_lane(v, 1));
-        store<f32>(d + 64, f32x4.extract_lane(v, 2));
-        store<f32>(d + 96, f32x4.extract_lane(v, 3));
-      }
+      for (let r = 0; r < k; r += 4, d += 128) storeDown4(d, f32x4.mul(v128.load(src + (<usize>r << 2)), softMask4(probs, s, c, m, row * k + r)));
     }
   }
 }
@@ -140,25 +144,11 @@ function packTransposed(w: usize, mask: usize, masked: bool, k: i32, n: i32, bp:
       const ms = mask + <usize>(q0 + q) * rs;
       let d = dst + (<usize>q << 2);
       let r = 0;
-      if (masked) {
-        for (; r + 4 <= k; r += 4, d += 128) {
-          const v = f32x4.mul(v128.load(src + (<usize>r << 2)), v128.load(ms + (<usize>r << 2)));
-          store<f32>(d, f32x4.extract_lane(v, 0));
-          store<f32>(d + 32, f32x4.extract_lane(v, 1));
-          store<f32>(d + 64, f32x4.extract_lane(v, 2));
-          store<f32>(d + 96, f32x4.extract_lane(v, 3));
-        }
-        for (; r < k; r++, d += 32) store<f32>(d, load<f32>(src + (<usize>r << 2)) * load<f32>(ms + (<usize>r << 2)));
-      } else {
-        for (; r + 4 <= k; r += 4, d += 128) {
-          const v = v128.load(src + (<usize>r << 2));
-          store<f32>(d, f32x4.extract_lane(v, 0));
-          store<f32>(d + 32, f32x4.extract_lane(v, 1));
-          store<f32>(d + 64, f32x4.extract_lane(v, 2));
-          store<f32>(d + 96, f32x4.extract_lane(v, 3));
-        }
-        for (; r < k; r++, d += 32) store<f32>(d, load<f32>(src + (<usize>r << 2)));
+      for (; r + 4 <= k; r += 4, d += 128) {
+        const v = v128.load(src + (<usize>r << 2));
+        storeDown4(d, masked ? f32x4.mul(v, v128.load(ms + (<usize>r << 2))) : v);
       }
+      for (; r < k; r++, d += 32) store<f32>(d, masked ? load<f32>(src + (<usize>r << 2)) * load<f32>(ms + (<usize>r << 2)) : load<f32>(src + (<usize>r << 2)));
     }
   }
 }
