@@ -6,7 +6,6 @@ import { callKernel, layout, lazyKernels, put, take, type KernelInstance } from 
 
 interface Exports extends KernelInstance {
   packScratchBytes(m: number, k: number, n: number): number;
-  gemm(a: number, b: number, c: number, m: number, k: number, n: number, scratch: number): void;
   packForward(w: number, mask: number, probs: number, s: number, c: number, m: number, kind: number, inDim: number, outDim: number, bp: number): void;
   packInputGrad(w: number, mask: number, probs: number, s: number, c: number, m: number, kind: number, inDim: number, outDim: number, bp: number): void;
   gemmPacked(a: number, bp: number, c: number, accumulate: number, m: number, k: number, n: number, apack: number): void;
@@ -41,11 +40,10 @@ export function maskedWeightGradRows(x: Float32Array, dy: Float32Array, w: Float
   callKernel(k, [x, dy, wr], [g], k.packScratchBytes(rows, tokens, inDim), ([px, pd, pw, pg, ps]) => k.maskedWeightGrad(px, pd + r0 * 4, outDim, pw, pg, tokens, inDim, rows, ps));
 }
 
-/** c [m, n] = a [m, k] · b [k, n], row-major. */
+/** c [m, n] = a [m, k] · b [k, n], row-major: the input-gradient product with b as a weight [out = k, in = n]. */
 export function gemm(a: Float32Array, b: Float32Array, m: number, k: number, n: number, c: Float32Array): void {
   expectLengths("gemm", [["a", a, m * k], ["b", b, k * n], ["c", c, m * n]]);
-  const ks = kernels();
-  callKernel(ks, [a, b], [c], ks.packScratchBytes(m, k, n), ([pa, pb, pc, ps]) => ks.gemm(pa, pb, pc, m, k, n, ps));
+  linearProduct("input", a, { w: b }, m, n, k, c, false);
 }
 
 // A product's A and C go through the kernel's memory in chunks of rows, against B packed once: the memory a call

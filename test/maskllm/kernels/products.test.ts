@@ -104,16 +104,20 @@ test("the GEMM's FMA build (relaxed SIMD) and its plain build agree; the loader 
   const a = rnd(m * k);
   const b = rnd(k * n);
   const out = [MATMUL_WASM_BASE64, MATMUL_FMA_WASM_BASE64].map((b64) => {
-    const x = new WebAssembly.Instance(new WebAssembly.Module(bytes(b64)), {}).exports as unknown as { memory: WebAssembly.Memory; heapBase(): number; packScratchBytes(m: number, k: number, n: number): number; gemm(...args: number[]): void };
+    type Exports = { memory: WebAssembly.Memory; heapBase(): number; packScratchBytes(m: number, k: number, n: number): number; packedBytes(k: number, n: number): number; packInputGrad(...args: number[]): void; gemmPacked(...args: number[]): void };
+    const x = new WebAssembly.Instance(new WebAssembly.Module(bytes(b64)), {}).exports as unknown as Exports;
+    // b as a weight [out = k, in = n] packed for the input-gradient product, as gemm() does
     const pa = (x.heapBase() + 15) & ~15;
     const pb = pa + a.byteLength + 16;
     const pc = pb + b.byteLength + 16;
-    const ps = pc + m * n * 4 + 16;
-    const need = ps + x.packScratchBytes(m, k, n);
+    const pp = pc + m * n * 4 + 16;
+    const pblock = pp + x.packedBytes(k, n);
+    const need = pp + x.packScratchBytes(m, k, n);
     if (need > x.memory.buffer.byteLength) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
     new Float32Array(x.memory.buffer, pa, a.length).set(a);
     new Float32Array(x.memory.buffer, pb, b.length).set(b);
-    x.gemm(pa, pb, pc, m, k, n, ps);
+    x.packInputGrad(pb, 0, 0, 0, 0, 0, 0, n, k, pp);
+    x.gemmPacked(pa, pp, pc, 0, m, k, n, pblock);
     return new Float32Array(x.memory.buffer, pc, m * n).slice();
   });
   close("plain vs FMA build", out[1], out[0], k);

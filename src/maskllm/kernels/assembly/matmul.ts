@@ -5,15 +5,15 @@
 // packed once per call into 8-column panels (each panel's KC rows, 8 KiB, stay in L1 while a block of A streams
 // past). The 4×8 register tile keeps eight v128 accumulators while r runs over the slice, splatting four values of A
 // and loading two vectors of B a step. Unblocked, B (up to MBs for 25M+-parameter models) was re-read from memory
-// for every four rows of A and the rate fell from ~45 to ~15 GFLOP/s once B left L2.
+// for every four rows of A: 16-18 against 30-32 GFLOP/s blocked on 1024×768×2048 here.
 //
 // What differs between the products is only how A is read (strides) and how B is packed:
-//   gemm            C = A·B, B row-major [k, n];
-//   linearForward   y = x·(w ⊙ mask)ᵀ, B packed from w [out, in] read transposed, the mask applied while packing,
-//                   so the masked weights are never materialised;
-//   linearInputGrad dx = dy·(w ⊙ mask), B packed from w [out, in] as it is, mask applied while packing;
-//   maskedWeightGrad g = (dyᵀ·x) ⊙ w, A = dyᵀ read through strides, an epilogue multiplying by w.
-// Pointers are byte offsets into this module's memory; `scratch` must hold packScratchBytes(m, k, n) bytes.
+//   packForward + gemmPacked    y = x·(w ⊙ M̃)ᵀ, B packed from w [out, in] read transposed;
+//   packInputGrad + gemmPacked  dx = dy·(w ⊙ M̃), B packed from w [out, in] as it is (a plain C = A·B too);
+//   maskedWeightGrad            g = (dyᵀ·x) ⊙ w, A = dyᵀ read through strides, an epilogue multiplying by w;
+//   headLossWindow              the lm_head's two products around the loss, for one window.
+// M̃ is given, or formed from ỹ while packing, so the masked weights are never materialised. Pointers are byte
+// offsets into this module's memory; scratch sizes come from packScratchBytes and packedBytes.
 
 import { crossEntropyBackward, crossEntropyForward } from "./loss";
 
@@ -293,12 +293,6 @@ function blocked(a: usize, ap: usize, ar: usize, bp: usize, c: usize, mask: usiz
 @inline
 function aPack(scratch: usize, k: i32, n: i32): usize {
   return scratch + <usize>((n + 7) >> 3) * panelBytes(k) + 128;
-}
-
-/** C [m, n] = A [m, k] · B [k, n], row-major. */
-export function gemm(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, scratch: usize): void {
-  packRows(b, <usize>n << 2, 0, false, k, n, scratch);
-  blocked(a, <usize>k << 2, 4, scratch, c, 0, false, false, m, k, n, aPack(scratch, k, n));
 }
 
 /**
