@@ -25,11 +25,6 @@ export interface HostMemoryEstimate {
   parts: Record<"weights" | "maskState" | "activations" | "threadKernels" | "prior" | "runtime", number>;
 }
 
-/** The formula the issue states for comparison: 28 B per masked weight + 4 B per other weight + saved activations. */
-export function referenceTrainingBytes(config: LlamaConfig, params: number, maskedParams: number, microBatchTokens: number): number {
-  return 28 * maskedParams + 4 * (params - maskedParams) + 4 * savedFloatsPerToken(config) * microBatchTokens;
-}
-
 // Node, TF.js and the kernel modules before any model: measured ~0.15-0.2 GB on a 260K model run
 const RUNTIME_BYTES = 200 * 1024 ** 2;
 
