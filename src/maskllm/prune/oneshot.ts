@@ -93,7 +93,8 @@ function checkAbort(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("pruning aborted");
 }
 
-function validateWindows(windows: readonly Int32Array[], vocab: number): number {
+/** Checks the windows are of one length with ids in the vocabulary; returns that length (0 without windows). */
+export function validateWindows(windows: readonly Int32Array[], vocab: number): number {
   if (windows.length === 0) return 0;
   const seq = windows[0].length;
   if (seq < 1) throw new PruneInputError("calibration windows must hold at least one token");

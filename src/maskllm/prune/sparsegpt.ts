@@ -4,6 +4,8 @@
 import { type NMPattern } from "../mask/patterns.js";
 import { assertGroupable, keepTopN } from "../mask/select.js";
 import { upperCholeskyOfInverseInPlace, inverseCholeskyDiagonal } from "../linalg/inverse-cholesky.js";
+import { inverseCholeskyDiagonalF32, type CholeskyWorkspace } from "../linalg/cholesky-blocked.js";
+import type { Executor } from "../host/ops.js";
 import { PruneInputError } from "./errors.js";
 
 export interface SparseGptOptions {
@@ -39,21 +41,7 @@ export function sparseGpt(weight: ArrayLike<number>, rows: number, cols: number,
   const block = Math.max(p.m, Math.floor((opts.blockSize ?? 128) / p.m) * p.m);
 
   const w = Float64Array.from(weight);
-  let deadColumns = 0;
-  let diagSum = 0;
-  for (let j = 0; j < cols; j++) {
-    const hjj = hessian[j * cols + j];
-    if (!Number.isFinite(hjj) || hjj < 0) throw new PruneInputError(`sparsegpt: H[${j},${j}] = ${hjj}`);
-    if (hjj === 0) {
-      hessian[j * cols + j] = 1;
-      for (let r = 0; r < rows; r++) w[r * cols + j] = 0;
-      deadColumns++;
-    }
-    diagSum += hessian[j * cols + j];
-  }
-  const damp = (percDamp * diagSum) / cols;
-  for (let j = 0; j < cols; j++) hessian[j * cols + j] += damp;
-
+  const deadColumns = dampen(w, rows, cols, hessian, percDamp);
   const mask = new Uint8Array(rows * cols);
   const order = new Int32Array(p.m);
   const vals = new Float64Array(p.m);
@@ -61,16 +49,7 @@ export function sparseGpt(weight: ArrayLike<number>, rows: number, cols: number,
 
   if (!opts.update) {
     // W never changes, so only diag(U) matters: a single Cholesky
-    const d = inverseCholeskyDiagonal(hessian, cols);
-    let loss = 0;
-    for (let r = 0; r < rows; r++) {
-      const o = r * cols;
-      for (let g = 0; g < cols; g += p.m) {
-        for (let j = 0; j < p.m; j++) scores[j] = (w[o + g + j] * w[o + g + j]) / (d[g + j] * d[g + j]);
-        keepTopN(scores, 0, p.n, p.m, mask, o + g, order, vals);
-        for (let j = 0; j < p.m; j++) if (!mask[o + g + j]) loss += scores[j] / 2;
-      }
-    }
+    const loss = maskFromDiagonal(w, rows, cols, inverseCholeskyDiagonal(hessian, cols), p, mask);
     return { mask, loss, deadColumns };
   }
 
@@ -107,6 +86,67 @@ export function sparseGpt(weight: ArrayLike<number>, rows: number, cols: number,
   const out = new Float32Array(rows * cols);
   for (let i = 0; i < out.length; i++) out[i] = mask[i] ? w[i] : 0;
   return { mask, weight: out, loss, deadColumns };
+}
+
+/**
+ * The mask alone (MaskLLM's prior) from a float32 H, factored by the blocked float32 Cholesky on the executor's
+ * threads as SparseGPT's reference does on the GPU: what layer-by-layer pruning of large models uses. `hessian` is
+ * consumed; `weight` is not changed (dead columns score as zero).
+ */
+export function sparseGptMaskF32(weight: Float32Array, rows: number, cols: number, hessian: Float32Array, opts: Omit<SparseGptOptions, "update" | "blockSize">, exec: Executor, ws?: CholeskyWorkspace): SparseGptResult {
+  const p = opts.pattern;
+  assertGroupable(rows, cols, p, "sparsegpt weight");
+  if (weight.length !== rows * cols) throw new PruneInputError(`sparsegpt: weight length ${weight.length} != ${rows}×${cols}`);
+  if (hessian.length !== cols * cols) throw new PruneInputError(`sparsegpt: hessian length ${hessian.length} != ${cols}×${cols}`);
+  const dead = new Uint8Array(cols);
+  const deadColumns = dampen(undefined, rows, cols, hessian, opts.percDamp ?? 0.01, dead);
+  const d = inverseCholeskyDiagonalF32(hessian, cols, exec, ws);
+  const mask = new Uint8Array(rows * cols);
+  const loss = maskFromDiagonal(weight, rows, cols, d, p, mask, dead);
+  return { mask, loss, deadColumns };
+}
+
+/**
+ * Dead columns (H_jj = 0: the feature never fired) get H_jj = 1 and their weights zero (in `w`, or flagged in
+ * `dead`); then the dampening λ = percDamp·mean(diag H) is added to the diagonal. Returns the dead count.
+ */
+function dampen(w: Float64Array | undefined, rows: number, cols: number, hessian: Float64Array | Float32Array, percDamp: number, dead?: Uint8Array): number {
+  let deadColumns = 0;
+  let diagSum = 0;
+  for (let j = 0; j < cols; j++) {
+    const hjj = hessian[j * cols + j];
+    if (!Number.isFinite(hjj) || hjj < 0) throw new PruneInputError(`sparsegpt: H[${j},${j}] = ${hjj}`);
+    if (hjj === 0) {
+      hessian[j * cols + j] = 1;
+      if (w) for (let r = 0; r < rows; r++) w[r * cols + j] = 0;
+      if (dead) dead[j] = 1;
+      deadColumns++;
+    }
+    diagSum += hessian[j * cols + j];
+  }
+  const damp = (percDamp * diagSum) / cols;
+  for (let j = 0; j < cols; j++) hessian[j * cols + j] += damp;
+  return deadColumns;
+}
+
+/** Per group, keep the N best w²/U_jj²; returns SparseGPT's loss Σ pruned w²/U_jj²/2. */
+function maskFromDiagonal(w: ArrayLike<number>, rows: number, cols: number, d: Float64Array, p: NMPattern, mask: Uint8Array, dead?: Uint8Array): number {
+  const order = new Int32Array(p.m);
+  const vals = new Float64Array(p.m);
+  const scores = new Float64Array(p.m);
+  let loss = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let g = 0; g < cols; g += p.m) {
+      for (let j = 0; j < p.m; j++) {
+        const x = dead?.[g + j] ? 0 : w[o + g + j];
+        scores[j] = (x * x) / (d[g + j] * d[g + j]);
+      }
+      keepTopN(scores, 0, p.n, p.m, mask, o + g, order, vals);
+      for (let j = 0; j < p.m; j++) if (!mask[o + g + j]) loss += scores[j] / 2;
+    }
+  }
+  return loss;
 }
 
 /** W[:, from:] −= Err[:, 0:count]·U[i1:i1+count, from:], tiled over columns so the U tile stays in cache. */
