@@ -2,7 +2,7 @@
 // pipeline): only the current layer's weights, the calibration activations entering it and its statistics are
 // resident. Weights are pulled from a source per layer (a sharded bf16 checkpoint, say) and each pruned layer is
 // handed to the caller before the next is read. Everything runs on host arrays through an Executor, so every product
-// is our GEMM split over the threads: the layer's forward, the Hessians XᵀX (upper triangle only, panel by panel), and
+// is our GEMM split over the threads: the layer's forward, the Hessians XᵀX (gram.ts: upper triangle only), and
 // SparseGPT's Cholesky (float32, blocked). The order of work is computeOneShotMasks' (oneshot.ts): per layer, one
 // pass with its dense weights collects the statistics of every targeted linear, they are pruned, and a second pass
 // with the pruned weights gives the next layer's inputs.
@@ -17,6 +17,7 @@ import { nmMaskFromScores } from "../mask/select.js";
 import { verifyNMMask, zerosMatchMask } from "../mask/verify.js";
 import { choleskyWorkspace } from "../linalg/cholesky-blocked.js";
 import { magnitudeScores, wandaScores } from "./scores.js";
+import { GramAccumulator, symmetricFromUpper } from "./gram.js";
 import { sparseGpt, sparseGptMaskF32 } from "./sparsegpt.js";
 import { selectLayers, DEFAULT_TARGETS, DEFAULT_IGNORE } from "./select-layers.js";
 import { ONE_SHOT_METHODS, validateWindows, type LayerReport, type OneShotOptions, type PruneReport } from "./oneshot.js";
@@ -52,9 +53,6 @@ const INPUT_OF: Record<(typeof LINEAR_SUFFIXES)[number], InputKind> = {
   "mlp.up_proj": "mlp",
   "mlp.down_proj": "down",
 };
-
-/** Gram products run in column panels of this width: only the blocks on and above the diagonal are formed. */
-const PANEL = 256;
 
 function checkAbort(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("pruning aborted");
@@ -104,8 +102,9 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
   const tb = perBatch * seq;
   const widest = Math.max(d, qd, f);
   const act = calibrated
-    ? { hs: a(windows * seq * d), next: a(windows * seq * d), xn: a(tb * d), q: a(tb * qd), k: a(tb * kvd), v: a(tb * kvd), o: a(tb * qd), lse: a(tb * config.numAttentionHeads), att: a(tb * d), gate: a(tb * f), up: a(tb * f), h: a(tb * f), sig: a(tb * f), xt: method === "sparsegpt" ? a(widest * tb) : a(1), prod: method === "sparsegpt" ? a(widest * PANEL) : a(1) }
+    ? { hs: a(windows * seq * d), next: a(windows * seq * d), xn: a(tb * d), q: a(tb * qd), k: a(tb * kvd), v: a(tb * kvd), o: a(tb * qd), lse: a(tb * config.numAttentionHeads), att: a(tb * d), gate: a(tb * f), up: a(tb * f), h: a(tb * f), sig: a(tb * f) }
     : undefined;
+  const gram = act && method === "sparsegpt" ? new GramAccumulator(exec, widest, tb) : undefined;
   const sgpt = method === "sparsegpt" && !update ? { ws: choleskyWorkspace(exec, widest), h: a(widest * widest) } : undefined;
   let rope: RopeValues | undefined;
   if (calibrated) {
@@ -168,25 +167,6 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
     }
   };
 
-  /** Upper triangle (and diagonal blocks) of XᵀX added to g [n, n], for x [tokens, n]. */
-  const addGram = (x: Float32Array, tokens: number, n: number, g: Float64Array) => {
-    const xt = act!.xt.subarray(0, n * tokens);
-    for (let t0 = 0; t0 < tokens; t0 += 32)
-      for (let j0 = 0; j0 < n; j0 += 32) {
-        const t1 = Math.min(tokens, t0 + 32), j1 = Math.min(n, j0 + 32);
-        for (let t = t0; t < t1; t++) for (let j = j0; j < j1; j++) xt[j * tokens + t] = x[t * n + j];
-      }
-    for (let c0 = 0; c0 < n; c0 += PANEL) {
-      const c1 = Math.min(n, c0 + PANEL);
-      const pw = c1 - c0;
-      const y = act!.prod.subarray(0, c1 * pw);
-      exec.run({ kind: "linear", x: xt.subarray(0, c1 * tokens), w: xt.subarray(c0 * tokens, c1 * tokens), y, tokens: c1, inDim: tokens, outDim: pw });
-      for (let i = 0; i < c1; i++) {
-        const gi = i * n + c0, yi = i * pw;
-        for (let j = Math.max(0, i - c0); j < pw; j++) g[gi + j] += y[yi + j];
-      }
-    }
-  };
   const addColumnNorms = (x: Float32Array, tokens: number, n: number, s: Float64Array) => {
     for (let t = 0; t < tokens; t++) for (let j = 0, o = t * n; j < n; j++) s[j] += x[o + j] * x[o + j];
   };
@@ -217,7 +197,7 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
         forward(act.hs.subarray(b * seq * d, (b + batch) * seq * d), batch, undefined, (kind, v, tokens, width) => {
           const st = stats.get(kind);
           if (!st) return;
-          if (method === "sparsegpt") addGram(v, tokens, width, st.sums);
+          if (gram) gram.add(v, tokens, width, st.sums);
           else addColumnNorms(v, tokens, width, st.sums);
           st.tokens += tokens;
         });
@@ -306,15 +286,6 @@ function gatherRows(table: Float32Array, windows: readonly Int32Array[], width: 
 
 function addInto(dst: Float32Array, src: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
-}
-
-/** h [n, n] = scale·g from g's upper triangle, mirrored. */
-function symmetricFromUpper(g: Float64Array, n: number, scale: number, h: Float32Array | Float64Array): void {
-  // in 64×64 tiles, so the mirrored (column) writes stay in cache
-  for (let i0 = 0; i0 < n; i0 += 64)
-    for (let j0 = i0; j0 < n; j0 += 64)
-      for (let i = i0; i < Math.min(n, i0 + 64); i++)
-        for (let j = Math.max(i, j0); j < Math.min(n, j0 + 64); j++) h[i * n + j] = h[j * n + i] = g[i * n + j] * scale;
 }
 
 /** w ⊙ mask in place; returns the zeros of the result. */
