@@ -1,8 +1,9 @@
 // Lint rules that hold the folder boundaries of DEVELOPERS.md: the ML core imports only TF.js and itself,
-// the API never reaches into the ML core or the worker, and only src/config.ts reads process.env.
+// the API never reaches into the ML core or the worker, and only src/config.ts reads process.env; and no module
+// imports itself back through others.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
-
+import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
 export default tseslint.config(
   { ignores: ["node_modules/", ".data/", "openapi/", "**/*.d.ts", "test/fixtures/lint/**", "src/maskllm/kernels/assembly/**"] },
@@ -14,6 +15,19 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-explicit-any": "off",
     },
+  },
+  {
+    // No import cycles, everywhere (src, test, bench, scripts), with no exceptions. The rule skips type-only
+    // imports, which test/lint/import-cycles.test.ts counts too. Sources import ".js" paths that name ".ts" files,
+    // as NodeNext resolves them; packages are neither followed nor parsed.
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".mjs", ".js", ".json"], extensionAlias: { ".js": [".ts", ".js"] } })],
+      "import-x/extensions": [".ts", ".js", ".mjs"],
+      "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+      "import-x/ignore": ["node_modules"],
+    },
+    rules: { "import-x/no-cycle": ["error", { ignoreExternal: true }] },
   },
   {
     files: ["src/**/*.ts"],

@@ -20,7 +20,8 @@ import { evalWindows, readDocuments, sampleWindows, tokenizeStream } from "../sr
 import { perplexity } from "../src/maskllm/eval/perplexity.js";
 import type { LlamaModel } from "../src/maskllm/llama/model.js";
 import { computeOneShotMasks } from "../src/maskllm/prune/oneshot.js";
-import { DEFAULT_TRAINING_OPTIONS, trainMasks, type TrainMasksResult } from "../src/maskllm/train/loop.js";
+import { trainMasks, type TrainMasksResult } from "../src/maskllm/train/loop.js";
+import { DEFAULT_TRAINING_OPTIONS } from "../src/maskllm/train/options.js";
 import { applyMasks, trimMasks } from "../src/maskllm/train/trim.js";
 import { encodeMaskLogits, decodeMaskLogits } from "../src/checkpoint/mask-logits.js";
 import { hardMaskFromLogits } from "../src/maskllm/train/trim.js";

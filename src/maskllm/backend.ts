@@ -2,7 +2,7 @@
 // cannot install everywhere, so it is tried by dynamic import; WASM (SIMD) is the portable fast path, cpu the last resort.
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { registerWasmShims } from "./wasm-shims.js";
+import { registerWasmShims } from "./kernels/wasm-shims.js";
 
 export type BackendChoice = "auto" | "tensorflow" | "wasm" | "cpu" | "webgpu";
 

@@ -24,7 +24,9 @@ import { disposeModel, weight, type LlamaModel } from "../maskllm/llama/model.js
 import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
 import { computeOneShotMasks } from "../maskllm/prune/oneshot.js";
 import { PruneInputError } from "../maskllm/prune/errors.js";
-import { TrainingAbortedError, TrainingInputError, trainMasks, type MaskTrainingOptions } from "../maskllm/train/loop.js";
+import { TrainingAbortedError, TrainingInputError } from "../maskllm/train/errors.js";
+import { trainMasks } from "../maskllm/train/loop.js";
+import type { MaskTrainingOptions } from "../maskllm/train/options.js";
 import { candidateCount, MaskShapeError } from "../maskllm/train/logits.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";

@@ -16,7 +16,7 @@ import { CheckpointReader } from "../../checkpoint/safetensors/checkpoint.js";
 import { writeCheckpoint, type TensorSpec } from "../../checkpoint/safetensors/writer.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../../checkpoint/mask-npz.js";
 import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
-import { DEFAULT_TRAINING_OPTIONS } from "../../maskllm/train/loop.js";
+import { DEFAULT_TRAINING_OPTIONS } from "../../maskllm/train/options.js";
 
 export interface PruneRunContext {
   model: LlamaModel;

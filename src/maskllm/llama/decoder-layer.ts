@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { LlamaModel, ForwardOptions } from "./model.js";
+import type { LlamaModel, ForwardOptions } from "./config.js";
 import { weight } from "./weights.js";
 import { rmsNorm } from "./rms-norm.js";
 import { selfAttention } from "./attention.js";

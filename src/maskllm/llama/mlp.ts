@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { LlamaModel, ForwardOptions } from "./model.js";
+import type { LlamaModel, ForwardOptions } from "./config.js";
 import { project } from "./project.js";
 import { swigluBackward, swigluForward } from "../kernels/layers-module.js";
 import { fusedKernelsSupported, fusedOp } from "../kernels/fused-kernel.js";

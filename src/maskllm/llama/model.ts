@@ -1,7 +1,7 @@
 // A LLaMA-family causal LM as a bag of HF-named weights plus pure functions over it (nanoGPT-style: one concept
 // per file). Weights are plain tensors, not variables: training code wraps what it learns (masks) itself.
 import * as tf from "@tensorflow/tfjs";
-import type { LlamaConfig } from "./config.js";
+import type { ForwardOptions, LlamaConfig, LlamaModel } from "./config.js";
 import { decoderLayer } from "./decoder-layer.js";
 import { rmsNorm } from "./rms-norm.js";
 import { clearRopeCache } from "./rope.js";
@@ -9,21 +9,9 @@ import { clearCausalMaskCache } from "./causal-mask.js";
 import { weight } from "./weights.js";
 import { matMul2d } from "./matmul.js";
 
+export type { ForwardOptions, LlamaModel } from "./config.js";
 export { decoderLayer } from "./decoder-layer.js";
 export { ModelError, weight } from "./weights.js";
-
-export interface LlamaModel {
-  config: LlamaConfig;
-  /** HF key names; linears are [out, in] float32 */
-  weights: Map<string, tf.Tensor>;
-}
-
-export interface ForwardOptions {
-  /** mask for a linear weight, by HF weight name (e.g. "model.layers.0.self_attn.q_proj.weight"); multiplied into the weight via linear() */
-  mask?: (weightName: string) => tf.Tensor2D | undefined;
-  /** sees each linear's input [tokens, in] before the projection (calibration statistics); must not keep x beyond the call */
-  onLinearInput?: (weightName: string, x: tf.Tensor2D) => void;
-}
 
 export const LINEAR_SUFFIXES = [
   "self_attn.q_proj",

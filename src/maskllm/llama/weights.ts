@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
-import type { LlamaModel } from "./model.js";
+import type { LlamaModel } from "./config.js";
 
 export class ModelError extends Error {
   constructor(message: string) {

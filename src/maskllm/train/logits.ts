@@ -1,6 +1,6 @@
 // Mask logits: one vector of C(M,N) candidate scores per group of M consecutive input weights of a linear
 // ([out, in] row-major, so a group never crosses a row). Kept as plain Float32Arrays outside a run so callers
-// (trim, artifacts, snapshots) need no tensors; the loop turns them into tf.Variables.
+// (trim, artifacts, snapshots) need no tensors; within a run all targets share one array (logits-layout.ts).
 import type { NMPattern } from "../mask/patterns.js";
 import { candidateIndices } from "../mask/patterns.js";
 import { normalNoise, seedFor } from "./rng.js";

@@ -11,10 +11,18 @@ import { fusedLogitsUpdate, fusedSampleMasks } from "./fused-step.js";
 import { AdamW } from "./adamw.js";
 import { clipByGlobalNorm } from "./clip.js";
 import type { MaskTarget } from "./logits.js";
-import { logitsGradient, microBatchMaskGradient, sampleMasks, type GradientReplicas, type MaskContext, type MicroBatch } from "./micro-batch.js";
+import { logitsGradient, microBatchMaskGradient, sampleMasks, type GradientReplicas, type GradientTiming, type MaskContext, type MicroBatch } from "./micro-batch.js";
 import { seedFor } from "./rng.js";
-import type { MaskTrainingOptions, StepTiming } from "./loop.js";
+import type { MaskTrainingOptions } from "./options.js";
 import type { HostLogitsState, HostStepReport, HostStepSchedule } from "../host/step.js";
+
+/** The parts of a run's StepTiming (stepper.ts, which says what each counts) that this path adds to. */
+export interface TfStepTiming extends GradientTiming {
+  noiseMs: number;
+  maskMs: number;
+  replicaWaitMs: number;
+  optimizerMs: number;
+}
 
 export class TfStepper {
   private readonly logitsVar: tf.Variable;
@@ -62,7 +70,7 @@ export class TfStepper {
     return { logits: this.logitsVar.dataSync() as Float32Array, m: this.adam.m.get("logits")!.dataSync() as Float32Array, v: this.adam.v.get("logits")!.dataSync() as Float32Array };
   }
 
-  async step(step: number, sch: HostStepSchedule, parts: MicroBatch[], wantReport: boolean, timing: StepTiming): Promise<HostStepReport | undefined> {
+  async step(step: number, sch: HostStepSchedule, parts: MicroBatch[], wantReport: boolean, timing: TfStepTiming): Promise<HostStepReport | undefined> {
     const { c, opts, ctx } = this;
     const v = this.logitsVar;
     const total = this.groups.reduce((a, b) => a + b, 0);

@@ -1,3 +1,4 @@
+// Long file: one concept, causal attention, whose forward and flash backward share RoPE rows and packed k, v.
 // Causal grouped-query self-attention with HF's rotate-half RoPE, forward and backward, in WebAssembly SIMD
 // (AssemblyScript; `npm run build:kernels` compiles it into ../attention-binary.ts).
 //

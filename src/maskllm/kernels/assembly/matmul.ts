@@ -1,3 +1,4 @@
+// Long file: one concept, the blocked GEMM that all linear products share (packers, 4×8 tile, block loop).
 // Products for the linear layers, in WebAssembly SIMD (AssemblyScript; `npm run build:kernels`).
 //
 // Every product C [m, n] = A·B runs one cache-blocked loop, as GotoBLAS/BLIS do: the shared dimension in slices of
