@@ -1,3 +1,4 @@
+// Long file: one model's forward and backward written out in order, like modeling_llama.py; the ops it runs live in ops.ts
 // The MaskLLM step's gradient on host arrays (llm.c-style): LLaMA's forward and backward written out over
 // Float32Arrays and run as ops (ops.ts) by an Executor, instead of TF.js tensors on a backend's heap. What this buys
 // at real model sizes:

@@ -1,5 +1,5 @@
 // One MaskLLM step on host arrays (the loop's path where the WebAssembly kernels run): the same sequence as the
-// TF.js path (loop.ts) with the same noise and the same kernels for sampling, so its ỹ are bit-identical to that
+// TF.js path (tf-step.ts) with the same noise and the same kernels for sampling, so its ỹ are bit-identical to that
 // path's; the gradient comes from the HostEngine and the update works in candidate space (ỹ, ∂ỹ) target by target:
 //   ỹ = softmax(κ/τ·π + g/τ), per target;
 //   ∂ỹ = Σ parts ∂LM/∂ỹ (engine) + (−2λ_t·W²⊙M̃)·Sᵀ, ∂π = κ/τ·ỹ⊙(∂ỹ − Σ ∂ỹ⊙ỹ);
