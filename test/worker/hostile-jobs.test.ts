@@ -59,7 +59,7 @@ test("hostile jobs fail with a reason; abandoned uploads are swept", { timeout: 
     assert.match(JSON.stringify(s3.error), /own storage bucket.*checkpoint_id/, JSON.stringify(s3.error));
   });
 
-  await t.test("a gzip bomb fails as one, before it is expanded", async () => {
+  await t.test("a gzip bomb fails as one, before it is fully expanded", async () => {
     const gz = await failed(bombJob);
     assert.equal((gz.error as { code: string }).code, "source_too_large", JSON.stringify(gz.error));
     assert.match((gz.error as { message: string }).message, /expands more than 20 times .*decompression bomb/);
