@@ -1,6 +1,7 @@
 // Hostile jobs through a real worker process (Postgres, Redis, s3rver storage): a source naming another tenant's
-// checkpoint in the service's own bucket, and a gzip bomb, fail with a reason a user can act on; an upload left
-// `uploading` by a vanished API process is removed (row and files) by the worker's sweep, a live one is kept.
+// checkpoint in the service's own bucket, and a gzip bomb, fail with a reason a user can act on, before the
+// source is fetched; an upload left `uploading` by a vanished API process is removed (row and files) by the
+// worker's sweep, a live one is kept. One worker serves the three, each a subtest that fails on its own.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
@@ -38,26 +39,41 @@ test("hostile jobs fail with a reason; abandoned uploads are swept", { timeout: 
   }
   await e.prisma.checkpoint.update({ where: { id: abandoned }, data: { updatedAt: new Date(Date.now() - 120_000) } });
 
-  const s3Job = await submit(e, jobSpec({ source: { url: `s3://${e.s3.bucket}/checkpoints/${victim}/` }, method: "magnitude" }));
+  // the bomb first: one worker takes them in order, and the bomb is the quick one to settle either way
   const bombJob = await submit(e, jobSpec({ source: { url: `${base}/bomb.tar.gz` }, method: "magnitude" }));
+  const s3Job = await submit(e, jobSpec({ source: { url: `s3://${e.s3.bucket}/checkpoints/${victim}/` }, method: "magnitude" }));
   const worker = startWorker(t, { ...e.env, NODE_EXTRA_CA_CERTS: tls.certPath });
 
+  // failed, and never past its source: a job that fetched the source in full has read what it must not
   const failed = async (id: string) =>
     waitFor(`job ${id} to fail`, async () => {
       const j = await e.prisma.job.findUnique({ where: { id } });
+      const fetched = await e.prisma.jobEvent.findFirst({ where: { jobId: id, type: "job.log", message: { startsWith: "fetched " } } });
+      if (fetched) throw new Error(`job ${id} read its source: ${fetched.message} ${JSON.stringify(fetched.data)} (now ${j?.status}, stage ${j?.stage})`);
       if (j?.status === "succeeded") throw new Error(`job ${id} succeeded; worker log:\n${worker.output()}`);
       return j?.status === "failed" ? j : undefined;
     }, 60_000, 200);
-  const s3 = await failed(s3Job);
-  assert.match(JSON.stringify(s3.error), /own storage bucket.*checkpoint_id/, JSON.stringify(s3.error));
-  const gz = await failed(bombJob);
-  assert.equal((gz.error as { code: string }).code, "source_too_large", JSON.stringify(gz.error));
-  assert.match((gz.error as { message: string }).message, /expands more than 20 times .*decompression bomb/);
 
-  await waitFor("the abandoned upload to go", async () => !(await e.prisma.checkpoint.findUnique({ where: { id: abandoned } })), 30_000, 200);
-  const left: string[] = [];
-  for await (const b of e.store.list(`checkpoints/${abandoned}/`)) left.push(b.key);
-  assert.deepEqual(left, [], "its files are gone too");
-  assert.equal((await e.prisma.checkpoint.findUnique({ where: { id: alive } }))?.status, "uploading", "a live upload is kept");
-  assert.ok(await e.store.head(`checkpoints/${alive}/model.safetensors`), "with its files");
+  await t.test("a source in the service's own bucket (another tenant's checkpoint) fails before it is read", async () => {
+    const s3 = await failed(s3Job);
+    assert.match(JSON.stringify(s3.error), /own storage bucket.*checkpoint_id/, JSON.stringify(s3.error));
+  });
+
+  await t.test("a gzip bomb fails as one, before it is fully expanded", async () => {
+    const gz = await failed(bombJob);
+    assert.equal((gz.error as { code: string }).code, "source_too_large", JSON.stringify(gz.error));
+    assert.match((gz.error as { message: string }).message, /expands more than 20 times .*decompression bomb/);
+  });
+
+  await t.test("an abandoned upload is removed with its files; a live one stays", async () => {
+    await waitFor("the abandoned upload to go", async () => !(await e.prisma.checkpoint.findUnique({ where: { id: abandoned } })), 30_000, 200).catch(async (err) => {
+      const row = await e.prisma.checkpoint.findUnique({ where: { id: abandoned } });
+      throw new Error(`${(err as Error).message}: it is still ${row?.status}, last touched ${row?.updatedAt.toISOString()}`);
+    });
+    const left: string[] = [];
+    for await (const b of e.store.list(`checkpoints/${abandoned}/`)) left.push(b.key);
+    assert.deepEqual(left, [], "its files are gone too");
+    assert.equal((await e.prisma.checkpoint.findUnique({ where: { id: alive } }))?.status, "uploading", "a live upload is kept");
+    assert.ok(await e.store.head(`checkpoints/${alive}/model.safetensors`), "with its files");
+  });
 });

@@ -97,3 +97,53 @@ test("webhook deliveries: private targets refused before connecting, pinned addr
   assert.match(redirected.failedReason, /answered 307/);
   assert.ok(!requests.some((r) => r.url === "/elsewhere"), "the redirect was not followed");
 });
+
+// The issue's case as the worker runs in production (no test DNS, nothing exempt): a receiver listening on
+// loopback is the service's own host, and a delivery aimed there by any spelling of the address must fail at
+// once without reaching it. Before the guard, every one of these was delivered (204) or retried 8 times.
+test("webhook deliveries aimed at loopback never reach a receiver listening there", { timeout: 60_000 }, async (t) => {
+  const config = testConfig();
+  const prisma = createPrisma(config.databaseUrl, { maxConnections: 2 });
+  const tenant = await prisma.tenant.create({ data: { name: `webhook-trap-${randomUUID()}` } });
+  const row = await prisma.job.create({ data: { tenantId: tenant.id, spec: {}, webhookSecret: generateWebhookSecret() } as never });
+  t.after(async () => {
+    await prisma.tenant.delete({ where: { id: tenant.id } }).catch(() => {});
+    await prisma.$disconnect();
+  });
+
+  const reached: string[] = [];
+  const trap = createServer((req, res) => {
+    reached.push(`${req.method} ${req.url} (Host: ${req.headers.host})`);
+    req.resume();
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => trap.close(() => r())));
+  const port = (trap.address() as AddressInfo).port;
+
+  const prefix = `wh-trap-${randomUUID().slice(0, 8)}`;
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(QUEUE_NAMES.webhooks, { connection: redis, prefix });
+  const worker = startWebhookWorker(redis, prefix, { prisma, allowHttp: true, concurrency: 4 });
+  t.after(async () => {
+    await worker.close();
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+    await deletePrefixKeys(redis, prefix);
+    redis.disconnect();
+  });
+
+  const urls = ["127.0.0.1", "localhost", "127.1", "2130706433", "[::ffff:127.0.0.1]", "0.0.0.0"].map((host) => `http://${host}:${port}/hook`);
+  const jobs = await Promise.all(urls.map((url) => queue.add("delivery", { messageId: `msg_${randomUUID()}`, jobId: row.id, url, payload: { type: "job.started", timestamp: new Date().toISOString(), data: {} } } as never, { ...WEBHOOK_DELIVERY_OPTIONS, backoff: { type: "fixed", delay: 50 } })));
+  for (const [i, job] of jobs.entries()) {
+    const state = await waitFor(`delivery to ${urls[i]}`, async () => {
+      const s = await job.getState();
+      return s === "completed" || s === "failed" ? s : undefined;
+    }, 20_000, 50);
+    const done = (await queue.getJob(job.id!))!;
+    assert.deepEqual(reached, [], `${urls[i]} (${state}): the receiver on 127.0.0.1 was reached`);
+    assert.equal(state, "failed", urls[i]);
+    assert.match(done.failedReason, /loopback/, urls[i]);
+    assert.equal(done.attemptsMade, 1, `${urls[i]}: not retried`);
+  }
+});

@@ -50,12 +50,14 @@ const closers: (() => unknown)[] = [];
 const suite = { after: (fn: () => unknown) => void closers.push(fn) };
 
 async function setUp(): Promise<void> {
-  // short HTTP timeouts so the slow-client cases finish fast; a small per-file cap for the tar-size case
-  const env = { HTTP_IDLE_TIMEOUT_MS: "2000", HTTP_HEADERS_TIMEOUT_MS: "1000", HTTP_REQUEST_TIMEOUT_MS: "4000", MAX_UPLOAD_FILE_BYTES: String(4 * 1024 * 1024), RATE_LIMIT_PER_MINUTE: "100000" };
+  // short HTTP timeouts so the slow-client cases finish fast; a small per-file cap for the tar-size case; no
+  // practical cap on queued jobs, so a job spec that should be refused and is not shows as accepted (201), not
+  // as the 429 of a tenant whose earlier wrongly accepted jobs filled its queue
+  const env = { HTTP_IDLE_TIMEOUT_MS: "2000", HTTP_HEADERS_TIMEOUT_MS: "1000", HTTP_REQUEST_TIMEOUT_MS: "4000", MAX_UPLOAD_FILE_BYTES: String(4 * 1024 * 1024), RATE_LIMIT_PER_MINUTE: "100000", MAX_CONCURRENT_JOBS_PER_TENANT: "100000" };
   app = await v1App(suite, { env });
   base = await app.listen({ host: "127.0.0.1", port: 0 });
   // a deployment on S3 storage: its own bucket must never be a job source (nothing listens there: refused first)
-  s3App = await v1App(suite, { env: { STORAGE_DRIVER: "s3", S3_BUCKET: "maskforge-store", S3_ENDPOINT: "http://127.0.0.1:9", S3_SOURCE_BUCKETS: "public-models" } });
+  s3App = await v1App(suite, { env: { MAX_CONCURRENT_JOBS_PER_TENANT: "100000", STORAGE_DRIVER: "s3", S3_BUCKET: "maskforge-store", S3_ENDPOINT: "http://127.0.0.1:9", S3_SOURCE_BUCKETS: "public-models" } });
   await s3App.listen({ host: "127.0.0.1", port: 0 });
   s3Base = `http://127.0.0.1:${(s3App.server.address() as AddressInfo).port}`;
   a = await newTenant();
