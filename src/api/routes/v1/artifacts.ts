@@ -6,7 +6,7 @@ import { HttpProblem } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
 import { MaskDownloadQuery, MaskListQuery, MaskPage } from "../../schemas/masks.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { listPage, notFound } from "./jobs.js";
+import { listPage, notFound } from "./common.js";
 import { sendBlob } from "./send-blob.js";
 import { maskView } from "./views.js";
 

@@ -17,7 +17,7 @@ import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { CheckpointListQuery, CheckpointPage, CheckpointUploadBody } from "../../schemas/checkpoints.js";
 import { IdParams } from "../../schemas/common.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { listPage, notFound } from "./jobs.js";
+import { listPage, notFound } from "./common.js";
 import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
 import { BlobTooLargeError } from "../../../storage/index.js";
 import { checkpointView } from "./views.js";

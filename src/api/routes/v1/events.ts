@@ -15,7 +15,7 @@ import { REQUEST_ID_HEADER } from "../../request-id.js";
 import { IdParams } from "../../schemas/common.js";
 import { ArtifactList, EventPage, EventsQuery, MetricsSchema } from "../../schemas/jobs.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { badCursor, notFound } from "./jobs.js";
+import { badCursor, notFound } from "./common.js";
 import { artifactView, eventView } from "./views.js";
 
 export interface EventsRoutesOptions {

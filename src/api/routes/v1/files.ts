@@ -8,7 +8,7 @@ import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { FILE_PURPOSES, FileListQuery, FilePage, FileUploadBody } from "../../schemas/files.js";
 import { problemResponses } from "../../schemas/problem.js";
-import { listPage } from "./jobs.js";
+import { listPage } from "./common.js";
 import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
 import { fileView } from "./views.js";
 

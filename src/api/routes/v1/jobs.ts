@@ -11,7 +11,6 @@ import { isFinal } from "../../../contract/status.js";
 import { generateWebhookSecret } from "../../../contract/webhook.js";
 import { countActiveJobs, createJob, getJob, listJobs, requestCancel } from "../../../db/jobs.repository.js";
 import { InvalidCursorError } from "../../../db/cursor.js";
-import { pageArgs, type PageOptions } from "../../../db/page.repository.js";
 import type { JobWithResults } from "../../../db/job-reads.js";
 import { withDeadline } from "../../deadline.js";
 import { SingleFlightCache } from "../../single-flight-cache.js";
@@ -19,6 +18,7 @@ import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
 import { CancelResultSchema, CreatedJobSchema, IdempotencyHeaders, JobListQuery, JobPage } from "../../schemas/jobs.js";
 import { problemResponses } from "../../schemas/problem.js";
+import { badCursor, notFound } from "./common.js";
 import { jobView } from "./views.js";
 
 const QUEUE_DEADLINE_MS = 3000;
@@ -35,19 +35,6 @@ function canonical(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
       .join(",")}}`;
   return JSON.stringify(value);
-}
-
-export const notFound = (what: string, id: string) => new HttpProblem(404, `no ${what} ${id}`);
-export const badCursor = () => new HttpProblem(400, "invalid cursor: pass the nextCursor of a previous page unchanged", { type: PROBLEM_TYPES.validation, errors: [{ location: "querystring", pointer: "/cursor", detail: "is not a cursor this API handed out" }] });
-
-/** The page arguments of a list query; a cursor we did not hand out is the 400 problem, not an error. */
-export function listPage(query: PageOptions) {
-  try {
-    return pageArgs(query);
-  } catch (err) {
-    if (err instanceof InvalidCursorError) throw badCursor();
-    throw err;
-  }
 }
 
 const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
