@@ -1,4 +1,5 @@
-// /v1/jobs: submit, list, inspect, cancel and delete jobs. The body of POST is checked by parseJobSpec (not by
+// /v1/jobs: submit, list, inspect, cancel and delete jobs, and read a job's metric series and artifacts (its
+// events, a stream of their own, are in events.ts). The body of POST is checked by parseJobSpec (not by
 // ajv, whose defaults and removeAdditional would change the body before the contract saw it); the schema is
 // attached for the OpenAPI document only.
 import { createHash } from "node:crypto";
@@ -16,10 +17,10 @@ import { withDeadline } from "../../deadline.js";
 import { SingleFlightCache } from "../../single-flight-cache.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
-import { CancelResultSchema, CreatedJobSchema, IdempotencyHeaders, JobListQuery, JobPage } from "../../schemas/jobs.js";
+import { ArtifactList, CancelResultSchema, CreatedJobSchema, IdempotencyHeaders, JobListQuery, JobPage, MetricsSchema } from "../../schemas/jobs.js";
 import { problemResponses } from "../../schemas/problem.js";
 import { badCursor, notFound } from "./common.js";
-import { jobView } from "./views.js";
+import { artifactView, jobView } from "./views.js";
 
 const QUEUE_DEADLINE_MS = 3000;
 /** how old a queued job's position may be: clients poll, and many may poll the same job */
@@ -189,6 +190,47 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         bodies.set(found, { queuePosition: queuePos, json });
       }
       return reply.type(JSON_TYPE).send(json);
+    },
+  );
+
+  app.get(
+    "/jobs/:id/metrics",
+    {
+      schema: {
+        tags: ["jobs"],
+        summary: "A job's metric time series (from its job.metrics events), for plots",
+        params: IdParams,
+        response: { 200: MetricsSchema, ...problemResponses(400, 401, 404, 429) },
+      },
+    },
+    async (req) => {
+      const job = await getJob(app.prisma, req.auth.tenantId, req.params.id);
+      if (!job) throw notFound("job", req.params.id);
+      const rows = await app.prisma.jobEvent.findMany({ where: { jobId: job.id, type: JOB_EVENT_TYPES.metrics }, orderBy: { seq: "asc" }, take: 20_000, select: { seq: true, data: true, createdAt: true } });
+      const series = new Set<string>();
+      const points = rows.map((r) => {
+        const values: Record<string, number> = {};
+        for (const [k, v] of Object.entries((r.data as Record<string, unknown> | null) ?? {}))
+          if (typeof v === "number" && Number.isFinite(v)) {
+            values[k] = v;
+            if (k !== "step") series.add(k);
+          }
+        return { seq: r.seq, step: values.step ?? null, at: r.createdAt.toISOString(), values };
+      });
+      return { jobId: job.id, points, series: [...series].sort() };
+    },
+  );
+
+  app.get(
+    "/jobs/:id/artifacts",
+    {
+      schema: { tags: ["artifacts"], summary: "The files a job stored", params: IdParams, response: { 200: ArtifactList, ...problemResponses(400, 401, 404, 429) } },
+    },
+    async (req) => {
+      const job = await getJob(app.prisma, req.auth.tenantId, req.params.id);
+      if (!job) throw notFound("job", req.params.id);
+      const items = await app.prisma.artifact.findMany({ where: { jobId: job.id }, orderBy: { createdAt: "asc" } });
+      return { items: items.map(artifactView) };
     },
   );
 
