@@ -17,7 +17,7 @@ const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const a = await app.prisma.artifact.findFirst({ where: { id: req.params.id, job: { tenantId: req.auth.tenantId } } });
+      const a = await app.artifacts.get(req.auth.tenantId, req.params.id);
       if (!a) throw notFound("artifact", req.params.id);
       return sendBlob(app.storage, req, reply, a.storageKey, a.name);
     },

@@ -229,7 +229,7 @@ const jobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const job = await getJob(app.prisma, req.auth.tenantId, req.params.id);
       if (!job) throw notFound("job", req.params.id);
-      const items = await app.prisma.artifact.findMany({ where: { jobId: job.id }, orderBy: { createdAt: "asc" } });
+      const items = await app.artifacts.ofJob(job.id);
       return { items: items.map(artifactView) };
     },
   );

@@ -2,7 +2,6 @@
 // files. Another tenant's mask reads as missing (404).
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem } from "../../problem.js";
 import { IdParams } from "../../schemas/common.js";
 import { MaskDownloadQuery, MaskListQuery, MaskPage } from "../../schemas/masks.js";
@@ -16,9 +15,7 @@ const masksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/masks",
     { schema: { tags: ["masks"], summary: "Your mask catalogue, newest first", querystring: MaskListQuery, response: { 200: MaskPage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
-      const { take, where, orderBy } = listPage(req.query);
-      const rows = await app.prisma.maskArtifact.findMany({ where: { tenantId: req.auth.tenantId, ...(req.query.pattern ? { pattern: req.query.pattern } : {}), ...where }, orderBy, take: take + 1 });
-      const page = toPage(rows, take);
+      const page = await listPage(() => app.masks.list(req.auth.tenantId, req.query));
       return { items: page.items.map(maskView), nextCursor: page.nextCursor };
     },
   );
@@ -27,7 +24,7 @@ const masksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/masks/:id",
     { schema: { tags: ["masks"], summary: "A mask: pattern, base checkpoint, metrics and lineage", params: IdParams, response: { 200: Type.Ref("Mask"), ...problemResponses(400, 401, 404, 429) } } },
     async (req) => {
-      const m = await app.prisma.maskArtifact.findFirst({ where: { id: req.params.id, tenantId: req.auth.tenantId } });
+      const m = await app.masks.get(req.auth.tenantId, req.params.id);
       if (!m) throw notFound("mask", req.params.id);
       return maskView(m);
     },
@@ -45,7 +42,7 @@ const masksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const m = await app.prisma.maskArtifact.findFirst({ where: { id: req.params.id, tenantId: req.auth.tenantId } });
+      const m = await app.masks.get(req.auth.tenantId, req.params.id);
       if (!m) throw notFound("mask", req.params.id);
       const format = req.query.format ?? "npz";
       const key = format === "npz" ? m.npzKey : m.logitsKey;
