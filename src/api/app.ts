@@ -32,6 +32,7 @@ import v1SchemasPlugin from "./plugins/app/v1-schemas.js";
 import artifactsRepository from "./plugins/app/artifacts-repository.js";
 import checkpointsRepository from "./plugins/app/checkpoints-repository.js";
 import filesRepository from "./plugins/app/files-repository.js";
+import jobsRepository from "./plugins/app/jobs-repository.js";
 import masksRepository from "./plugins/app/masks-repository.js";
 import v1Routes, { type V1Options } from "./routes/v1/index.js";
 import type { ReconnectDelays } from "../db/job-change-listener.js";
@@ -110,6 +111,7 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
   await app.register(checkpointsRepository);
   await app.register(filesRepository);
   await app.register(masksRepository);
+  await app.register(jobsRepository);
 
   // route plugins; the jobs API registers its own under { prefix: "/v1" }
   await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });

@@ -8,7 +8,6 @@ import type { Job } from "@prisma/client";
 import { isFinal } from "../../../contract/status.js";
 import { FINAL_EVENT_TYPES } from "../../../contract/webhook.js";
 import { INT32_MAX, InvalidCursorError, parseSeq } from "../../../db/cursor.js";
-import { getJob, listEvents } from "../../../db/jobs.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { REQUEST_ID_HEADER } from "../../request-id.js";
 import { IdParams } from "../../schemas/common.js";
@@ -49,7 +48,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
 
   async function ownJob(tenantId: string, id: string): Promise<Job> {
-    const job = await getJob(app.prisma, tenantId, id);
+    const job = await app.jobs.get(tenantId, id);
     if (!job) throw notFound("job", id);
     return job;
   }
@@ -81,7 +80,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
 
       if (!/text\/event-stream/.test(String(req.headers.accept ?? ""))) {
         const limit = req.query.limit ?? 100;
-        const items = await listEvents(app.prisma, job.id, { afterSeq: after, limit });
+        const items = await app.jobs.events(job.id, { afterSeq: after, limit });
         const last = items.length > 0 ? items[items.length - 1].seq : after;
         const done = items.length < limit && isFinal(job.status) && (items.length === 0 || FINAL_EVENT_TYPES.includes(items[items.length - 1].type));
         return { items: items.map(eventView), nextCursor: done ? null : encodeSeqCursor(last) };
@@ -108,7 +107,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
       let finished = isFinal(job.status) && job.eventSeq <= seq;
       try {
         while (!closed && !finished) {
-          const batch = await listEvents(app.prisma, job.id, { afterSeq: seq, limit: 500 });
+          const batch = await app.jobs.events(job.id, { afterSeq: seq, limit: 500 });
           for (const e of batch) {
             res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
             seq = e.seq;
