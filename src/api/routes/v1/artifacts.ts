@@ -1,7 +1,7 @@
 // Artifact downloads: the artifact must belong to the caller's tenant (through its job), else 404.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { IdParams } from "../../schemas/common.js";
-import { problemResponses } from "../../schemas/problem.js";
+import { IdParams } from "../../../contract/api/common.js";
+import { problemResponses } from "../../../contract/api/problem.js";
 import { notFound } from "./common.js";
 import { BLOB_RESPONSES, sendBlob } from "./send-blob.js";
 

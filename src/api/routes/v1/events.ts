@@ -10,9 +10,9 @@ import { FINAL_EVENT_TYPES } from "../../../contract/webhook.js";
 import { INT32_MAX, InvalidCursorError, parseSeq } from "../../../db/cursor.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { REQUEST_ID_HEADER } from "../../request-id.js";
-import { IdParams } from "../../schemas/common.js";
-import { EventPage, EventsQuery } from "../../schemas/jobs.js";
-import { problemResponses } from "../../schemas/problem.js";
+import { IdParams } from "../../../contract/api/common.js";
+import { EventPage, EventsQuery } from "../../../contract/api/jobs.js";
+import { problemResponses } from "../../../contract/api/problem.js";
 import { badCursor, notFound } from "./common.js";
 import { eventView } from "./views.js";
 

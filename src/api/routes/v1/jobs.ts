@@ -8,9 +8,9 @@ import { JobSpecExamples, JobSpecSchema, networkPolicy, parseJobSpec } from "../
 import type { JobWithResults } from "../../../db/job-reads.js";
 import { QUEUE_POSITION_MAX_AGE_MS } from "../../plugins/app/jobs-repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
-import { IdParams } from "../../schemas/common.js";
-import { ArtifactList, CancelResultSchema, CreatedJobSchema, IdempotencyHeaders, JobListQuery, JobPage, MetricsSchema } from "../../schemas/jobs.js";
-import { problemResponses } from "../../schemas/problem.js";
+import { IdParams } from "../../../contract/api/common.js";
+import { ArtifactList, CancelResultSchema, CreatedJobSchema, IdempotencyHeaders, JobListQuery, JobPage, MetricsSchema } from "../../../contract/api/jobs.js";
+import { problemResponses } from "../../../contract/api/problem.js";
 import { listPage, notFound } from "./common.js";
 import { artifactView, jobView } from "./views.js";
 

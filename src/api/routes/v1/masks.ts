@@ -3,9 +3,9 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { HttpProblem } from "../../problem.js";
-import { IdParams } from "../../schemas/common.js";
-import { MaskDownloadQuery, MaskListQuery, MaskPage } from "../../schemas/masks.js";
-import { problemResponses } from "../../schemas/problem.js";
+import { IdParams } from "../../../contract/api/common.js";
+import { MaskDownloadQuery, MaskListQuery, MaskPage } from "../../../contract/api/masks.js";
+import { problemResponses } from "../../../contract/api/problem.js";
 import { listPage, notFound } from "./common.js";
 import { BLOB_RESPONSES, sendBlob } from "./send-blob.js";
 import { maskView } from "./views.js";
