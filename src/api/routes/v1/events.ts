@@ -4,15 +4,14 @@
 // (jobId, seq)); the stream ends after the final event.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import type { Job } from "@prisma/client";
+import { IdParams } from "../../../contract/api/common.js";
+import { EventPage, EventsQuery } from "../../../contract/api/jobs.js";
+import { problemResponses } from "../../../contract/api/problem.js";
 import { isFinal } from "../../../contract/status.js";
 import { FINAL_EVENT_TYPES } from "../../../contract/webhook.js";
 import { INT32_MAX, InvalidCursorError, parseSeq } from "../../../db/cursor.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { REQUEST_ID_HEADER } from "../../request-id.js";
-import { IdParams } from "../../../contract/api/common.js";
-import { EventPage, EventsQuery } from "../../../contract/api/jobs.js";
-import { problemResponses } from "../../../contract/api/problem.js";
 import { badCursor, notFound } from "./common.js";
 import { eventView } from "./views.js";
 
@@ -47,12 +46,6 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
   const pollMs = opts.pollMs ?? 300;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
 
-  async function ownJob(tenantId: string, id: string): Promise<Job> {
-    const job = await app.jobs.get(tenantId, id);
-    if (!job) throw notFound("job", id);
-    return job;
-  }
-
   app.get(
     "/jobs/:id/events",
     {
@@ -74,7 +67,8 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
       },
     },
     async (req, reply) => {
-      const job = await ownJob(req.auth.tenantId, req.params.id);
+      const job = await app.jobs.get(req.auth.tenantId, req.params.id);
+      if (!job) throw notFound("job", req.params.id);
       const lastEventId = req.headers["last-event-id"] as string | undefined;
       const after = lastEventId !== undefined ? seqOrProblem(lastEventId, badLastEventId) : req.query.cursor ? decodeSeqCursor(req.query.cursor) : 0;
 
