@@ -19,7 +19,7 @@ import { followJobs } from "../src/cli/client/follow.js";
 import { evalFigures } from "../src/cli/client/job-format.js";
 import { buildJobBody } from "../src/cli/client/job-spec-input.js";
 import { formatDuration, progressBoard } from "../src/cli/client/progress.js";
-import type { JobView } from "../src/cli/client/types.js";
+import type { JobView } from "../src/contract/api/components.js";
 import { uploadCheckpointDir } from "../src/cli/commands/checkpoints.js";
 import { downloadArtifacts } from "../src/cli/commands/jobs.js";
 
@@ -204,7 +204,7 @@ async function main(): Promise<number> {
   // an interrupted earlier run may have left jobs behind; they would compete with this run's for the cores
   for (const status of ["queued", "running"]) {
     const page = await client.listJobs({ status, limit: 100 });
-    for (const j of page.items ?? []) {
+    for (const j of page.items) {
       await client.cancelJob(j.id).catch(() => {});
       say(`cancelled job ${j.id} left ${status} by an earlier run`);
     }
@@ -246,7 +246,7 @@ async function main(): Promise<number> {
 
   const out: Record<string, { model?: string; mask?: string }> = {};
   for (const j of done.filter((x) => x.status === "succeeded")) {
-    const dir = join(runDir, "out", j.spec?.method ?? j.id);
+    const dir = join(runDir, "out", j.spec.method);
     const saved = await downloadArtifacts(client, await client.jobArtifacts(j.id).then((a) => a.filter((x) => x.kind !== "snapshot")), dir, false);
     out[j.id] = { model: saved.some((s) => s.kind === "model_file") ? dir : undefined, mask: saved.find((s) => s.kind === "mask_npz")?.path };
   }
@@ -268,7 +268,7 @@ function printTable(done: JobView[], out: Record<string, { model?: string; mask?
   if (dense) rows.push(["dense (stories260K)", ...datasets.map((d) => dense.find((e) => e.dataset === d)?.dense.toFixed(3) ?? ""), "", "", "", ""]);
   for (const j of done) {
     const figures = evalFigures(j.metrics);
-    const name = j.spec?.method === "maskllm" ? `MaskLLM ${j.spec.pattern} (${(j.spec as { training?: { steps?: number } }).training?.steps} steps)` : `SparseGPT ${j.spec?.pattern}`;
+    const name = j.spec.method === "maskllm" ? `MaskLLM ${j.spec.pattern} (${j.spec.training.steps} steps)` : `SparseGPT ${j.spec.pattern}`;
     rows.push([name, ...datasets.map((d) => figures.find((e) => e.dataset === d)?.sparse.toFixed(3) ?? ""), took(j), j.status, rel(out[j.id]?.model), rel(out[j.id]?.mask)]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

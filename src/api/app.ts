@@ -29,6 +29,11 @@ import authPlugin from "./plugins/app/auth.js";
 import webhooksPlugin from "./plugins/app/webhooks.js";
 import jobCachePlugin from "./plugins/app/job-cache.js";
 import v1SchemasPlugin from "./plugins/app/v1-schemas.js";
+import artifactsRepository from "./plugins/app/artifacts-repository.js";
+import checkpointsRepository from "./plugins/app/checkpoints-repository.js";
+import filesRepository from "./plugins/app/files-repository.js";
+import jobsRepository from "./plugins/app/jobs-repository.js";
+import masksRepository from "./plugins/app/masks-repository.js";
 import v1Routes, { type V1Options } from "./routes/v1/index.js";
 import type { ReconnectDelays } from "../db/job-change-listener.js";
 
@@ -101,6 +106,12 @@ export async function buildApp(config: Config, opts: BuildAppOptions = {}): Prom
   await app.register(webhooksPlugin);
   await app.register(jobCachePlugin, { listen: !opts.lazy, reconnect: opts.jobCacheReconnect });
   await app.register(v1SchemasPlugin);
+  // a repository per resource owns its queries and compensations, so routes hold HTTP only
+  await app.register(artifactsRepository);
+  await app.register(checkpointsRepository);
+  await app.register(filesRepository);
+  await app.register(masksRepository);
+  await app.register(jobsRepository);
 
   // route plugins; the jobs API registers its own under { prefix: "/v1" }
   await app.register(healthRoutes, { readinessTimeoutMs: opts.readinessTimeoutMs ?? 1500 });

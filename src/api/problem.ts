@@ -3,7 +3,7 @@
 // 4xx becomes a bare 500 whose detail never carries internals (the log has them, joined by request_id).
 import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyRequest } from "fastify";
-import type { Problem, ProblemFieldError } from "./schemas/problem.js";
+import type { Problem, ProblemFieldError } from "../contract/api/problem.js";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 

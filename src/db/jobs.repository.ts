@@ -2,12 +2,13 @@
 // API and the worker share them and a caller can compose several in one transaction. Status and stage
 // changes live in transitions.ts; everything here that writes an event goes through its writeEvent, so
 // per-job sequence numbers stay gap-free and unique under concurrency.
+import { createHash } from "node:crypto";
 import { Prisma, type Job, type JobEvent } from "@prisma/client";
 import { redactSpec, type JobSpec } from "../contract/job-spec.js";
 import { InvalidJobError } from "../contract/errors.js";
 import { JOB_EVENT_TYPES } from "../contract/events.js";
 import type { JobStatus } from "../contract/status.js";
-import { decodeCursor, encodeCursor } from "./cursor.js";
+import { pageArgs, toPage } from "./page.repository.js";
 import { inTx, transition, writeEvent, type Db, type NewEvent } from "./transitions.js";
 
 export interface CreateJobOptions {
@@ -25,6 +26,33 @@ export type CreateJobResult =
   /** the key was used before with another body */
   | { outcome: "conflict"; job: Job };
 
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object")
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  return JSON.stringify(value);
+}
+
+/** sha256 of a request body, blind to key order: what "the same body" means for an idempotency key. */
+export function requestHash(body: unknown): string {
+  return createHash("sha256").update(canonical(body)).digest("hex");
+}
+
+/**
+ * The job an idempotency key already made, as a replay (same request hash) or a conflict (another one);
+ * null when the key is new. createJob asks this before and after it races; a caller may ask first to answer a
+ * replay before checking anything else.
+ */
+export async function findIdempotentJob(db: Db, tenantId: string | null, idempotencyKey: string | undefined, requestHash: string | undefined): Promise<CreateJobResult | null> {
+  if (!idempotencyKey) return null;
+  const job = await db.job.findFirst({ where: { tenantId, idempotencyKey } });
+  if (!job) return null;
+  return { outcome: job.requestHash === (requestHash ?? null) ? "replayed" : "conflict", job };
+}
+
 /**
  * Stores a validated spec as a queued job with its job.created event (seq 1). With an idempotency key,
  * a second call returns the first job instead of creating another, also when both race (the unique index
@@ -33,12 +61,7 @@ export type CreateJobResult =
  */
 export async function createJob(db: Db, tenantId: string | null, spec: JobSpec, opts: CreateJobOptions = {}): Promise<CreateJobResult> {
   const { idempotencyKey, requestHash } = opts;
-  const existing = async (): Promise<CreateJobResult | null> => {
-    if (!idempotencyKey) return null;
-    const job = await db.job.findFirst({ where: { tenantId, idempotencyKey } });
-    if (!job) return null;
-    return { outcome: job.requestHash === (requestHash ?? null) ? "replayed" : "conflict", job };
-  };
+  const existing = () => findIdempotentJob(db, tenantId, idempotencyKey, requestHash);
   const before = await existing();
   if (before) return before;
   try {
@@ -156,21 +179,9 @@ export interface ListJobsOptions {
  * so pages neither skip nor repeat rows when new jobs arrive. Throws InvalidCursorError on a bad cursor.
  */
 export async function listJobs(db: Db, tenantId: string | null, opts: ListJobsOptions = {}): Promise<{ items: Job[]; nextCursor: string | null }> {
-  const limit = Math.min(100, Math.max(1, Math.floor(opts.limit ?? 20)));
-  const after = opts.cursor ? decodeCursor(opts.cursor) : null;
-  const items = await db.job.findMany({
-    where: {
-      tenantId,
-      ...(opts.status ? { status: opts.status } : {}),
-      ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
-    },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-    take: limit + 1,
-  });
-  const more = items.length > limit;
-  const page = more ? items.slice(0, limit) : items;
-  const last = page[page.length - 1];
-  return { items: page, nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null };
+  const { take, where, orderBy } = pageArgs(opts);
+  const rows = await db.job.findMany({ where: { tenantId, ...(opts.status ? { status: opts.status } : {}), ...where }, orderBy, take: take + 1 });
+  return toPage(rows, take);
 }
 
 /** Events with seq > afterSeq in order: the SSE backlog after Last-Event-ID, or a polling page. */

@@ -1,4 +1,4 @@
-// Newest-first keyset pages over any table with (createdAt, id), the same cursor as listJobs: pages neither
+// Newest-first keyset pages over any table with (createdAt, id): jobs, checkpoints, files, masks. Pages neither
 // skip nor repeat rows when new ones arrive. Throws InvalidCursorError on a cursor we did not hand out.
 import { decodeCursor, encodeCursor } from "./cursor.js";
 

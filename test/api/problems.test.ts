@@ -5,7 +5,7 @@ import { Type } from "typebox";
 import type { LightMyRequestResponse } from "fastify";
 import { buildTestApp } from "../helpers/app.js";
 import type { App } from "../../src/api/app.js";
-import { problemResponses } from "../../src/api/schemas/problem.js";
+import { problemResponses } from "../../src/contract/api/problem.js";
 
 function assertProblem(res: LightMyRequestResponse, status: number) {
   assert.equal(res.statusCode, status, res.body);

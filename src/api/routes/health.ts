@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { DeadlineError, withDeadline } from "../deadline.js";
 import { pingRedis } from "../plugins/external/queues.js";
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPES, problemFor } from "../problem.js";
-import { CHECK_NAMES, LiveSchema, NotReadyResponse, ReadySchema, type CheckName, type Checks } from "../schemas/health.js";
+import { CHECK_NAMES, LiveSchema, NotReadyResponse, ReadySchema, type CheckName, type Checks } from "../../contract/api/health.js";
 
 export interface HealthRoutesOptions {
   /** deadline of each readiness check */

@@ -17,14 +17,9 @@ const metricsRoutes: FastifyPluginAsync = async (app) => {
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
     const [db, redis] = await Promise.allSettled([
       (async () => {
-        const rows = await app.prisma.job.groupBy({ by: ["status"], _count: { _all: true } });
-        const counts = new Map(rows.map((r) => [r.status, r._count._all]));
+        const counts = await app.jobs.countByStatus();
         for (const s of JOB_STATUSES) jobs.set({ status: s }, counts.get(s) ?? 0);
-        const stages = await app.prisma.$queryRaw<{ stage: string; mean: number; n: bigint }[]>`
-          SELECT "data"->>'stage' AS stage, avg(("data"->>'seconds')::float8) AS mean, count(*) AS n
-          FROM "JobEvent"
-          WHERE "type" = 'job.log' AND "data" ? 'seconds' AND "data" ? 'stage' AND "createdAt" > now() - interval '1 day'
-          GROUP BY 1`;
+        const stages = await app.jobs.stageTimings();
         stageMean.reset();
         stageCount.reset();
         for (const s of stages) {

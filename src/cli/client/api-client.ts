@@ -1,5 +1,5 @@
 // The maskforge API as typed calls: one place that knows paths, auth and the problem+json error shape, used
-// by the CLI commands and the demo. Every failure is a CliError with an exit code and a message that says
+// by the CLI commands and the demo. The answers' types are the API's own schemas (src/contract/api). Every failure is a CliError with an exit code and a message that says
 // what to do; the raw fetch is injectable for tests.
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
@@ -10,7 +10,11 @@ import { ApiError, CliError, UnreachableError, type Problem } from "./errors.js"
 import { EXIT } from "./exit-codes.js";
 import { multipartBody, type MultipartFile } from "./multipart.js";
 import { parseSse } from "./sse.js";
-import type { ArtifactView, CheckpointView, JobEvent, JobView, MaskView, MetricsView, Page } from "./types.js";
+import type { JobEventView } from "../../contract/events.js";
+import type { CheckpointPage } from "../../contract/api/checkpoints.js";
+import type { Answer, ArtifactView, CheckpointView, JobView, MaskView } from "../../contract/api/components.js";
+import type { ArtifactList, CancelResultSchema, CreatedJobSchema, JobPage, MetricsSchema } from "../../contract/api/jobs.js";
+import type { MaskPage } from "../../contract/api/masks.js";
 
 export interface ApiClientOptions {
   /** base URL, e.g. http://127.0.0.1:3000 */
@@ -84,12 +88,12 @@ export class ApiClient {
 
   // ---- jobs
 
-  async createJob(spec: unknown, opts: { idempotencyKey?: string } = {}): Promise<JobView> {
-    const r = await this.request<{ job: JobView; webhookSecret?: string }>("POST", "/v1/jobs", { json: spec, headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : {} });
+  async createJob(spec: unknown, opts: { idempotencyKey?: string } = {}): Promise<JobView & { webhookSecret?: string }> {
+    const r = await this.request<Answer<typeof CreatedJobSchema>>("POST", "/v1/jobs", { json: spec, headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : {} });
     return r.webhookSecret ? { ...r.job, webhookSecret: r.webhookSecret } : r.job;
   }
 
-  listJobs(query: { limit?: number; cursor?: string; status?: string } = {}): Promise<Page<JobView>> {
+  listJobs(query: { limit?: number; cursor?: string; status?: string } = {}): Promise<Answer<typeof JobPage>> {
     return this.request("GET", "/v1/jobs", { query });
   }
 
@@ -98,37 +102,36 @@ export class ApiClient {
   }
 
   /** outcome: cancelled (it was queued), cancel_requested (it runs and stops at its next check), already_requested */
-  cancelJob(id: string): Promise<{ outcome: string; job: JobView }> {
+  cancelJob(id: string): Promise<Answer<typeof CancelResultSchema>> {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
 
-  jobMetrics(id: string): Promise<MetricsView> {
+  jobMetrics(id: string): Promise<Answer<typeof MetricsSchema>> {
     return this.request("GET", `/v1/jobs/${encodeURIComponent(id)}/metrics`);
   }
 
   async jobArtifacts(id: string): Promise<ArtifactView[]> {
-    const r = await this.request<Page<ArtifactView> | ArtifactView[]>("GET", `/v1/jobs/${encodeURIComponent(id)}/artifacts`);
-    return itemsOf(r);
+    const r = await this.request<Answer<typeof ArtifactList>>("GET", `/v1/jobs/${encodeURIComponent(id)}/artifacts`);
+    return r.items;
   }
 
   /**
    * The job's events as they happen (SSE), starting after `lastEventId`. Ends when the server closes the
    * stream (it does after a final event); throws on network errors so the caller can resume from the last seq.
    */
-  async *events(id: string, opts: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+  async *events(id: string, opts: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEventView> {
     const headers: Record<string, string> = { accept: "text/event-stream" };
     if (opts.lastEventId !== undefined) headers["last-event-id"] = String(opts.lastEventId);
     const res = await this.raw("GET", `/v1/jobs/${encodeURIComponent(id)}/events`, { headers, signal: opts.signal });
     if (!res.body) return;
     for await (const msg of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
-      let parsed: unknown;
+      let event: JobEventView;
       try {
-        parsed = JSON.parse(msg.data);
+        event = JSON.parse(msg.data) as JobEventView;
       } catch {
         continue; // not one of ours (a keep-alive or a comment-like data line)
       }
-      const ev = parsed as Partial<JobEvent>;
-      yield { ...ev, seq: ev.seq ?? Number(msg.id), type: ev.type ?? msg.event } as JobEvent;
+      yield event;
     }
   }
 
@@ -154,13 +157,13 @@ export class ApiClient {
     return this.request("GET", `/v1/checkpoints/${encodeURIComponent(id)}`);
   }
 
-  listCheckpoints(query: { limit?: number; cursor?: string } = {}): Promise<Page<CheckpointView>> {
+  listCheckpoints(query: { limit?: number; cursor?: string } = {}): Promise<Answer<typeof CheckpointPage>> {
     return this.request("GET", "/v1/checkpoints", { query });
   }
 
   // ---- masks
 
-  listMasks(query: { limit?: number; cursor?: string; pattern?: string } = {}): Promise<Page<MaskView>> {
+  listMasks(query: { limit?: number; cursor?: string; pattern?: string } = {}): Promise<Answer<typeof MaskPage>> {
     return this.request("GET", "/v1/masks", { query });
   }
 
@@ -205,12 +208,6 @@ export class ApiClient {
     }
     return { bytes: received, path: dest };
   }
-}
-
-/** A list endpoint's items, whether it answers a page ({items|data}) or a bare array. */
-export function itemsOf<T>(r: Page<T> | T[]): T[] {
-  if (Array.isArray(r)) return r;
-  return r.items ?? r.data ?? [];
 }
 
 async function readProblem(res: Response): Promise<Problem> {

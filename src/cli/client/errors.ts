@@ -1,18 +1,13 @@
 // Errors of the API client. Each carries the exit code the CLI ends with and a message that says what to do,
 // built from the problem+json body the API sent (RFC 9457: title, detail, errors[]).
+import type { Problem as ApiProblem } from "../../contract/api/problem.js";
 import { EXIT, type ExitCode } from "./exit-codes.js";
 
-/** An RFC 9457 problem as the API sends it; members beyond these are kept. */
-export interface Problem {
-  type?: string;
-  title?: string;
-  status?: number;
-  detail?: string;
-  instance?: string;
-  request_id?: string;
-  errors?: Array<{ pointer?: string; path?: string; detail?: string; message?: string; location?: string }>;
-  [member: string]: unknown;
-}
+/**
+ * An error answer: the API's RFC 9457 problem (members beyond the schema's are kept), or what the client makes
+ * of a body that is not one (a proxy's page: status, title and the start of the text), hence every member optional.
+ */
+export type Problem = Partial<ApiProblem> & { [member: string]: unknown };
 
 /** A failure the CLI reports and exits on; `exitCode` is one of EXIT. */
 export class CliError extends Error {
@@ -53,7 +48,7 @@ export class ApiError extends CliError {
   ) {
     const lines = [`${method} ${new URL(url).pathname} failed: ${status} ${problem.title ?? ""}`.trimEnd()];
     if (problem.detail) lines.push(`  ${problem.detail}`);
-    for (const e of problem.errors ?? []) lines.push(`  - ${e.pointer ?? e.path ?? ""} ${e.detail ?? e.message ?? ""}`.trimEnd());
+    for (const e of problem.errors ?? []) lines.push(`  - ${e.pointer} ${e.detail}`.trimEnd());
     const hint = hintFor(status, apiUrl);
     if (hint) lines.push(`  hint: ${hint}`);
     if (problem.request_id) lines.push(`  request id: ${problem.request_id}`);

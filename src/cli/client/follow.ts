@@ -4,7 +4,7 @@
 import type { ApiClient } from "./api-client.js";
 import { eventLine, jobLabel, metricsOf, progressInfo } from "./job-format.js";
 import type { ProgressBoard } from "./progress.js";
-import type { JobView } from "./types.js";
+import type { JobView } from "../../contract/api/components.js";
 import { watchJob } from "./watch.js";
 
 export interface FollowOptions {
@@ -23,7 +23,7 @@ export async function followJobs(client: ApiClient, jobs: JobView[], board: Prog
       const label = jobLabel(first).padEnd(width);
       let latest: Record<string, unknown> | undefined;
       let job = first;
-      const draw = () => board.set(job.id, label, { fraction: job.status === "succeeded" ? 1 : (job.progress ?? 0), info: progressInfo(job, latest) });
+      const draw = () => board.set(job.id, label, { fraction: job.status === "succeeded" ? 1 : job.progress, info: progressInfo(job, latest) });
       draw();
       return watchJob(client, first.id, {
         signal: opts.signal,

@@ -1,13 +1,14 @@
 // Follows a job to its end: the SSE stream for events (resumed from the last seq after a dropped
 // connection) and a slow poll of GET /v1/jobs/:id for progress and status, which also carries the watch
 // alone when the event stream is unavailable (a proxy that buffers it, say).
-import { isFinal, type JobStatus } from "../../contract/status.js";
+import type { JobView } from "../../contract/api/components.js";
+import type { JobEventView } from "../../contract/events.js";
+import { isFinal } from "../../contract/status.js";
 import type { ApiClient } from "./api-client.js";
-import type { JobEvent, JobView } from "./types.js";
 
 export interface WatchOptions {
   onJob?: (job: JobView) => void;
-  onEvent?: (event: JobEvent) => void;
+  onEvent?: (event: JobEventView) => void;
   signal?: AbortSignal;
   pollMs?: number;
   /** consecutive event-stream failures after which only polling goes on */
@@ -38,7 +39,7 @@ export async function watchJob(client: ApiClient, id: string, opts: WatchOptions
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   let job = await client.getJob(id);
   opts.onJob?.(job);
-  if (isFinal(job.status as JobStatus)) return job;
+  if (isFinal(job.status)) return job;
 
   let lastSeq: number | undefined;
   let finalSeen = false;
@@ -77,7 +78,7 @@ export async function watchJob(client: ApiClient, id: string, opts: WatchOptions
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
       job = await client.getJob(id);
       opts.onJob?.(job);
-      if (isFinal(job.status as JobStatus)) return job;
+      if (isFinal(job.status)) return job;
     }
   } finally {
     stop.abort();

@@ -3,13 +3,13 @@
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
+import type { CheckpointView } from "../../contract/api/components.js";
 import type { ApiClient } from "../client/api-client.js";
 import { action, positiveInteger, printJson, table, usageExitCodes } from "../client/command.js";
 import { CliError } from "../client/errors.js";
 import { EXIT } from "../client/exit-codes.js";
 import { formatBytes, progressBoard } from "../client/progress.js";
 import { addClientOptions, clientFlags, clientFrom } from "../client/settings.js";
-import type { CheckpointView } from "../client/types.js";
 
 /** The files of a model folder: regular, non-hidden files at its top level (HF folders are flat). */
 export async function checkpointFiles(dir: string): Promise<Array<{ filename: string; path: string; bytes: number }>> {
@@ -81,10 +81,9 @@ export function register(program: Command): void {
         const flags = clientFlags(cmd);
         const page = await clientFrom(flags).listCheckpoints(opts);
         if (flags.json) return printJson(page);
-        const rows = (page.items ?? page.data ?? []).map((c) => [c.id, String(c.status ?? ""), c.bytes !== undefined ? formatBytes(Number(c.bytes)) : "", String(c.architecture ?? ""), String(c.createdAt ?? "")]);
+        const rows = page.items.map((c) => [c.id, c.status, formatBytes(c.bytes), c.architecture ?? "", c.createdAt]);
         process.stdout.write(`${table(["ID", "STATUS", "SIZE", "ARCHITECTURE", "CREATED"], rows)}\n`);
-        const next = page.nextCursor ?? page.next_cursor;
-        if (next) process.stdout.write(`more: maskforge checkpoints list --cursor ${next}\n`);
+        if (page.nextCursor) process.stdout.write(`more: maskforge checkpoints list --cursor ${page.nextCursor}\n`);
       }),
     );
 
@@ -97,8 +96,8 @@ export function register(program: Command): void {
         const flags = clientFlags(cmd);
         const c = await clientFrom(flags).getCheckpoint(id);
         if (flags.json) return printJson(c);
-        process.stdout.write(`checkpoint ${c.id}  ${c.status ?? ""}${c.error ? `: ${c.error}` : ""}\n`);
-        for (const f of c.files ?? []) process.stdout.write(`  ${f.name.padEnd(28)} ${f.bytes !== undefined ? formatBytes(Number(f.bytes)) : ""}\n`);
+        process.stdout.write(`checkpoint ${c.id}  ${c.status}${c.error ? `: ${c.error}` : ""}\n`);
+        for (const f of c.files) process.stdout.write(`  ${f.name.padEnd(28)} ${formatBytes(f.bytes)}\n`);
       }),
     );
 }

@@ -3,6 +3,7 @@
 // 6 API unreachable, 7 conflict (src/cli/client/exit-codes.ts).
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
+import type { ArtifactView, JobView } from "../../contract/api/components.js";
 import { EXPORT_FORMATS, METHODS, PRIOR_METHODS } from "../../contract/job-spec.js";
 import { JOB_STATUSES } from "../../contract/status.js";
 import type { ApiClient } from "../client/api-client.js";
@@ -14,8 +15,6 @@ import { jobLabel, jobSummary } from "../client/job-format.js";
 import { buildJobBody, type SpecFlags } from "../client/job-spec-input.js";
 import { formatBytes, progressBoard } from "../client/progress.js";
 import { addClientOptions, clientFlags, clientFrom } from "../client/settings.js";
-import type { ArtifactView, JobView } from "../client/types.js";
-import { artifactHref } from "../client/artifacts.js";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -92,11 +91,9 @@ export function register(program: Command): void {
         const flags = clientFlags(cmd);
         const page = await clientFrom(flags).listJobs({ status: opts.status, limit: opts.limit, cursor: opts.cursor });
         if (flags.json) return printJson(page);
-        const items = page.items ?? page.data ?? [];
-        const rows = items.map((j) => [j.id, j.status, j.stage ?? "", typeof j.progress === "number" ? `${Math.round(j.progress * 100)}%` : "", String(j.spec?.method ?? ""), String(j.spec?.pattern ?? ""), j.createdAt ?? "", jobLabel(j)]);
+        const rows = page.items.map((j) => [j.id, j.status, j.stage ?? "", `${Math.round(j.progress * 100)}%`, j.spec.method, j.spec.pattern, j.createdAt, jobLabel(j)]);
         process.stdout.write(`${table(["ID", "STATUS", "STAGE", "DONE", "METHOD", "N:M", "CREATED", "NAME"], rows)}\n`);
-        const next = page.nextCursor ?? page.next_cursor;
-        if (next) process.stdout.write(`more: maskforge jobs list --cursor ${next}\n`);
+        if (page.nextCursor) process.stdout.write(`more: maskforge jobs list --cursor ${page.nextCursor}\n`);
       }),
     );
 
@@ -170,7 +167,7 @@ export async function downloadArtifacts(client: ApiClient, artifacts: ArtifactVi
     for (const a of artifacts) {
       // names come from the server: keep only the last path segment so nothing lands outside `dir`
       const name = a.name.split(/[\\/]/).pop() || a.id;
-      const r = await client.download(artifactHref(a), join(dir, name), {
+      const r = await client.download(a.downloadUrl, join(dir, name), {
         onProgress: quiet ? undefined : (got, total) => board.set(a.id, name, { fraction: total ? got / total : 0, info: `${formatBytes(got)}${total ? ` of ${formatBytes(total)}` : ""}` }),
       });
       out.push({ id: a.id, kind: a.kind, bytes: r.bytes, path: r.path });

@@ -26,12 +26,11 @@ export function register(program: Command): void {
         const flags = clientFlags(cmd);
         const page = await clientFrom(flags).listMasks({ pattern: opts.pattern, limit: opts.limit, cursor: opts.cursor });
         // the API filters by pattern only; a job's masks are picked out of the page here
-        const items = (page.items ?? page.data ?? []).filter((m) => !opts.job || m.lineage?.jobId === opts.job);
+        const items = page.items.filter((m) => !opts.job || m.lineage.jobId === opts.job);
         if (flags.json) return printJson({ ...page, items });
-        const rows = items.map((m) => [m.id, String(m.pattern ?? ""), String(m.method ?? ""), (m.formats ?? []).join(","), String(m.lineage?.jobId ?? ""), String(m.lineage?.parentMaskId ?? ""), String(m.createdAt ?? "")]);
+        const rows = items.map((m) => [m.id, m.pattern, m.method, m.formats.join(","), m.lineage.jobId ?? "", m.lineage.parentMaskId ?? "", m.createdAt]);
         process.stdout.write(`${table(["ID", "N:M", "METHOD", "FORMATS", "JOB", "PARENT", "CREATED"], rows)}\n`);
-        const next = page.nextCursor ?? page.next_cursor;
-        if (next) process.stdout.write(`more: maskforge masks list --cursor ${next}\n`);
+        if (page.nextCursor) process.stdout.write(`more: maskforge masks list --cursor ${page.nextCursor}\n`);
       }),
     );
 
@@ -46,7 +45,7 @@ export function register(program: Command): void {
         const flags = clientFlags(cmd);
         const client = clientFrom(flags);
         const mask = await client.getMask(id);
-        if (mask.formats && !mask.formats.includes(opts.format))
+        if (!mask.formats.includes(opts.format))
           throw new CliError(`mask ${id} has no ${opts.format} file (it has: ${mask.formats.join(", ") || "none"}; one-shot masks have no logits)`, EXIT.notFound);
         const href = `/v1/masks/${encodeURIComponent(id)}/download?format=${opts.format}`;
         const dest = resolve(opts.out ?? `${id}-${FORMATS[opts.format]}`);

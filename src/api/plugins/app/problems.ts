@@ -3,7 +3,7 @@
 import fp from "fastify-plugin";
 import type { FastifyError } from "fastify";
 import { PROBLEM_CONTENT_TYPE, problemFor, toProblem } from "../../problem.js";
-import { ProblemSchema } from "../../schemas/problem.js";
+import { ProblemSchema } from "../../../contract/api/problem.js";
 
 export default fp(
   async (app) => {

@@ -1,4 +1,5 @@
-// Owns the producer side of the BullMQ queues and their Redis connection.
+// Owns the producer side of both BullMQ queues (prune jobs, webhook deliveries) and their Redis connection;
+// their names and job options are the contract's (src/contract/queues.ts, src/contract/webhook.ts).
 // The API must fail fast when Redis is gone (a request gets an error, readyz says "not ready") instead of
 // queueing commands in memory and hanging: no offline queue, one retry per command, a short connect timeout.
 // The connection keeps retrying in the background, so the API recovers on its own when Redis comes back.
@@ -8,7 +9,10 @@ import { Redis } from "ioredis";
 import { QUEUE_NAMES } from "../../../contract/queues.js";
 
 export interface Queues {
+  /** one BullMQ job per maskforge Job row */
   prune: Queue;
+  /** deliveries for the status changes the API makes itself (cancelling a queued job); the worker adds the rest */
+  webhooks: Queue;
 }
 
 declare module "fastify" {
@@ -80,6 +84,9 @@ export default fp<QueuesPluginOptions>(
     const queues: Queues = {
       get prune() {
         return (built.prune ??= queue("prune"));
+      },
+      get webhooks() {
+        return (built.webhooks ??= queue("webhooks"));
       },
     };
     app.decorate("redis", redis);

@@ -5,7 +5,7 @@ import fp from "fastify-plugin";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import pkg from "../../../../package.json" with { type: "json" };
-import { TAGS } from "../../schemas/tags.js";
+import { TAGS } from "../../../contract/api/tags.js";
 
 export default fp(
   async (app) => {

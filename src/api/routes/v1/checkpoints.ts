@@ -1,33 +1,18 @@
-// Checkpoint uploads: the multipart parts (a Hugging Face folder's files, or one .tar of it) stream straight
-// into storage under checkpoints/<id>/, hashed and size-checked on the way, while validate-upload keeps just
-// the safetensors headers and the JSON files. The row exists as `uploading` meanwhile; it becomes `ready` when
-// every check passed. Any failure removes the stored files and the row, so a bad upload leaves nothing behind.
-// Every part is read to its end (or the request fails), the caps are checked before a file is written, and the
-// row is touched while bytes arrive: one left `uploading` by a vanished API process is removed by the worker's
-// reconciler once it is older than UPLOAD_STALE_AFTER_MS.
-import { randomUUID, createHash } from "node:crypto";
-import { pipeline, type Readable } from "node:stream";
+// /v1/checkpoints: upload a Hugging Face folder (the multipart parts, a folder's files or one .tar of it, stream
+// into the checkpoints repository's upload session, which stores, caps and inspects them), list, read and delete.
+// The checkpoint is ready when the upload answers 201; a refused upload leaves nothing behind. Every part is read
+// to its end (or the request fails).
+import type { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Prisma } from "@prisma/client";
 import { Type } from "typebox";
 import { MAX_ARCHIVE_ENTRIES, tarEntries } from "../../../checkpoint/tar-entries.js";
-import { inspectorFor, validateCheckpointFiles, type InspectedFile } from "../../../checkpoint/validate-upload.js";
-import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
-import { CheckpointListQuery, CheckpointPage, CheckpointUploadBody } from "../../schemas/checkpoints.js";
-import { IdParams } from "../../schemas/common.js";
-import { problemResponses } from "../../schemas/problem.js";
-import { listPage, notFound } from "./jobs.js";
+import { CheckpointListQuery, CheckpointPage, CheckpointUploadBody } from "../../../contract/api/checkpoints.js";
+import { IdParams } from "../../../contract/api/common.js";
+import { problemResponses } from "../../../contract/api/problem.js";
+import { listPage, notFound } from "./common.js";
 import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
-import { BlobTooLargeError } from "../../../storage/index.js";
 import { checkpointView } from "./views.js";
-
-interface StoredFile {
-  name: string;
-  bytes: number;
-  sha256: string;
-  storageKey: string;
-}
 
 /** A tar's paths may sit under one top folder (`tar cf m.tar stories260K/`): strip it, refuse deeper ones. */
 function tarFileName(path: string): string | null {
@@ -60,29 +45,11 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       if (!req.isMultipart()) throw new HttpProblem(415, "send the checkpoint files as multipart/form-data");
-      const id = randomUUID();
-      const prefix = `checkpoints/${id}/`;
-      await app.prisma.checkpoint.create({ data: { id, tenantId: req.auth.tenantId, source: { type: "upload" }, status: "uploading" } });
-      const stored: StoredFile[] = [];
-      const inspected: InspectedFile[] = [];
-      let total = 0;
-      // the reconciler takes an `uploading` row nobody touched for uploadStaleAfterMs for abandoned
-      const heartbeat = setInterval(() => {
-        app.prisma.checkpoint.updateMany({ where: { id, status: "uploading" }, data: { updatedAt: new Date() } }).catch((e) => req.log.warn({ err: e, checkpointId: id }, "could not touch an upload's row"));
-      }, Math.max(250, Math.floor(app.config.uploadStaleAfterMs / 4)));
-
+      const upload = await app.checkpoints.upload(req.auth.tenantId, req.log);
       const store = async (name: string, stream: Readable, declared?: number) => {
-        const inspector = inspectorFor(name);
-        if (stored.some((f) => f.name === name)) throw new HttpProblem(400, `file ${name} was sent twice`, { type: PROBLEM_TYPES.validation });
-        if (stored.length >= MAX_ARCHIVE_ENTRIES) throw new HttpProblem(400, `a checkpoint has at most ${MAX_ARCHIVE_ENTRIES} files`, { type: PROBLEM_TYPES.validation });
-        const maxBytes = Math.min(limits.file, limits.total - total);
-        // a tar entry says its size up front: refuse it before writing a byte
-        if (declared !== undefined && declared > maxBytes) throw new BlobTooLargeError(prefix + name, maxBytes);
-        const body = pipeline(stream, inspector, () => {});
-        const put = await app.storage.put(prefix + name, body, { maxBytes, contentType: "application/octet-stream", metadata: { checkpoint: id } });
-        total += put.bytes;
-        inspected.push(inspector.result());
-        stored.push({ name, bytes: put.bytes, sha256: put.sha256, storageKey: put.key });
+        if (upload.has(name)) throw new HttpProblem(400, `file ${name} was sent twice`, { type: PROBLEM_TYPES.validation });
+        if (upload.fileCount >= MAX_ARCHIVE_ENTRIES) throw new HttpProblem(400, `a checkpoint has at most ${MAX_ARCHIVE_ENTRIES} files`, { type: PROBLEM_TYPES.validation });
+        await upload.store(name, stream, declared);
       };
 
       try {
@@ -90,7 +57,7 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (part.type === "field") continue;
           const name = part.filename;
           if (name.toLowerCase().endsWith(".tar")) {
-            if (stored.length > 0) throw new HttpProblem(400, "send either the folder's files or one .tar, not both", { type: PROBLEM_TYPES.validation });
+            if (upload.fileCount > 0) throw new HttpProblem(400, "send either the folder's files or one .tar, not both", { type: PROBLEM_TYPES.validation });
             for await (const entry of tarEntries(part.file)) {
               const entryName = tarFileName(entry.path);
               if (entryName) await store(entryName, entry.body, entry.size);
@@ -102,30 +69,15 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           }
           await store(name, part.file);
         }
-        if (stored.length === 0) throw new HttpProblem(400, "the upload has no files", { type: PROBLEM_TYPES.validation });
-        const valid = validateCheckpointFiles(inspected);
-        const sha256 = createHash("sha256")
-          .update(
-            [...stored]
-              .sort((a, b) => (a.name < b.name ? -1 : 1))
-              .map((f) => `${f.name}\t${f.sha256}\n`)
-              .join(""),
-          )
-          .digest("hex");
-        // conditional: the reconciler may have taken a stalled upload for abandoned meanwhile
-        const claimed = await app.prisma.checkpoint.updateMany({
-          where: { id, status: "uploading" },
-          data: { status: "ready", files: stored as unknown as Prisma.InputJsonValue, bytes: BigInt(total), sha256, architecture: valid.architecture, config: valid.config as Prisma.InputJsonValue },
-        });
-        if (claimed.count !== 1) throw new HttpProblem(408, "the upload stalled for too long and was discarded; send it again", { type: UPLOAD_INVALID });
-        const row = await app.prisma.checkpoint.findUniqueOrThrow({ where: { id } });
-        return reply.code(201).header("location", `/v1/checkpoints/${id}`).send(checkpointView(row));
+        if (upload.fileCount === 0) throw new HttpProblem(400, "the upload has no files", { type: PROBLEM_TYPES.validation });
+        const row = await upload.finish();
+        if (!row) throw new HttpProblem(408, "the upload stalled for too long and was discarded; send it again", { type: UPLOAD_INVALID });
+        return reply.code(201).header("location", `/v1/checkpoints/${upload.id}`).send(checkpointView(row));
       } catch (err) {
-        await app.storage.deletePrefix(prefix).catch((e) => req.log.error({ err: e, checkpointId: id }, "could not remove the files of a refused upload"));
-        await app.prisma.checkpoint.delete({ where: { id } }).catch((e) => req.log.error({ err: e, checkpointId: id }, "could not remove a refused upload's row"));
+        await upload.discard();
         throw uploadProblem(err, limits) ?? err;
       } finally {
-        clearInterval(heartbeat);
+        upload.close();
       }
     },
   );
@@ -134,9 +86,7 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/checkpoints",
     { schema: { tags: ["checkpoints"], summary: "Your checkpoints, newest first", querystring: CheckpointListQuery, response: { 200: CheckpointPage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
-      const { take, where, orderBy } = listPage(req.query);
-      const rows = await app.prisma.checkpoint.findMany({ where: { tenantId: req.auth.tenantId, ...(req.query.status ? { status: req.query.status } : {}), ...where }, orderBy, take: take + 1 });
-      const page = toPage(rows, take);
+      const page = await listPage(() => app.checkpoints.list(req.auth.tenantId, req.query));
       return { items: page.items.map(checkpointView), nextCursor: page.nextCursor };
     },
   );
@@ -145,7 +95,7 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/checkpoints/:id",
     { schema: { tags: ["checkpoints"], summary: "A checkpoint", params: IdParams, response: { 200: Type.Ref("Checkpoint"), ...problemResponses(400, 401, 404, 429) } } },
     async (req) => {
-      const c = await app.prisma.checkpoint.findFirst({ where: { id: req.params.id, tenantId: req.auth.tenantId } });
+      const c = await app.checkpoints.get(req.auth.tenantId, req.params.id);
       if (!c) throw notFound("checkpoint", req.params.id);
       return checkpointView(c);
     },
@@ -163,12 +113,9 @@ const checkpointsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
-      const c = await app.prisma.checkpoint.findFirst({ where: { id: req.params.id, tenantId: req.auth.tenantId }, select: { id: true } });
-      if (!c) throw notFound("checkpoint", req.params.id);
-      const busy = await app.prisma.job.count({ where: { checkpointId: c.id, status: { in: ["queued", "running"] } } });
-      if (busy > 0) throw new HttpProblem(409, `${busy} queued or running job(s) use this checkpoint; cancel them first`, { type: "urn:maskforge:problem:checkpoint-in-use" });
-      await app.storage.deletePrefix(`checkpoints/${c.id}/`);
-      await app.prisma.checkpoint.delete({ where: { id: c.id } });
+      const r = await app.checkpoints.delete(req.auth.tenantId, req.params.id);
+      if (r.outcome === "not_found") throw notFound("checkpoint", req.params.id);
+      if (r.outcome === "in_use") throw new HttpProblem(409, `${r.jobs} queued or running job(s) use this checkpoint; cancel them first`, { type: "urn:maskforge:problem:checkpoint-in-use" });
       return reply.code(204).send(null);
     },
   );

@@ -1,22 +1,19 @@
-// A job's events, its metric series and its artifacts. GET /events is a JSON page, or with
-// `Accept: text/event-stream` a live SSE stream: each event's per-job `seq` is its SSE id, so a client that
-// reconnects with Last-Event-ID gets exactly the events after the last one it saw. New rows are found by
-// polling Postgres (cheap: an index range scan on (jobId, seq)); the stream ends after the final event.
+// A job's events. GET /v1/jobs/:id/events is a JSON page, or with `Accept: text/event-stream` a live SSE
+// stream: each event's per-job `seq` is its SSE id, so a client that reconnects with Last-Event-ID gets exactly
+// the events after the last one it saw. New rows are found by polling Postgres (cheap: an index range scan on
+// (jobId, seq)); the stream ends after the final event.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import type { Job } from "@prisma/client";
-import { JOB_EVENT_TYPES } from "../../../contract/events.js";
+import { IdParams } from "../../../contract/api/common.js";
+import { EventPage, EventsQuery } from "../../../contract/api/jobs.js";
+import { problemResponses } from "../../../contract/api/problem.js";
 import { isFinal } from "../../../contract/status.js";
 import { FINAL_EVENT_TYPES } from "../../../contract/webhook.js";
 import { INT32_MAX, InvalidCursorError, parseSeq } from "../../../db/cursor.js";
-import { getJob, listEvents } from "../../../db/jobs.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
 import { REQUEST_ID_HEADER } from "../../request-id.js";
-import { IdParams } from "../../schemas/common.js";
-import { ArtifactList, EventPage, EventsQuery, MetricsSchema } from "../../schemas/jobs.js";
-import { problemResponses } from "../../schemas/problem.js";
-import { badCursor, notFound } from "./jobs.js";
-import { artifactView, eventView } from "./views.js";
+import { badCursor, notFound } from "./common.js";
+import { eventView } from "./views.js";
 
 export interface EventsRoutesOptions {
   /** how often an open stream looks for new events */
@@ -49,12 +46,6 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
   const pollMs = opts.pollMs ?? 300;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
 
-  async function ownJob(tenantId: string, id: string): Promise<Job> {
-    const job = await getJob(app.prisma, tenantId, id);
-    if (!job) throw notFound("job", id);
-    return job;
-  }
-
   app.get(
     "/jobs/:id/events",
     {
@@ -76,13 +67,14 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
       },
     },
     async (req, reply) => {
-      const job = await ownJob(req.auth.tenantId, req.params.id);
+      const job = await app.jobs.get(req.auth.tenantId, req.params.id);
+      if (!job) throw notFound("job", req.params.id);
       const lastEventId = req.headers["last-event-id"] as string | undefined;
       const after = lastEventId !== undefined ? seqOrProblem(lastEventId, badLastEventId) : req.query.cursor ? decodeSeqCursor(req.query.cursor) : 0;
 
       if (!/text\/event-stream/.test(String(req.headers.accept ?? ""))) {
         const limit = req.query.limit ?? 100;
-        const items = await listEvents(app.prisma, job.id, { afterSeq: after, limit });
+        const items = await app.jobs.events(job.id, { afterSeq: after, limit });
         const last = items.length > 0 ? items[items.length - 1].seq : after;
         const done = items.length < limit && isFinal(job.status) && (items.length === 0 || FINAL_EVENT_TYPES.includes(items[items.length - 1].type));
         return { items: items.map(eventView), nextCursor: done ? null : encodeSeqCursor(last) };
@@ -109,7 +101,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
       let finished = isFinal(job.status) && job.eventSeq <= seq;
       try {
         while (!closed && !finished) {
-          const batch = await listEvents(app.prisma, job.id, { afterSeq: seq, limit: 500 });
+          const batch = await app.jobs.events(job.id, { afterSeq: seq, limit: 500 });
           for (const e of batch) {
             res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
             seq = e.seq;
@@ -123,45 +115,6 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app,
         clearInterval(heartbeat);
         res.end();
       }
-    },
-  );
-
-  app.get(
-    "/jobs/:id/metrics",
-    {
-      schema: {
-        tags: ["jobs"],
-        summary: "A job's metric time series (from its job.metrics events), for plots",
-        params: IdParams,
-        response: { 200: MetricsSchema, ...problemResponses(400, 401, 404, 429) },
-      },
-    },
-    async (req) => {
-      const job = await ownJob(req.auth.tenantId, req.params.id);
-      const rows = await app.prisma.jobEvent.findMany({ where: { jobId: job.id, type: JOB_EVENT_TYPES.metrics }, orderBy: { seq: "asc" }, take: 20_000, select: { seq: true, data: true, createdAt: true } });
-      const series = new Set<string>();
-      const points = rows.map((r) => {
-        const values: Record<string, number> = {};
-        for (const [k, v] of Object.entries((r.data as Record<string, unknown> | null) ?? {}))
-          if (typeof v === "number" && Number.isFinite(v)) {
-            values[k] = v;
-            if (k !== "step") series.add(k);
-          }
-        return { seq: r.seq, step: values.step ?? null, at: r.createdAt.toISOString(), values };
-      });
-      return { jobId: job.id, points, series: [...series].sort() };
-    },
-  );
-
-  app.get(
-    "/jobs/:id/artifacts",
-    {
-      schema: { tags: ["artifacts"], summary: "The files a job stored", params: IdParams, response: { 200: ArtifactList, ...problemResponses(400, 401, 404, 429) } },
-    },
-    async (req) => {
-      const job = await ownJob(req.auth.tenantId, req.params.id);
-      const items = await app.prisma.artifact.findMany({ where: { jobId: job.id }, orderBy: { createdAt: "asc" } });
-      return { items: items.map(artifactView) };
     },
   );
 };

@@ -1,14 +1,12 @@
-// Calibration and evaluation text (POST /v1/files): one UTF-8 file per request, streamed into storage under
-// files/<id>, checked for valid UTF-8 on the way, referred to from job specs as file:<id>.
-import { randomUUID } from "node:crypto";
+// Calibration and evaluation text (POST /v1/files): one UTF-8 file per request, streamed into storage (the
+// files repository), checked for valid UTF-8 on the way, referred to from job specs as file:<id>.
 import { pipeline, Transform, type TransformCallback } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { toPage } from "../../../db/page.repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";
-import { FILE_PURPOSES, FileListQuery, FilePage, FileUploadBody } from "../../schemas/files.js";
-import { problemResponses } from "../../schemas/problem.js";
-import { listPage } from "./jobs.js";
+import { FILE_PURPOSES, FileListQuery, FilePage, FileUploadBody } from "../../../contract/api/files.js";
+import { problemResponses } from "../../../contract/api/problem.js";
+import { listPage } from "./common.js";
 import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
 import { fileView } from "./views.js";
 
@@ -53,8 +51,7 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       if (!req.isMultipart()) throw new HttpProblem(415, "send the file as multipart/form-data");
-      const id = randomUUID();
-      const key = `files/${id}`;
+      const upload = app.files.upload(req.auth.tenantId);
       let purpose: string = "calibration";
       let row;
       try {
@@ -69,16 +66,14 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (row) throw new HttpProblem(400, "send one file per request", { type: PROBLEM_TYPES.validation });
           const name = part.filename || "data.txt";
           if (!NAME.test(name)) throw new HttpProblem(400, "the file name must be 1-200 characters without slashes or control characters", { type: PROBLEM_TYPES.validation });
-          const put = await app.storage.put(key, pipeline(part.file, new Utf8Check(), () => {}), { maxBytes: limit, contentType: "text/plain; charset=utf-8" });
-          row = await app.prisma.dataFile.create({ data: { id, tenantId: req.auth.tenantId, name, purpose, storageKey: key, bytes: BigInt(put.bytes), sha256: put.sha256 } });
+          row = await upload.store({ name, purpose, body: pipeline(part.file, new Utf8Check(), () => {}) });
         }
         if (!row) throw new HttpProblem(400, "the request has no file part", { type: PROBLEM_TYPES.validation });
       } catch (err) {
-        await app.storage.delete(key).catch(() => {});
-        await app.prisma.dataFile.deleteMany({ where: { id } }).catch(() => {});
+        await upload.discard();
         throw uploadProblem(err, { file: limit, total: limit }) ?? err;
       }
-      return reply.code(201).header("location", `/v1/files/${id}`).send(fileView(row));
+      return reply.code(201).header("location", `/v1/files/${upload.id}`).send(fileView(row));
     },
   );
 
@@ -86,9 +81,7 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/files",
     { schema: { tags: ["files"], summary: "Your uploaded text files, newest first", querystring: FileListQuery, response: { 200: FilePage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
-      const { take, where, orderBy } = listPage(req.query);
-      const rows = await app.prisma.dataFile.findMany({ where: { tenantId: req.auth.tenantId, ...where }, orderBy, take: take + 1 });
-      const page = toPage(rows, take);
+      const page = await listPage(() => app.files.list(req.auth.tenantId, req.query));
       return { items: page.items.map(fileView), nextCursor: page.nextCursor };
     },
   );

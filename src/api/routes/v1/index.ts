@@ -11,6 +11,7 @@ import checkpointsRoutes from "./checkpoints.js";
 import eventsRoutes, { type EventsRoutesOptions } from "./events.js";
 import filesRoutes from "./files.js";
 import jobsRoutes from "./jobs.js";
+import masksRoutes from "./masks.js";
 
 export interface V1Options {
   events?: EventsRoutesOptions;
@@ -35,6 +36,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1Options> = async (app, opts) => {
   await app.register(jobsRoutes);
   await app.register(eventsRoutes, opts.events ?? {});
   await app.register(artifactsRoutes);
+  await app.register(masksRoutes);
   // multipart only in the scope of the upload routes: its hooks (a close listener and a clean-up on every
   // response) would otherwise run on every /v1 request, the polled GET /v1/jobs/:id among them
   await app.register(async (uploads) => {

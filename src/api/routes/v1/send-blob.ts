@@ -1,10 +1,18 @@
 // Downloads: on S3 a 302 to a short-lived presigned URL (the bytes never pass through the API); on local
 // storage the API streams the file itself, with single-range support (206, Content-Range; 416 past the end).
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { Type } from "typebox";
 import { contentDisposition, type BlobStore } from "../../../storage/index.js";
 import { HttpProblem } from "../../problem.js";
 
 export const PRESIGN_SECONDS = 300;
+
+/** The success answers of a download route, for its `response` schema. */
+export const BLOB_RESPONSES = {
+  200: { description: "the file (local storage); 206 for a Range request", content: { "application/octet-stream": { schema: Type.String({ format: "binary" }) } } },
+  206: { description: "the requested byte range (local storage)", content: { "application/octet-stream": { schema: Type.String({ format: "binary" }) } } },
+  302: { description: "S3 storage: redirect to a presigned URL valid for 5 minutes", content: { "text/plain": { schema: Type.String() } } },
+};
 
 /** One `bytes=` range against `size`: the inclusive span, "unsatisfiable", or null to serve the whole object. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | null {

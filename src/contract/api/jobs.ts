@@ -1,8 +1,8 @@
 // Job resources as the API shows them. The request body is the job spec from src/contract/job-spec.ts,
 // checked by parseJobSpec (the schema here only documents it).
 import { Type } from "typebox";
-import { JobEventSchema } from "../../contract/events.js";
-import { JOB_STAGES, JOB_STATUSES } from "../../contract/status.js";
+import { JobEventSchema } from "../events.js";
+import { JOB_STAGES, JOB_STATUSES } from "../status.js";
 import { Nullable, Page, PageQuery, Timestamp } from "./common.js";
 
 export const ArtifactSchema = Type.Object(
