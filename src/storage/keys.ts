@@ -1,6 +1,26 @@
 // Key rules shared by every backend, so a key that works on S3 in production also works on the local
-// store in tests, and no key can name a path outside the local root.
+// store in tests, and no key can name a path outside the local root; and the layout of the keys the service
+// writes, so the API (uploads) and the worker (job outputs, cleanup) name the same objects the same way.
 import { InvalidKeyError } from "./blob-store.js";
+
+// ---------------------------------------------------------------------------------------------------------
+// Layout: checkpoints/<id>/<file>, files/<id>, jobs/<id>/{model/<file>, snapshots/latest}
+
+/** Everything an uploaded checkpoint holds: its folder's files by name. */
+export const checkpointPrefix = (checkpointId: string) => `checkpoints/${checkpointId}/`;
+export const checkpointFileKey = (checkpointId: string, file: string) => `${checkpointPrefix(checkpointId)}${file}`;
+/** An uploaded calibration or evaluation text. */
+export const dataFileKey = (fileId: string) => `files/${fileId}`;
+/** Everything a job stored: removed whole when it fails or is cancelled. */
+export const jobPrefix = (jobId: string) => `jobs/${jobId}/`;
+/** The exported folder of a job, one key per file. */
+export const jobModelPrefix = (jobId: string) => `${jobPrefix(jobId)}model/`;
+export const jobModelKey = (jobId: string, file: string) => `${jobModelPrefix(jobId)}${file}`;
+/** A training job's latest snapshot; a later attempt resumes from it. */
+export const jobSnapshotKey = (jobId: string) => `${jobPrefix(jobId)}snapshots/latest`;
+
+// ---------------------------------------------------------------------------------------------------------
+// Rules
 
 /** S3's own limit on a key, in UTF-8 bytes */
 export const MAX_KEY_BYTES = 1024;

@@ -32,7 +32,7 @@ import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import type { BackendChoice } from "../maskllm/backend.js";
 import { startTrainingThreads } from "../parallel/training-threads.js";
-import { BlobNotFoundError, type BlobStore } from "../storage/index.js";
+import { BlobNotFoundError, jobModelKey, jobSnapshotKey, type BlobStore } from "../storage/index.js";
 import { loadText } from "./datasets.js";
 import type { JobIoContext } from "./job-io-context.js";
 import { TrainingStopGate, isHandback } from "./handback.js";
@@ -42,10 +42,6 @@ import { asJobError, trainingThreads, validateCheckpoint } from "./validate.js";
 
 /** Windows per forward pass when evaluating; fixed so anyone can reproduce the reported perplexity. */
 export const EVAL_BATCH_SIZE = 8;
-
-export const jobPrefix = (jobId: string) => `jobs/${jobId}/`;
-export const snapshotKey = (jobId: string) => `jobs/${jobId}/snapshots/latest`;
-export const modelKey = (jobId: string, file: string) => `jobs/${jobId}/model/${file}`;
 
 export interface PipelineDeps {
   config: Config;
@@ -249,7 +245,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       // a snapshot of an earlier attempt replaces the prior (its logits already contain it)
       let resume: Uint8Array | undefined;
       try {
-        resume = await readBlob(store, snapshotKey(jobId));
+        resume = await readBlob(store, jobSnapshotKey(jobId));
       } catch (err) {
         if (!(err instanceof BlobNotFoundError)) throw err;
       }
@@ -288,7 +284,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
             void r.metrics({ ...pr }).catch(() => {});
           },
           onSnapshot: async (bytes, step) => {
-            const put = await store.put(snapshotKey(jobId), bytes, { contentType: "application/octet-stream", metadata: { step: String(step) } });
+            const put = await store.put(jobSnapshotKey(jobId), bytes, { contentType: "application/octet-stream", metadata: { step: String(step) } });
             const art = await prisma.artifact.upsert({
               where: { storageKey: put.key },
               create: { jobId, kind: "snapshot", name: "snapshot.safetensors", storageKey: put.key, bytes: BigInt(put.bytes), sha256: put.sha256 },
@@ -419,7 +415,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
     const artifacts: UploadedArtifact[] = [];
     for (const [i, f] of files.entries()) {
       r.check();
-      const key = modelKey(jobId, f);
+      const key = jobModelKey(jobId, f);
       const put = await store.put(key, createReadStream(join(outDir, f)), { contentType: f.endsWith(".json") ? "application/json" : f.endsWith(".md") ? "text/markdown" : "application/octet-stream" });
       const kind = f === MASK_NPZ_FILE ? "mask_npz" : f === MASK_LOGITS_FILE ? "mask_logits" : f === "sparsity.json" ? "report" : "model_file";
       artifacts.push({ kind, name: f, storageKey: put.key, bytes: put.bytes, sha256: put.sha256 });
@@ -434,8 +430,8 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
       baseSha256: source.sha256,
       ...(source.checkpointId ? { baseCheckpointId: source.checkpointId } : {}),
       ...(parentMaskId ? { parentMaskId } : {}),
-      ...(formats.has("maskllm_npz") ? { npzKey: modelKey(jobId, MASK_NPZ_FILE) } : {}),
-      ...(formats.has("mask_logits") && logits ? { logitsKey: modelKey(jobId, MASK_LOGITS_FILE) } : {}),
+      ...(formats.has("maskllm_npz") ? { npzKey: jobModelKey(jobId, MASK_NPZ_FILE) } : {}),
+      ...(formats.has("mask_logits") && logits ? { logitsKey: jobModelKey(jobId, MASK_LOGITS_FILE) } : {}),
       metrics: {
         sparsity, allVerified: true, eval: evals, stageSeconds: timings, params: v.params, maskedParams: v.maskedParams, memoryEstimateBytes: v.estimateBytes,
         ...(first ? { densePerplexity: first.densePerplexity, sparsePerplexity: first.sparsePerplexity } : {}),

@@ -4,7 +4,7 @@
 import type { PrismaClient } from "@prisma/client";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { BlobStore } from "../storage/index.js";
+import { checkpointPrefix, type BlobStore } from "../storage/index.js";
 import { enqueuePruneJob } from "./enqueue.js";
 
 /** Client name every worker's liveness connection carries: a worker killed with -9 drops it at once. */
@@ -81,7 +81,7 @@ export async function removeAbandonedUploads(prisma: PrismaClient, store: BlobSt
       const taken = await prisma.checkpoint.updateMany({ where: { id: c.id, status: "uploading", updatedAt: { lt: cutoff } }, data: { status: "invalid", error: ABANDONED_UPLOAD } });
       if (taken.count === 0) continue;
     }
-    await store.deletePrefix(`checkpoints/${c.id}/`);
+    await store.deletePrefix(checkpointPrefix(c.id));
     await prisma.checkpoint.deleteMany({ where: { id: c.id, status: "invalid" } });
     removed.push(c.id);
   }

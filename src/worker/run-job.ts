@@ -12,10 +12,10 @@ import { assertJobSpec, networkPolicy, type JobSpec } from "../contract/job-spec
 import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
 import { isFinal, type JobStatus } from "../contract/status.js";
 import { transition, writeEvent, type TransitionPatch } from "../db/transitions.js";
-import type { BlobStore } from "../storage/index.js";
+import { jobPrefix, jobSnapshotKey, type BlobStore } from "../storage/index.js";
 import { isHandback } from "./handback.js";
 import { JobWebhooks } from "./job-webhooks.js";
-import { jobPrefix, runPipeline, snapshotKey, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
+import { runPipeline, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
 import { JobLostError, JobReporter, type ProgressPayload } from "./reporter.js";
 
 /** The part of a BullMQ job (sandboxed or not) this needs. */
@@ -84,7 +84,7 @@ async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: st
     throw err;
   });
   // the snapshot served its purpose; the final artifacts replace it
-  if (written) await store.delete(snapshotKey(jobId)).catch(() => {});
+  if (written) await store.delete(jobSnapshotKey(jobId)).catch(() => {});
   return written;
 }
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join, resolve, sep } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { assertValidKey, assertValidPrefix, InvalidKeyError, MAX_KEY_BYTES } from "../../src/storage/index.js";
+import { assertValidKey, assertValidPrefix, checkpointFileKey, checkpointPrefix, dataFileKey, InvalidKeyError, jobModelKey, jobModelPrefix, jobPrefix, jobSnapshotKey, MAX_KEY_BYTES } from "../../src/storage/index.js";
 
 const root = resolve("/srv/blobs");
 // segments built from the characters that matter for paths, so the generator hits '..', '/', '\' and NUL often
@@ -52,5 +52,21 @@ describe("storage keys", () => {
   it("takes prefixes that end anywhere, but not ones that climb out", () => {
     for (const prefix of ["", "jobs/", "jobs/ab", "jobs/x/..y", "a/."]) assert.equal(assertValidPrefix(prefix), prefix);
     for (const prefix of ["../", "a/../b", "/abs", "a//b", ".meta/", "a\\"]) assert.throws(() => assertValidPrefix(prefix), InvalidKeyError, prefix);
+  });
+
+  it("lays out every key the service writes under the prefix that removes it", () => {
+    const id = "3f8a2c1e-7b4d-4e9a-9c2f-1a5b6d7e8f90";
+    const under: [string, string][] = [
+      [checkpointFileKey(id, "model.safetensors"), checkpointPrefix(id)],
+      [jobModelKey(id, "config.json"), jobModelPrefix(id)],
+      [jobModelPrefix(id), jobPrefix(id)],
+      [jobSnapshotKey(id), jobPrefix(id)],
+    ];
+    for (const [key, prefix] of under) {
+      assert.equal(assertValidPrefix(prefix), prefix);
+      assert.ok(key.startsWith(prefix) && key.length > prefix.length, `${key} under ${prefix}`);
+    }
+    for (const key of [checkpointFileKey(id, "config.json"), dataFileKey(id), jobModelKey(id, "README.md"), jobSnapshotKey(id)]) assert.equal(assertValidKey(key), key);
+    assert.ok(!jobPrefix(id).startsWith(checkpointPrefix(id)) && !dataFileKey(id).startsWith(jobPrefix(id)), "the three kinds never share a prefix");
   });
 });

@@ -10,6 +10,7 @@ import { evalWindows, readDocuments, tokenizeStream } from "../../src/checkpoint
 import { perplexity } from "../../src/maskllm/eval/perplexity.js";
 import { disposeModel } from "../../src/maskllm/llama/model.js";
 import { isExactNM } from "../../src/maskllm/mask/patterns.js";
+import { jobModelPrefix } from "../../src/storage/index.js";
 import { EVAL_BATCH_SIZE } from "../../src/worker/pipeline.js";
 import { removeDir, type WorkerEnv } from "./helpers.js";
 
@@ -17,7 +18,7 @@ const TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 
 async function download(e: WorkerEnv, jobId: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "mf-e2e-dl-"));
-  const prefix = `jobs/${jobId}/model/`;
+  const prefix = jobModelPrefix(jobId);
   for await (const b of e.store.list(prefix)) {
     const chunks: Buffer[] = [];
     for await (const c of await e.store.get(b.key)) chunks.push(c as Buffer);

@@ -15,7 +15,7 @@ import { parseJobSpec, type JobSpec } from "../../src/contract/job-spec.js";
 import { createPrisma } from "../../src/db/client.js";
 import { createJob } from "../../src/db/jobs.repository.js";
 import { importLlama2c } from "../../src/checkpoint/llama2c.js";
-import { createBlobStore, type BlobStore } from "../../src/storage/index.js";
+import { checkpointFileKey, createBlobStore, dataFileKey, type BlobStore } from "../../src/storage/index.js";
 import { enqueuePruneJob } from "../../src/worker/enqueue.js";
 import { folderDigest } from "../../src/worker/files.js";
 import { testConfig } from "../helpers/config.js";
@@ -92,7 +92,7 @@ export async function putCheckpoint(e: WorkerEnv, dir: string): Promise<string> 
   const files = [];
   for (const name of (await readdir(dir)).sort()) {
     const bytes = await readFile(join(dir, name));
-    const storageKey = `checkpoints/${id}/${name}`;
+    const storageKey = checkpointFileKey(id, name);
     await e.store.put(storageKey, bytes);
     files.push({ name, bytes: bytes.length, sha256: sha(bytes), storageKey });
   }
@@ -110,7 +110,7 @@ export async function putCheckpoint(e: WorkerEnv, dir: string): Promise<string> 
 export async function putDataFile(e: WorkerEnv, text: string, purpose = "evaluation"): Promise<string> {
   const id = randomUUID();
   const bytes = Buffer.from(text, "utf8");
-  const storageKey = `files/${id}`;
+  const storageKey = dataFileKey(id);
   await e.store.put(storageKey, bytes);
   await e.prisma.dataFile.create({ data: { id, tenantId: e.tenantId, name: "eval.txt", purpose, storageKey, bytes: BigInt(bytes.length), sha256: sha(bytes) } });
   return id;

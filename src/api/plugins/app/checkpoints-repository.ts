@@ -10,7 +10,7 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { Prisma, type Checkpoint } from "@prisma/client";
 import { inspectorFor, validateCheckpointFiles, type InspectedFile } from "../../../checkpoint/validate-upload.js";
 import { pageArgs, toPage, type PageOptions } from "../../../db/page.repository.js";
-import { BlobTooLargeError } from "../../../storage/index.js";
+import { BlobTooLargeError, checkpointFileKey, checkpointPrefix } from "../../../storage/index.js";
 
 interface StoredFile {
   name: string;
@@ -41,7 +41,6 @@ export function createCheckpointsRepository(app: FastifyInstance) {
     /** Starts an upload for the tenant: the `uploading` row is created now. */
     async upload(tenantId: string, log: FastifyBaseLogger): Promise<CheckpointUpload> {
       const id = randomUUID();
-      const prefix = `checkpoints/${id}/`;
       await app.prisma.checkpoint.create({ data: { id, tenantId, source: { type: "upload" }, status: "uploading" } });
       const stored: StoredFile[] = [];
       const inspected: InspectedFile[] = [];
@@ -60,8 +59,8 @@ export function createCheckpointsRepository(app: FastifyInstance) {
         async store(name, body, declaredBytes) {
           const inspector = inspectorFor(name);
           const maxBytes = Math.min(limits.file, limits.total - total);
-          if (declaredBytes !== undefined && declaredBytes > maxBytes) throw new BlobTooLargeError(prefix + name, maxBytes);
-          const put = await app.storage.put(prefix + name, pipeline(body, inspector, () => {}), { maxBytes, contentType: "application/octet-stream", metadata: { checkpoint: id } });
+          if (declaredBytes !== undefined && declaredBytes > maxBytes) throw new BlobTooLargeError(checkpointFileKey(id, name), maxBytes);
+          const put = await app.storage.put(checkpointFileKey(id, name), pipeline(body, inspector, () => {}), { maxBytes, contentType: "application/octet-stream", metadata: { checkpoint: id } });
           total += put.bytes;
           inspected.push(inspector.result());
           stored.push({ name, bytes: put.bytes, sha256: put.sha256, storageKey: put.key });
@@ -85,7 +84,7 @@ export function createCheckpointsRepository(app: FastifyInstance) {
           return app.prisma.checkpoint.findUniqueOrThrow({ where: { id } });
         },
         async discard() {
-          await app.storage.deletePrefix(prefix).catch((e) => log.error({ err: e, checkpointId: id }, "could not remove the files of a refused upload"));
+          await app.storage.deletePrefix(checkpointPrefix(id)).catch((e) => log.error({ err: e, checkpointId: id }, "could not remove the files of a refused upload"));
           await app.prisma.checkpoint.delete({ where: { id } }).catch((e) => log.error({ err: e, checkpointId: id }, "could not remove a refused upload's row"));
         },
         close: () => clearInterval(heartbeat),
@@ -110,7 +109,7 @@ export function createCheckpointsRepository(app: FastifyInstance) {
       if (!c) return { outcome: "not_found" };
       const busy = await app.prisma.job.count({ where: { checkpointId: c.id, status: { in: ["queued", "running"] } } });
       if (busy > 0) return { outcome: "in_use", jobs: busy };
-      await app.storage.deletePrefix(`checkpoints/${c.id}/`);
+      await app.storage.deletePrefix(checkpointPrefix(c.id));
       await app.prisma.checkpoint.delete({ where: { id: c.id } });
       return { outcome: "deleted" };
     },

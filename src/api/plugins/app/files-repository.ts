@@ -6,6 +6,7 @@ import fp from "fastify-plugin";
 import type { FastifyInstance } from "fastify";
 import type { DataFile } from "@prisma/client";
 import { pageArgs, toPage, type PageOptions } from "../../../db/page.repository.js";
+import { dataFileKey } from "../../../storage/index.js";
 
 export interface FileUpload {
   readonly id: string;
@@ -20,7 +21,7 @@ export function createFilesRepository(app: FastifyInstance) {
     /** A new upload of one file for the tenant; the caller stores it, or discards it on any failure. */
     upload(tenantId: string): FileUpload {
       const id = randomUUID();
-      const key = `files/${id}`;
+      const key = dataFileKey(id);
       return {
         id,
         async store({ name, purpose, body }) {
