@@ -5,19 +5,16 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidJobError } from "../../contract/errors.js";
 import { networkPolicy, normalizeSource, s3Problem, sourceUrlKind, type JobSource } from "../../contract/job-spec.js";
-import { ByteBudget, folderDigest, safeRelativeName, writeStream, type StoredFile } from "../files.js";
+import { ByteBudget, folderDigest, writeStream, type StoredFile } from "../files.js";
 import { fetchCheckpoint } from "./checkpoint-source.js";
 import type { FetchedSource } from "./fetched.js";
 import { guardedGet, type GuardedGetOptions } from "./http.js";
+import { MODEL_SIDE_FILES, shardsOf } from "./model-files.js";
 import { fetchS3Folder, openS3Object, sourceS3Client } from "./s3.js";
 import { extractTar } from "./tar.js";
 import type { JobIoContext } from "../job-io-context.js";
 
 export type { FetchedSource } from "./fetched.js";
-
-/** Files of a model folder besides the weights; all optional except config.json. */
-export const MODEL_SIDE_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json"];
-
 
 async function getToFile(url: string, dir: string, name: string, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile> {
   const res = await guardedGet(url, http);
@@ -37,23 +34,6 @@ async function getOptional(url: string, dir: string, name: string, budget: ByteB
     if ((err as InvalidJobError).code === "source_not_found" && /answered 40[4]|answered 410/.test((err as Error).message)) return null;
     throw err;
   }
-}
-
-/** The shard names an index lists, checked to be plain file names. */
-export async function shardsOf(indexPath: string): Promise<string[]> {
-  const { readFile } = await import("node:fs/promises");
-  let map: unknown;
-  try {
-    map = (JSON.parse(await readFile(indexPath, "utf8")) as { weight_map?: unknown }).weight_map;
-  } catch {
-    throw new InvalidJobError("checkpoint_invalid", "model.safetensors.index.json is not valid JSON");
-  }
-  if (typeof map !== "object" || map === null) throw new InvalidJobError("checkpoint_invalid", "model.safetensors.index.json has no weight_map");
-  const names = [...new Set(Object.values(map as Record<string, unknown>))];
-  for (const n of names)
-    if (typeof n !== "string" || !n.endsWith(".safetensors") || safeRelativeName(n) !== n || n.includes("/"))
-      throw new InvalidJobError("checkpoint_invalid", `model.safetensors.index.json names a bad shard ${JSON.stringify(n)}`);
-  return names as string[];
 }
 
 async function fetchBaseUrl(base: string, ctx: JobIoContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {

@@ -10,7 +10,7 @@ import type { Config } from "../../config.js";
 import { InvalidJobError, TransientError } from "../../contract/errors.js";
 import { parseS3Url } from "../../contract/job-spec.js";
 import { writeStream, safeRelativeName, type ByteBudget, type StoredFile } from "../files.js";
-import { MODEL_SIDE_FILES, shardsOf } from "./fetch-source.js";
+import { MODEL_SIDE_FILES, shardsOf } from "./model-files.js";
 
 /** more direct children than this under one prefix is not a model folder */
 const MAX_LISTED = 10_000;
