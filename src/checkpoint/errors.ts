@@ -31,13 +31,17 @@ export type CheckpointErrorCode =
   | "BAD_ARGUMENT";
 
 export class CheckpointError extends Error {
+  /** the file is fine, but describes a model (architecture, activation, RoPE variant) this code does not run */
+  readonly unsupported: boolean;
   constructor(
     readonly code: CheckpointErrorCode,
     message: string,
     readonly tensor?: string,
     readonly file?: string,
+    opts: { unsupported?: boolean } = {},
   ) {
     super(`${file ? `${file}: ` : ""}${tensor !== undefined ? `tensor '${tensor}': ` : ""}${message}`);
     this.name = "CheckpointError";
+    this.unsupported = code === "UNSUPPORTED_ARCHITECTURE" || opts.unsupported === true;
   }
 }

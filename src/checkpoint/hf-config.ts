@@ -11,8 +11,8 @@ const MODEL_TYPES: Record<LlamaConfig["architecture"], string> = {
   Qwen2ForCausalLM: "qwen2",
 };
 
-function fail(message: string, file?: string): never {
-  throw new CheckpointError("BAD_CONFIG", message, undefined, file);
+function fail(message: string, file?: string, unsupported = false): never {
+  throw new CheckpointError("BAD_CONFIG", message, undefined, file, { unsupported });
 }
 
 function posInt(j: Record<string, unknown>, key: string, file?: string, dflt?: number): number {
@@ -48,8 +48,8 @@ export function parseHfConfig(json: unknown, file?: string): LlamaConfig {
     );
   const architecture = arch as LlamaConfig["architecture"];
   const act = j.hidden_act ?? "silu";
-  if (act !== "silu") fail(`hidden_act ${JSON.stringify(act)} is not supported (only silu, as in LLaMA)`, file);
-  if (j.rope_scaling !== undefined && j.rope_scaling !== null) fail(`rope_scaling ${JSON.stringify(j.rope_scaling)} is not supported (plain RoPE only)`, file);
+  if (act !== "silu") fail(`hidden_act ${JSON.stringify(act)} is not supported (only silu, as in LLaMA)`, file, true);
+  if (j.rope_scaling !== undefined && j.rope_scaling !== null) fail(`rope_scaling ${JSON.stringify(j.rope_scaling)} is not supported (plain RoPE only)`, file, true);
   if (j.mlp_bias === true) fail("mlp_bias=true is not supported", file);
   const hiddenSize = posInt(j, "hidden_size", file);
   const numAttentionHeads = posInt(j, "num_attention_heads", file);

@@ -23,11 +23,10 @@ import { perplexity } from "../maskllm/eval/perplexity.js";
 import { disposeModel, weight, type LlamaModel } from "../maskllm/llama/model.js";
 import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
 import { computeOneShotMasks } from "../maskllm/prune/oneshot.js";
-import { PruneInputError } from "../maskllm/prune/errors.js";
-import { TrainingAbortedError, TrainingInputError } from "../maskllm/train/errors.js";
+import { TrainingAbortedError } from "../maskllm/train/errors.js";
 import { trainMasks } from "../maskllm/train/loop.js";
 import type { MaskTrainingOptions } from "../maskllm/train/options.js";
-import { candidateCount, MaskShapeError } from "../maskllm/train/logits.js";
+import { candidateCount } from "../maskllm/train/logits.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import type { BackendChoice } from "../maskllm/backend.js";
@@ -38,7 +37,7 @@ import type { JobIoContext } from "./job-io-context.js";
 import { TrainingStopGate, isHandback } from "./handback.js";
 import type { JobReporter } from "./reporter.js";
 import { fetchSource, type FetchedSource } from "./source/fetch-source.js";
-import { asJobError, trainingThreads, validateCheckpoint } from "./validate.js";
+import { trainingThreads, validateCheckpoint } from "./validate.js";
 
 /** Windows per forward pass when evaluating; fixed so anyone can reproduce the reported perplexity. */
 export const EVAL_BATCH_SIZE = 8;
@@ -82,13 +81,6 @@ export interface PipelineOutcome {
   parentMaskId?: string;
   npzKey?: string;
   logitsKey?: string;
-}
-
-/** Model-side library errors that mean "this input cannot work" → the user's error. */
-function asInputError(err: unknown): unknown {
-  if (err instanceof PruneInputError || err instanceof TrainingInputError) return new InvalidJobError("dataset_invalid", err.message, { cause: err });
-  if (err instanceof MaskShapeError) return new InvalidJobError("mask_incompatible", err.message, { cause: err });
-  return asJobError(err);
 }
 
 /**
@@ -209,13 +201,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
 
   // calibrating (and the prior, or the one-shot mask itself)
   await r.stage("calibrating");
-  let loaded;
-  try {
-    loaded = await loadModelDir(source.dir);
-  } catch (err) {
-    throw asInputError(err);
-  }
-  const { model, tokenizer } = loaded;
+  const { model, tokenizer } = await loadModelDir(source.dir);
   const extraTensors: tf.Tensor[] = [];
   try {
     const seed = spec.method === "maskllm" ? spec.training.seed : 0;
@@ -237,7 +223,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
         method: spec.method, pattern, update: spec.method === "sparsegpt", targets: spec.targets, ignore: spec.ignore,
         onProgress: oneShotProgress, signal: r.signal,
       }).catch((err) => {
-        throw r.signal.aborted ? r.signal.reason : asInputError(err);
+        throw r.signal.aborted ? r.signal.reason : err;
       });
       masks = res.masks;
       updated = res.weights;
@@ -256,7 +242,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
         if (!resume) prior = await priorFromMask(deps, p.mask_id, input.tenantId, spec, model, v.targets);
       } else if (p !== "none" && !resume) {
         const res = await computeOneShotMasks(model, windows, { method: p, pattern, update: false, targets: spec.targets, ignore: spec.ignore, onProgress: oneShotProgress, signal: r.signal }).catch((err) => {
-          throw r.signal.aborted ? r.signal.reason : asInputError(err);
+          throw r.signal.aborted ? r.signal.reason : err;
         });
         prior = res.masks;
       }
@@ -314,8 +300,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
           result = await run(undefined);
         }
       } catch (err) {
-        if (err instanceof TrainingAbortedError || r.signal.aborted) throw r.signal.reason ?? err;
-        throw asInputError(err);
+        throw err instanceof TrainingAbortedError || r.signal.aborted ? (r.signal.reason ?? err) : err;
       } finally {
         gate.dispose();
         await pool.close();

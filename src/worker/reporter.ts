@@ -4,7 +4,7 @@
 // costs nothing extra; the same tick forwards progress to BullMQ (the worker's metrics come from there).
 import type { Prisma } from "@prisma/client";
 import { JOB_EVENT_TYPES } from "../contract/events.js";
-import { JobCancelledError } from "../contract/errors.js";
+import { JobCancelledError, JobLostError } from "../contract/errors.js";
 import { JOB_STAGES, type JobStage } from "../contract/status.js";
 import { appendEvent, updateProgress } from "../db/jobs.repository.js";
 import { setStage, type Db } from "../db/transitions.js";
@@ -13,15 +13,6 @@ import { setStage, type Db } from "../db/transitions.js";
 const STAGE_WEIGHTS: Record<JobStage, number> = {
   fetching: 4, validating: 1, calibrating: 8, training: 70, trimming: 1, evaluating: 10, exporting: 3, uploading: 3,
 };
-
-/** The job left `running` under us (another worker or the API finished it): stop without touching it. */
-export class JobLostError extends Error {
-  readonly kind = "JobLostError";
-  constructor(jobId: string) {
-    super(`job ${jobId} is no longer running here`);
-    this.name = "UnrecoverableError";
-  }
-}
 
 export interface ProgressPayload {
   stage: JobStage | null;

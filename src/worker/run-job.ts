@@ -5,9 +5,9 @@
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DelayedError, UnrecoverableError, type Queue } from "bullmq";
+import { DelayedError, type Queue } from "bullmq";
 import type { JobEvent, Prisma, PrismaClient } from "@prisma/client";
-import { classifyError, InvalidJobError } from "../contract/errors.js";
+import { classifyError, isUserError, JobLostError, stopRetrying } from "../contract/errors.js";
 import { assertJobSpec, networkPolicy, type JobSpec } from "../contract/job-spec.js";
 import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
 import { isFinal, type JobStatus } from "../contract/status.js";
@@ -16,7 +16,7 @@ import { jobPrefix, jobSnapshotKey, type BlobStore } from "../storage/index.js";
 import { isHandback } from "./handback.js";
 import { JobWebhooks } from "./job-webhooks.js";
 import { runPipeline, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
-import { JobLostError, JobReporter, type ProgressPayload } from "./reporter.js";
+import { JobReporter, type ProgressPayload } from "./reporter.js";
 
 /** The part of a BullMQ job (sandboxed or not) this needs. */
 export interface QueueJob {
@@ -92,9 +92,9 @@ async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: st
 export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | undefined, signal?: AbortSignal): Promise<RunJobResult> {
   const { prisma, store } = deps;
   const jobId = qjob.data.jobId ?? qjob.id;
-  if (!jobId) throw new UnrecoverableError("queue job without a jobId");
+  if (!jobId) throw stopRetrying("queue job without a jobId");
   const row = await prisma.job.findUnique({ where: { id: jobId } });
-  if (!row) throw new UnrecoverableError(`job ${jobId} does not exist in Postgres`);
+  if (!row) throw stopRetrying(`job ${jobId} does not exist in Postgres`);
   if (isFinal(row.status)) return { jobId, status: row.status }; // cancelled while queued, or finished before a crash
 
   const hooks = new JobWebhooks(deps.webhooks, prisma, jobId, row, deps.log);
@@ -147,8 +147,9 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     return { jobId, status: now?.status ?? "cancelled" };
   } catch (raw) {
     await reporter.stop();
-    const err = reporter.signal.aborted && !(raw instanceof InvalidJobError) ? (reporter.signal.reason ?? raw) : raw;
-    if (err instanceof JobLostError) throw new UnrecoverableError(err.message);
+    // a stop (cancel, shutdown, lost job) explains whatever broke meanwhile, unless the input itself was bad
+    const err = reporter.signal.aborted && !isUserError(raw) ? (reporter.signal.reason ?? raw) : raw;
+    if (err instanceof JobLostError) throw err;
     if (handedBack(signal)) {
       // shutdown: keep the snapshot, put the job back for another worker, without spending an attempt
       await move(["running"], "queued", { event: { message: "worker shutting down; job handed back to the queue", data: { reason: "shutdown" } } });
@@ -173,9 +174,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     await removeJobArtifacts(prisma, store, jobId).catch((e) => deps.log?.error({ jobId, err: e }, "could not remove the job's artifacts"));
     await move(["running"], c.status, c.status === "failed" ? { error: { code: c.code, message: c.publicMessage } } : { event: { message: "cancelled on request; partial artifacts removed" } });
     if (c.status === "cancelled") return { jobId, status: "cancelled" };
-    const stop = new UnrecoverableError(c.publicMessage);
-    (stop as unknown as { code: string }).code = c.code;
-    throw stop;
+    throw stopRetrying(c.publicMessage, c.code);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -68,51 +68,41 @@ export function trainingThreads(spec: JobSpec, config: Pick<Config, "trainThread
 
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
 
+/** Throws InvalidJobError, or the CheckpointError of a file that is unreadable or wrong. */
 export async function validateCheckpoint(dir: string, spec: JobSpec, config: Config): Promise<Validated> {
+  const configJson = await readConfigJson(dir);
+  const llama = parseHfConfig(configJson, "config.json");
+  const reader = await CheckpointReader.open(dir);
+  let params = 0;
   try {
-    const configJson = await readConfigJson(dir);
-    const llama = parseHfConfig(configJson, "config.json");
-    const reader = await CheckpointReader.open(dir);
-    let params = 0;
-    try {
-      for (const [name, shape] of expectedWeightShapes(llama)) {
-        if (!reader.has(name)) throw new CheckpointError("MISSING_TENSOR", `config.json (${llama.architecture}, ${llama.numHiddenLayers} layers) requires it, but the checkpoint lacks it`, name);
-        const e = await reader.entry(name);
-        if (e.shape.join() !== shape.join()) throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name);
-        params += shape.reduce((a, b) => a * b, 1);
-      }
-    } finally {
-      await reader.close();
+    for (const [name, shape] of expectedWeightShapes(llama)) {
+      if (!reader.has(name)) throw new CheckpointError("MISSING_TENSOR", `config.json (${llama.architecture}, ${llama.numHiddenLayers} layers) requires it, but the checkpoint lacks it`, name);
+      const e = await reader.entry(name);
+      if (e.shape.join() !== shape.join()) throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name);
+      params += shape.reduce((a, b) => a * b, 1);
     }
-    const shapes = expectedWeightShapes(llama);
-    let targets: string[];
-    try {
-      targets = selectLayers([...shapes.keys()].filter((n) => shapes.get(n)!.length === 2), spec.targets, spec.ignore);
-    } catch (err) {
-      throw new InvalidJobError("invalid_spec", `targets/ignore: ${(err as Error).message}`);
-    }
-    if (targets.length === 0) throw new InvalidJobError("invalid_spec", "targets and ignore leave no linear layer to prune");
-    const { m } = parseNM(spec.pattern);
-    for (const t of targets) {
-      const [, cols] = shapes.get(t)!;
-      if (cols % m !== 0) throw new InvalidJobError("mask_incompatible", `${t} has ${cols} input features, not a multiple of M=${m}; choose another pattern or leave it out with ignore`);
-    }
-    const maskedParams = targets.reduce((a, t) => a + shapes.get(t)!.reduce((x, y) => x * y, 1), 0);
-    const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams, spec.method === "maskllm" ? trainingThreads(spec, config) : 1, hostTrainingSupported(llama));
-    if (estimateBytes > config.workerMemoryLimitBytes)
-      throw new InvalidJobError(
-        "resource_exhausted",
-        `the job needs about ${gib(estimateBytes)} of memory (${params} parameters), more than this worker's ${gib(config.workerMemoryLimitBytes)}; lower training.batch_size or calibration.seq_len/samples, or use a smaller model`,
-      );
-    return { llama, configJson, targets, params, maskedParams, estimateBytes };
-  } catch (err) {
-    throw asJobError(err);
+  } finally {
+    await reader.close();
   }
-}
-
-/** CheckpointError (a bad input file) → InvalidJobError with the code the user sees. */
-export function asJobError(err: unknown): unknown {
-  if (!(err instanceof CheckpointError)) return err;
-  const unsupported = err.code === "UNSUPPORTED_ARCHITECTURE" || (err.code === "BAD_CONFIG" && /architecture|model_type|rope_scaling|hidden_act/i.test(err.message));
-  return new InvalidJobError(unsupported ? "unsupported_model" : "checkpoint_invalid", err.message, { cause: err });
+  const shapes = expectedWeightShapes(llama);
+  let targets: string[];
+  try {
+    targets = selectLayers([...shapes.keys()].filter((n) => shapes.get(n)!.length === 2), spec.targets, spec.ignore);
+  } catch (err) {
+    throw new InvalidJobError("invalid_spec", `targets/ignore: ${(err as Error).message}`);
+  }
+  if (targets.length === 0) throw new InvalidJobError("invalid_spec", "targets and ignore leave no linear layer to prune");
+  const { m } = parseNM(spec.pattern);
+  for (const t of targets) {
+    const [, cols] = shapes.get(t)!;
+    if (cols % m !== 0) throw new InvalidJobError("mask_incompatible", `${t} has ${cols} input features, not a multiple of M=${m}; choose another pattern or leave it out with ignore`);
+  }
+  const maskedParams = targets.reduce((a, t) => a + shapes.get(t)!.reduce((x, y) => x * y, 1), 0);
+  const estimateBytes = estimateMemoryBytes(llama, spec, params, maskedParams, spec.method === "maskllm" ? trainingThreads(spec, config) : 1, hostTrainingSupported(llama));
+  if (estimateBytes > config.workerMemoryLimitBytes)
+    throw new InvalidJobError(
+      "resource_exhausted",
+      `the job needs about ${gib(estimateBytes)} of memory (${params} parameters), more than this worker's ${gib(config.workerMemoryLimitBytes)}; lower training.batch_size or calibration.seq_len/samples, or use a smaller model`,
+    );
+  return { llama, configJson, targets, params, maskedParams, estimateBytes };
 }

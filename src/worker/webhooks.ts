@@ -3,10 +3,10 @@
 // (WEBHOOK_DELIVERY_OPTIONS). Deliveries run outside the prune queue, so a slow receiver never holds a job up.
 // Each POST goes through the SSRF guard of the sources (resolved, private addresses refused, the checked address
 // pinned, no redirect followed); a refused address fails the delivery at once, without retries.
-import { Queue, UnrecoverableError, Worker, type Job as BullJob, type ConnectionOptions } from "bullmq";
+import { Queue, Worker, type Job as BullJob, type ConnectionOptions } from "bullmq";
 import type { JobEvent, PrismaClient } from "@prisma/client";
 import { QUEUE_NAMES } from "../contract/queues.js";
-import { InvalidJobError } from "../contract/errors.js";
+import { InvalidJobError, stopRetrying } from "../contract/errors.js";
 import { guardedPost } from "./source/http.js";
 import type { Lookup } from "./source/guard.js";
 import { signWebhook, WEBHOOK_DELIVERY_OPTIONS, webhookDeliveryFor, type WebhookDeliveryData } from "../contract/webhook.js";
@@ -39,10 +39,10 @@ export interface DeliveryOptions {
 export function webhookProcessor(opts: DeliveryOptions) {
   return async (bull: BullJob<WebhookDeliveryData>): Promise<{ status: number }> => {
     const { messageId, jobId, url, payload } = bull.data;
-    if (!opts.allowHttp && !url.startsWith("https://")) throw new UnrecoverableError("webhook URL is not https");
+    if (!opts.allowHttp && !url.startsWith("https://")) throw stopRetrying("webhook URL is not https");
     const job = await opts.prisma.job.findUnique({ where: { id: jobId }, select: { webhookSecret: true } });
     // the job was deleted since: nobody is left to tell
-    if (!job?.webhookSecret) throw new UnrecoverableError(`job ${jobId} or its webhook secret is gone`);
+    if (!job?.webhookSecret) throw stopRetrying(`job ${jobId} or its webhook secret is gone`);
     const body = JSON.stringify(payload);
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = {
@@ -57,7 +57,7 @@ export function webhookProcessor(opts: DeliveryOptions) {
       status = await guardedPost(url, Buffer.from(body), { allowPrivate: opts.allowPrivate ?? false, allowHttp: opts.allowHttp, lookup: opts.lookup, allowAddress: opts.allowAddress, headers, timeoutMs: opts.timeoutMs ?? 10_000, what: "webhook URL" });
     } catch (err) {
       // a refused address or URL will be refused again: no retry
-      if (err instanceof InvalidJobError) throw new UnrecoverableError(err.publicMessage);
+      if (err instanceof InvalidJobError) throw stopRetrying(err.publicMessage);
       throw err;
     }
     // a redirect is not followed (it could point anywhere) and counts as a failed attempt

@@ -3,7 +3,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UnrecoverableError } from "bullmq";
-import { classifyError, InvalidJobError, JobCancelledError, TransientError } from "../../src/contract/errors.js";
+import { classifyError, InvalidJobError, isUserError, JobCancelledError, TransientError } from "../../src/contract/errors.js";
+import { CheckpointError } from "../../src/checkpoint/errors.js";
+import { parseHfConfig } from "../../src/checkpoint/hf-config.js";
+import { PruneInputError } from "../../src/maskllm/prune/errors.js";
+import { MaskShapeError } from "../../src/maskllm/train/logits.js";
+import { TrainingInputError } from "../../src/maskllm/train/errors.js";
 
 /** What BullMQ's sandbox hands the parent: a fresh Error with the child's own properties copied on. */
 function acrossSandbox(err: Error): Error {
@@ -52,5 +57,31 @@ describe("errors", () => {
 
   it("maps an InvalidJobError with an unknown code to invalid_spec", () => {
     assert.equal(classifyError({ kind: "InvalidJobError", code: "weird", publicMessage: "m" }).code, "invalid_spec");
+  });
+
+  it("fails a job on the input errors of the libraries it calls, with their message, in-process and across the sandbox", () => {
+    const unsupported = (() => {
+      try {
+        parseHfConfig({ architectures: ["LlamaForCausalLM"], hidden_act: "gelu" });
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error("gelu was accepted");
+    })();
+    const cases: [Error, string][] = [
+      [new CheckpointError("WRONG_SHAPE", "has shape [2, 3]", "model.norm.weight"), "checkpoint_invalid"],
+      [new CheckpointError("UNSUPPORTED_ARCHITECTURE", "architecture GPT2 is not supported"), "unsupported_model"],
+      [unsupported, "unsupported_model"],
+      [new PruneInputError("wanda needs calibration windows"), "dataset_invalid"],
+      [new TrainingInputError("too few windows"), "dataset_invalid"],
+      [new MaskShapeError("mask of q_proj has 12 values"), "mask_incompatible"],
+    ];
+    for (const [err, code] of cases)
+      for (const e of [err, acrossSandbox(err)]) {
+        assert.deepEqual(classifyError(e), { retry: false, status: "failed", code, publicMessage: err.message }, `${err.name}: ${err.message}`);
+        assert.equal(isUserError(e), true);
+      }
+    assert.equal(isUserError(new Error("x")), false);
+    assert.equal(isUserError(new TransientError("x")), false);
   });
 });

@@ -31,7 +31,8 @@ async function getOptional(url: string, dir: string, name: string, budget: ByteB
   try {
     return await getToFile(url, dir, name, budget, http);
   } catch (err) {
-    if ((err as InvalidJobError).code === "source_not_found" && /answered 40[4]|answered 410/.test((err as Error).message)) return null;
+    const status = err instanceof InvalidJobError ? err.details?.status : undefined;
+    if (status === 404 || status === 410) return null;
     throw err;
   }
 }

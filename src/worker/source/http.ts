@@ -115,7 +115,7 @@ export async function guardedGet(input: string, opts: GuardedGetOptions): Promis
     res.resume();
     const where = `${url.origin}${url.pathname}`;
     if (status === 401 || status === 403) throw new InvalidJobError("source_unauthorized", `${what} ${where} answered ${status}: access denied; check the URL or the token`);
-    if (status === 404 || status === 410) throw new InvalidJobError("source_not_found", `${what} ${where} answered ${status}: not found`);
+    if (status === 404 || status === 410) throw new InvalidJobError("source_not_found", `${what} ${where} answered ${status}: not found`, { details: { status } });
     if (status === 429 || status >= 500) throw new TransientError(`GET ${where} answered ${status}`);
     throw new InvalidJobError("source_not_found", `${what} ${where} answered ${status}`);
   }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import type { Config } from "../../config.js";
-import { InvalidJobError, TransientError } from "../../contract/errors.js";
+import { InvalidJobError, s3SourceError, TransientError } from "../../contract/errors.js";
 import { parseS3Url } from "../../contract/job-spec.js";
 import { writeStream, safeRelativeName, type ByteBudget, type StoredFile } from "../files.js";
 import { MODEL_SIDE_FILES, shardsOf } from "./model-files.js";
@@ -36,31 +36,11 @@ export function sourceS3Client(config: Config): S3Client {
   return new S3Client(cfg);
 }
 
-interface AwsError {
-  name?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-/** An SDK failure as a job error: the user's bucket/key problems are final, the rest is retried. */
-function asJobError(err: unknown, where: string, signal?: AbortSignal): unknown {
-  if (signal?.aborted) return signal.reason;
-  if (err instanceof InvalidJobError || err instanceof TransientError) return err;
-  const status = (err as AwsError).$metadata?.httpStatusCode;
-  const name = (err as AwsError).name ?? "";
-  if (name === "NoSuchBucket") return new InvalidJobError("source_not_found", `${where}: the bucket does not exist`, { cause: err });
-  if (name === "NoSuchKey" || status === 404) return new InvalidJobError("source_not_found", `${where} does not exist`, { cause: err });
-  if (name === "AccessDenied" || status === 401 || status === 403)
-    return new InvalidJobError("source_unauthorized", `${where}: access denied; the worker's S3 credentials cannot read it`, { cause: err });
-  if (status !== undefined && status >= 400 && status < 500 && status !== 429)
-    return new InvalidJobError("source_not_found", `${where}: S3 answered ${status} (${name || "error"})`, { cause: err });
-  return new TransientError(`S3 read of ${where} failed: ${(err as Error).message ?? String(err)}`, undefined, { cause: err });
-}
-
 async function send<T>(what: () => Promise<T>, where: string, signal?: AbortSignal): Promise<T> {
   try {
     return await what();
   } catch (err) {
-    throw asJobError(err, where, signal);
+    throw signal?.aborted ? signal.reason : s3SourceError(err, where);
   }
 }
 
