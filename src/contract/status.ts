@@ -40,7 +40,7 @@ export type JobStage = (typeof JOB_STAGES)[number];
 
 /** Every legal status change; anything else is a bug in the caller. */
 export const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
-  // failed: the spec or its source turned out unusable before any work started
+  // failed: the worker cannot run the stored spec, so the job never starts (run-job.ts)
   queued: ["running", "cancelled", "failed"],
   // queued: a transient error sent the job back to the queue for another attempt
   running: ["succeeded", "failed", "cancelled", "queued"],
@@ -57,22 +57,7 @@ export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-/** A job can be cancelled until it reaches a final status (a queued one at once, a running one via cancel_requested). */
-export function canCancel(status: JobStatus): boolean {
-  return !isFinal(status);
-}
-
-/** Statuses from which `to` can be reached: the `from` list of a conditional update. */
-export function sourcesOf(to: JobStatus): JobStatus[] {
-  return JOB_STATUSES.filter((from) => canTransition(from, to));
-}
-
-/** Stages only move forward within one attempt; a retry starts again with no stage. */
-export function canAdvanceStage(from: JobStage | null, to: JobStage): boolean {
-  return from === null || JOB_STAGES.indexOf(to) > JOB_STAGES.indexOf(from);
-}
-
-/** Stages that may precede `to`, i.e. from which setting `to` is a forward move. */
+/** Stages that may precede `to`, i.e. from which setting `to` is a forward move (a retry starts with no stage). */
 export function stagesBefore(to: JobStage): JobStage[] {
   return JOB_STAGES.slice(0, JOB_STAGES.indexOf(to));
 }

@@ -104,23 +104,25 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     if (ok) await hooks.latest(eventTypeForStatus(to));
     return ok;
   };
+  /** Where the job stands after someone else moved it. */
+  const current = async (): Promise<RunJobResult> => {
+    const now = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+    return { jobId, status: now?.status ?? "cancelled" };
+  };
 
   if (row.status === "running")
     // the previous attempt died without a word (kill -9, lost lock): record it, then start this one
     await move(["running"], "queued", { event: { message: "previous attempt was interrupted; resuming from the latest snapshot", data: { reason: "interrupted" } } });
-  if (!(await move(["queued"], "running", { event: { data: { attempt: (qjob.attemptsMade ?? 0) + 1 } } }))) {
-    const now = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-    return { jobId, status: now?.status ?? "cancelled" };
-  }
-
+  // a spec this worker cannot run never starts: queued -> failed, as the status table has it
   let spec: JobSpec;
   try {
     spec = assertJobSpec(row.spec, { network: networkPolicy(deps.config) });
   } catch (err) {
     const c = classifyError(err);
-    await move(["running"], "failed", { error: { code: c.code, message: c.publicMessage } });
+    if (!(await move(["queued"], "failed", { error: { code: c.code, message: c.publicMessage } }))) return current();
     throw err;
   }
+  if (!(await move(["queued"], "running", { event: { data: { attempt: (qjob.attemptsMade ?? 0) + 1 } } }))) return current();
 
   const workDir = join(tmpdir(), "maskforge-jobs", `${jobId}-${process.pid}`);
   await rm(workDir, { recursive: true, force: true });
@@ -143,8 +145,7 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
     }
     // someone moved the job meanwhile (a cancel that raced the last stage): honour it
     await removeJobArtifacts(prisma, store, jobId);
-    const now = await prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-    return { jobId, status: now?.status ?? "cancelled" };
+    return current();
   } catch (raw) {
     await reporter.stop();
     // a stop (cancel, shutdown, lost job) explains whatever broke meanwhile, unless the input itself was bad
