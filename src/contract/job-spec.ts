@@ -15,6 +15,7 @@ import { Memory } from "typebox/system";
 import { Value } from "typebox/value";
 import type { Config } from "../config.js";
 import { literalPrivateHostReason } from "./addresses.js";
+import { parsePattern } from "../maskllm/mask/nm.js";
 import { InvalidJobError } from "./errors.js";
 import { DEFAULT_WEBHOOK_EVENTS, WebhookEventTypeSchema } from "./events.js";
 
@@ -226,19 +227,6 @@ export type ParseResult = { ok: true; spec: JobSpec } | { ok: false; errors: Spe
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers the worker and API share
-
-export interface NMPattern {
-  n: number;
-  m: number;
-}
-
-/** "2:4" → {n: 2, m: 4}; throws RangeError unless 1 <= N < M <= 16 (the TF-free twin of src/maskllm/mask/patterns.ts). */
-export function parseNM(pattern: string): NMPattern {
-  const match = /^(\d{1,2}):(\d{1,2})$/.exec(pattern);
-  const p = match ? { n: Number(match[1]), m: Number(match[2]) } : null;
-  if (!p || p.n < 1 || p.n >= p.m || p.m > 16) throw new RangeError(`pattern must be "N:M" with 1 <= N < M <= 16, got ${JSON.stringify(pattern)}`);
-  return p;
-}
 
 export type DatasetRef = { kind: "builtin"; name: string } | { kind: "file"; id: string } | { kind: "url"; url: string };
 
@@ -500,11 +488,20 @@ function httpsProblem(url: string): string | null {
   return null;
 }
 
+function isPattern(pattern: string): boolean {
+  try {
+    parsePattern(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Rules across fields, on a body that already matches the schema (defaults applied). */
 function crossFieldErrors(body: JobSpecInput, hubHosts: string[], policy?: NetworkPolicy): SpecError[] {
   const errors: SpecError[] = [];
-  const [n, m] = body.pattern!.split(":").map(Number);
-  if (n >= m) errors.push({ path: "/pattern", message: `N must be smaller than M, got ${body.pattern}` });
+  // the schema's regex leaves only N >= M to refuse
+  if (!isPattern(body.pattern!)) errors.push({ path: "/pattern", message: `N must be smaller than M, got ${body.pattern}` });
   if ("url" in body.source) {
     const problem = body.source.url.startsWith("s3://") ? s3Problem(body.source.url, policy) : (httpsProblem(body.source.url) ?? privateUrlProblem(body.source.url, policy));
     const hub = problem || body.source.url.startsWith("s3://") ? null : hubSourceFromUrl(body.source.url, hubHosts);

@@ -10,7 +10,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { Config } from "../config.js";
 import { InvalidJobError } from "../contract/errors.js";
 import { JOB_EVENT_TYPES } from "../contract/events.js";
-import { parseNM, type JobSpec, type MaskllmJobSpec } from "../contract/job-spec.js";
+import type { JobSpec, MaskllmJobSpec } from "../contract/job-spec.js";
+import { parsePattern } from "../maskllm/mask/nm.js";
 import { appendEvent } from "../db/jobs.repository.js";
 import { sparseValues, sourceDtypes, writeSparseFolder } from "../checkpoint/export-sparse.js";
 import { loadModelDir } from "../checkpoint/load.js";
@@ -117,7 +118,7 @@ export function calibrationTokenBudget(samples: number, seqLen: number): number 
 export function trainingOptions(spec: MaskllmJobSpec, progressEvery: number): Partial<MaskTrainingOptions> {
   const t = spec.training;
   return {
-    pattern: parseNM(spec.pattern),
+    pattern: parsePattern(spec.pattern),
     steps: t.steps,
     batchSize: t.batch_size,
     microBatches: t.micro_batches,
@@ -177,7 +178,7 @@ async function priorFromMask(deps: PipelineDeps, maskId: string, tenantId: strin
 export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Promise<PipelineOutcome> {
   const { jobId, spec, reporter: r, workDir } = input;
   const { config, prisma, store } = deps;
-  const pattern = parseNM(spec.pattern);
+  const pattern = parsePattern(spec.pattern);
   const dctx: JobIoContext = { config, prisma, store, tenantId: input.tenantId, dir: workDir, signal: r.signal };
   const timings: Record<string, number> = {};
 

@@ -3,7 +3,8 @@
 // worker's memory. Everything here reads headers only; no weight is loaded yet.
 import type { Config } from "../config.js";
 import { InvalidJobError } from "../contract/errors.js";
-import { parseNM, type JobSpec } from "../contract/job-spec.js";
+import type { JobSpec } from "../contract/job-spec.js";
+import { parsePattern } from "../maskllm/mask/nm.js";
 import { CheckpointError } from "../checkpoint/errors.js";
 import { parseHfConfig } from "../checkpoint/hf-config.js";
 import { readConfigJson } from "../checkpoint/load.js";
@@ -40,7 +41,7 @@ function binom(m: number, n: number): number {
  * activations.
  */
 export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: number, maskedParams: number, threads = 1, hostPath = true): number {
-  const { n, m } = parseNM(spec.pattern);
+  const { n, m } = parsePattern(spec.pattern);
   const weights = 4 * params;
   const seq = spec.calibration.seq_len;
   const widest = Math.max(c.hiddenSize, c.intermediateSize);
@@ -92,7 +93,7 @@ export async function validateCheckpoint(dir: string, spec: JobSpec, config: Con
     throw new InvalidJobError("invalid_spec", `targets/ignore: ${(err as Error).message}`);
   }
   if (targets.length === 0) throw new InvalidJobError("invalid_spec", "targets and ignore leave no linear layer to prune");
-  const { m } = parseNM(spec.pattern);
+  const { m } = parsePattern(spec.pattern);
   for (const t of targets) {
     const [, cols] = shapes.get(t)!;
     if (cols % m !== 0) throw new InvalidJobError("mask_incompatible", `${t} has ${cols} input features, not a multiple of M=${m}; choose another pattern or leave it out with ignore`);

@@ -11,10 +11,10 @@ import {
   normalizeSource,
   parseDatasetRef,
   parseJobSpec,
-  parseNM,
   redactSpec,
   sourceUrlKind,
 } from "../../src/contract/job-spec.js";
+import { parsePattern } from "../../src/maskllm/mask/nm.js";
 
 const CKPT = "3f8a2c1e-7b4d-4e9a-9c2f-1a5b6d7e8f90";
 const MASK = "9b1d4f6a-2c3e-4a5b-8d7f-0e1f2a3b4c5d";
@@ -232,9 +232,9 @@ describe("source helpers", () => {
     assert.deepEqual(parseDatasetRef("builtin:wikitext"), { kind: "builtin", name: "wikitext" });
     assert.deepEqual(parseDatasetRef(`file:${CKPT}`), { kind: "file", id: CKPT });
     assert.deepEqual(parseDatasetRef("https://x.org/a.txt"), { kind: "url", url: "https://x.org/a.txt" });
-    assert.deepEqual(parseNM("2:4"), { n: 2, m: 4 });
-    assert.throws(() => parseNM("4:2"), RangeError);
-    assert.throws(() => parseNM("1:17"), RangeError);
+    assert.deepEqual(parsePattern("2:4"), { n: 2, m: 4 });
+    assert.throws(() => parsePattern("4:2"), RangeError);
+    assert.throws(() => parsePattern("1:17"), RangeError);
   });
 
   it("redacts the Hub token for display only", () => {

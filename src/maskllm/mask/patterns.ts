@@ -2,28 +2,9 @@
 // C(M,N) ways to keep N of them, in lexicographic order of the kept indices (MaskLLM's order for 2:4:
 // 1100, 1010, 1001, 0110, 0101, 0011). Training and trimming only need to agree on this order.
 import * as tf from "@tensorflow/tfjs";
+import { assertPattern, type NMPattern } from "./nm.js";
 
-export interface NMPattern {
-  n: number;
-  m: number;
-}
-
-export function parsePattern(s: string): NMPattern {
-  const match = /^(\d+):(\d+)$/.exec(s.trim());
-  if (!match) throw new RangeError(`pattern must look like "2:4", got ${JSON.stringify(s)}`);
-  const p = { n: Number(match[1]), m: Number(match[2]) };
-  assertPattern(p);
-  return p;
-}
-
-export function assertPattern({ n, m }: NMPattern): void {
-  if (!Number.isInteger(n) || !Number.isInteger(m) || n < 1 || n >= m || m > 16)
-    throw new RangeError(`N:M needs integers 1 <= N < M <= 16, got ${n}:${m}`);
-}
-
-export function formatPattern({ n, m }: NMPattern): string {
-  return `${n}:${m}`;
-}
+export { assertPattern, formatPattern, parsePattern, type NMPattern } from "./nm.js";
 
 /** The kept-index tuples, lexicographic: for 2:4 [[0,1],[0,2],[0,3],[1,2],[1,3],[2,3]]. */
 export function candidateIndices({ n, m }: NMPattern): number[][] {
