@@ -16,6 +16,8 @@ import { Value } from "typebox/value";
 import type { Config } from "../config.js";
 import { literalPrivateHostReason } from "./addresses.js";
 import { parsePattern } from "../maskllm/mask/nm.js";
+// the layer choice of the core that prunes (no TF.js there): its defaults are the spec's
+import { DEFAULT_IGNORE, DEFAULT_TARGETS } from "../maskllm/prune/select-layers.js";
 import { InvalidJobError } from "./errors.js";
 import { DEFAULT_WEBHOOK_EVENTS, WebhookEventTypeSchema } from "./events.js";
 
@@ -44,10 +46,6 @@ export const CALIBRATION_BUILTINS = ["builtin:tinystories", "builtin:wikitext"] 
 export const EVAL_BUILTINS = ["builtin:tinystories-heldout", "builtin:wikitext"] as const;
 export const TEXT_FORMATS = ["stories", "wikitext"] as const;
 
-/** LLaMA's attention and MLP projections: every linear MaskLLM masks (docs/maskllm.md §4). */
-export const DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-/** The paper leaves the classifier and the embeddings dense. */
-export const DEFAULT_IGNORE = ["lm_head", "embed_tokens"];
 
 // ---------------------------------------------------------------------------------------------------------
 // Parts of the spec

@@ -1,11 +1,12 @@
 // Which linears get pruned, chosen by HF module names (the weight name without ".weight") and globs.
 // A pattern matches a module when it matches the whole name or a dot-separated suffix of it, like PEFT's
 // target_modules: "q_proj" hits model.layers.3.self_attn.q_proj, "layers.0.*" hits everything in block 0.
-// `*` spans any characters (dots included), `?` exactly one.
+// `*` spans any characters (dots included), `?` exactly one. No TF.js here: the job contract reads the defaults.
 import { PruneInputError } from "./errors.js";
 
+/** LLaMA's attention and MLP projections: every linear MaskLLM masks (docs/maskllm.md §4); also a job spec's default. */
 export const DEFAULT_TARGETS: readonly string[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-/** HF calls the embeddings model.embed_tokens; lm_head may share them (tied), so neither is pruned by default. */
+/** The paper leaves the classifier and the embeddings dense. HF calls the embeddings model.embed_tokens; lm_head may share them (tied). */
 export const DEFAULT_IGNORE: readonly string[] = ["lm_head", "embed_tokens"];
 
 function globToRegExp(glob: string): RegExp {
