@@ -18,6 +18,7 @@ import { literalPrivateHostReason } from "./addresses.js";
 import { parsePattern } from "../maskllm/mask/nm.js";
 // the layer choice of the core that prunes (no TF.js there): its defaults are the spec's
 import { DEFAULT_IGNORE, DEFAULT_TARGETS } from "../maskllm/prune/select-layers.js";
+import { BUILTIN_DATASETS, builtinDataset, builtinRef, CALIBRATION_BUILTINS, EVAL_BUILTINS, TEXT_FORMATS } from "./datasets.js";
 import { InvalidJobError } from "./errors.js";
 import { DEFAULT_WEBHOOK_EVENTS, WebhookEventTypeSchema } from "./events.js";
 
@@ -42,9 +43,6 @@ export const ONE_SHOT_METHODS = ["sparsegpt", "wanda", "magnitude"] as const;
 export const PRIOR_METHODS = ["sparsegpt", "wanda", "magnitude", "none"] as const;
 export const EXPORT_FORMATS = ["hf_safetensors", "maskllm_npz", "mask_logits"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
-export const CALIBRATION_BUILTINS = ["builtin:tinystories", "builtin:wikitext"] as const;
-export const EVAL_BUILTINS = ["builtin:tinystories-heldout", "builtin:wikitext"] as const;
-export const TEXT_FORMATS = ["stories", "wikitext"] as const;
 
 
 // ---------------------------------------------------------------------------------------------------------
@@ -133,8 +131,12 @@ export type Training = Static<typeof TrainingSchema>;
 const CalibrationSchema = Type.Object(
   {
     dataset: withDefault(
-      Type.String({ pattern: `^(builtin:(tinystories|wikitext)|file:${UUID.slice(1, -1)}|https://.+)$`, maxLength: 2048, description: "builtin:tinystories (2 MiB TinyStories train sample) | builtin:wikitext (the Wikitext-2 test split) | file:<uuid> (POST /v1/files) | https URL of a text file" }),
-      "builtin:tinystories",
+      Type.String({
+        pattern: `^(builtin:(${CALIBRATION_BUILTINS.join("|")})|file:${UUID.slice(1, -1)}|https://.+)$`,
+        maxLength: 2048,
+        description: [...CALIBRATION_BUILTINS.map((n) => `${builtinRef(n)} (${BUILTIN_DATASETS[n].about})`), "file:<uuid> (POST /v1/files)", "https URL of a text file"].join(" | "),
+      }),
+      builtinRef("tinystories"),
     ),
     format: Type.Optional(Type.Enum(TEXT_FORMATS, { description: "stories: documents separated by <|endoftext|> or NUL; wikitext: one raw text. Defaults from the dataset (stories unless wikitext)" })),
     samples: withDefault(Type.Integer({ minimum: 1, maximum: 100_000, description: "calibration sequences for one-shot masks and priors" }), 128),
@@ -146,8 +148,8 @@ const CalibrationSchema = Type.Object(
 const EvalSchema = Type.Object(
   {
     datasets: withDefault(
-      Type.Array(Type.String({ pattern: `^(builtin:(tinystories-heldout|wikitext)|file:${UUID.slice(1, -1)})$` }), { maxItems: 8, uniqueItems: true, description: "perplexity datasets; [] skips evaluation" }),
-      ["builtin:tinystories-heldout"],
+      Type.Array(Type.String({ pattern: `^(builtin:(${EVAL_BUILTINS.join("|")})|file:${UUID.slice(1, -1)})$` }), { maxItems: 8, uniqueItems: true, description: "perplexity datasets; [] skips evaluation" }),
+      [builtinRef("tinystories-heldout")],
     ),
     seq_len: Type.Optional(Type.Integer({ minimum: 8, maximum: 32_768, description: "window length (non-overlapping); defaults to calibration.seq_len" })),
   },
@@ -377,8 +379,8 @@ const MESSAGES: Record<string, string> = {
   "/prior/mask_id": "must be a uuid",
   "/targets/*": "must be a glob of letters, digits, _ . - * ? (at most 200 characters)",
   "/ignore/*": "must be a glob of letters, digits, _ . - * ? (at most 200 characters)",
-  "/calibration/dataset": "must be builtin:tinystories, builtin:wikitext, file:<uuid> or an https URL",
-  "/eval/datasets/*": "must be builtin:tinystories-heldout, builtin:wikitext or file:<uuid>",
+  "/calibration/dataset": `must be ${CALIBRATION_BUILTINS.map(builtinRef).join(", ")}, file:<uuid> or an https URL`,
+  "/eval/datasets/*": `must be ${EVAL_BUILTINS.map(builtinRef).join(", ")} or file:<uuid>`,
   "/webhook/url": "must be an https URL",
   "/metadata/tags/*": "must be 1-64 characters of letters, digits, _ . : / -",
 };
@@ -512,12 +514,13 @@ function crossFieldErrors(body: JobSpecInput, hubHosts: string[], policy?: Netwo
     const problem = httpsProblem(dataset) ?? privateUrlProblem(dataset, policy);
     if (problem) errors.push({ path: "/calibration/dataset", message: problem });
   }
-  const builtinFormat = dataset === "builtin:wikitext" ? "wikitext" : dataset === "builtin:tinystories" ? "stories" : undefined;
+  const builtinFormat = builtinDataset(dataset)?.format;
   if (builtinFormat && body.calibration!.format && body.calibration!.format !== builtinFormat)
     errors.push({ path: "/calibration/format", message: `${dataset} is in the "${builtinFormat}" format; leave format out` });
   // builtin:wikitext is the Wikitext-2 *test* split: learning a mask on it and scoring on it measures memorisation
-  if (dataset === "builtin:wikitext" && body.eval!.datasets!.includes("builtin:wikitext"))
-    errors.push({ path: "/eval/datasets", message: "builtin:wikitext is also the calibration text (both are the Wikitext-2 test split); evaluate on other data or calibrate on other text" });
+  const wikitext = builtinRef("wikitext");
+  if (dataset === wikitext && body.eval!.datasets!.includes(wikitext))
+    errors.push({ path: "/eval/datasets", message: `${wikitext} is also the calibration text (both are the Wikitext-2 test split); evaluate on other data or calibrate on other text` });
   if (body.webhook) {
     const problem = httpsProblem(body.webhook.url) ?? privateUrlProblem(body.webhook.url, policy);
     if (problem) errors.push({ path: "/webhook/url", message: problem });
@@ -562,7 +565,7 @@ export function parseJobSpec(body: unknown, opts: ParseOptions = {}): ParseResul
   if (semantic.length > 0) return { ok: false, errors: semantic };
 
   const calibration = checked.calibration!;
-  const format = calibration.format ?? (calibration.dataset === "builtin:wikitext" ? "wikitext" : "stories");
+  const format = calibration.format ?? builtinDataset(calibration.dataset!)?.format ?? "stories";
   const spec = {
     ...checked,
     source: normalizeSource(checked.source, hubHosts),

@@ -3,18 +3,13 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidJobError } from "../contract/errors.js";
+import { BUILTIN_DATASETS, builtinDataset, builtinRef, type BuiltinDataset } from "../contract/datasets.js";
 import { parseDatasetRef } from "../contract/job-spec.js";
 import type { TextFormat } from "../checkpoint/text-dataset.js";
 import { BlobNotFoundError } from "../storage/index.js";
 import { ByteBudget, writeStream } from "./files.js";
 import { guardedGet } from "./source/http.js";
 import type { JobIoContext } from "./job-io-context.js";
-
-export const BUILTIN_DATASETS: Record<string, { path: string; format: TextFormat }> = {
-  tinystories: { path: "data/tinystories/train-sample-2MiB.txt", format: "stories" },
-  "tinystories-heldout": { path: "data/tinystories/heldout-data00-667.txt", format: "stories" },
-  wikitext: { path: "data/wikitext-2-raw/wiki.test.raw", format: "wikitext" },
-};
 
 
 export interface LoadedText {
@@ -34,10 +29,10 @@ function guessFormat(text: string): TextFormat {
 export async function loadText(ref: string, ctx: JobIoContext): Promise<LoadedText> {
   const d = parseDatasetRef(ref);
   if (d.kind === "builtin") {
-    const b = BUILTIN_DATASETS[d.name];
-    if (!b) throw new InvalidJobError("dataset_invalid", `unknown builtin dataset ${ref}; use one of ${Object.keys(BUILTIN_DATASETS).map((k) => `builtin:${k}`).join(", ")}`);
+    const b = builtinDataset(ref);
+    if (!b) throw new InvalidJobError("dataset_invalid", `unknown builtin dataset ${ref}; use one of ${(Object.keys(BUILTIN_DATASETS) as BuiltinDataset[]).map(builtinRef).join(", ")}`);
     try {
-      return { text: await readFile(join(ctx.config.sharedDir, b.path), "utf8"), format: b.format };
+      return { text: await readFile(join(ctx.config.sharedDir, b.file), "utf8"), format: b.format };
     } catch (err) {
       // our deployment lacks the shared data: not the user's fault
       throw new Error(`builtin dataset ${ref} is missing from SHARED_DIR (${ctx.config.sharedDir}): ${(err as Error).message}`);

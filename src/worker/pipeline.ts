@@ -348,7 +348,7 @@ export async function runPipeline(deps: PipelineDeps, input: PipelineInput): Pro
     const evals: EvalResult[] = [];
     const evalSeq = spec.eval.seq_len;
     for (const [i, ds] of spec.eval.datasets.entries()) {
-      const w = evalWindows(await tokens(ds, ds === "builtin:wikitext" ? "wikitext" : undefined, tokenizer, dctx), evalSeq);
+      const w = evalWindows(await tokens(ds, undefined, tokenizer, dctx), evalSeq);
       if (w.length === 0) throw new InvalidJobError("dataset_invalid", `eval dataset ${ds} is shorter than one window of ${evalSeq} tokens`);
       r.check();
       const dense = perplexity(model, w, { batchSize: EVAL_BATCH_SIZE, onProgress: (d, n) => r.progress((i + (d / n) * 0.5) / spec.eval.datasets.length) });

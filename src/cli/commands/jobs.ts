@@ -4,6 +4,7 @@
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { ArtifactView, JobView } from "../../contract/api/components.js";
+import { builtinRef, CALIBRATION_BUILTINS } from "../../contract/datasets.js";
 import { EXPORT_FORMATS, METHODS, PRIOR_METHODS } from "../../contract/job-spec.js";
 import { JOB_STATUSES } from "../../contract/status.js";
 import type { ApiClient } from "../client/api-client.js";
@@ -52,7 +53,7 @@ export function register(program: Command): void {
     .option("--batch-size <n>", "MaskLLM sequences per step", positiveInteger("--batch-size"))
     .option("--samples <n>", "calibration sequences", positiveInteger("--samples"))
     .option("--seq-len <n>", "tokens per calibration/training sequence", positiveInteger("--seq-len"))
-    .option("--calibration <dataset>", "builtin:tinystories | builtin:wikitext | file:<id> | https URL")
+    .option("--calibration <dataset>", [...CALIBRATION_BUILTINS.map(builtinRef), "file:<id>", "https URL"].join(" | "))
     .option("--eval <dataset>", "perplexity dataset (repeat for several)", collect)
     .addOption(new Option("--export <format>", "artifact format (repeat for several)").choices([...EXPORT_FORMATS]).argParser(collect))
     .option("--name <name>", "metadata.name")
