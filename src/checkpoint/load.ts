@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { LlamaConfig } from "../maskllm/llama/config.js";
 import type { LlamaModel } from "../maskllm/llama/model.js";
 import { expectedWeightShapes } from "../maskllm/llama/model.js";
 import { CheckpointError } from "./errors.js";
@@ -31,6 +32,23 @@ export async function readConfigJson(dir: string): Promise<Record<string, unknow
   }
 }
 
+/**
+ * Checks, from the headers alone, that the checkpoint holds every tensor the config implies, with that shape;
+ * returns the number of parameters. `file` names the folder in the errors.
+ */
+export async function checkWeightShapes(reader: CheckpointReader, config: LlamaConfig, file?: string): Promise<number> {
+  let params = 0;
+  for (const [name, shape] of expectedWeightShapes(config)) {
+    // tied checkpoints sometimes also ship lm_head; untied ones must have it
+    if (!reader.has(name)) throw new CheckpointError("MISSING_TENSOR", `config.json (${config.architecture}, ${config.numHiddenLayers} layers) requires it, but the checkpoint lacks it`, name, file);
+    const e = await reader.entry(name);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i]))
+      throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name, file);
+    params += shape.reduce((a, b) => a * b, 1);
+  }
+  return params;
+}
+
 /** Loads weights (converted to float32) for the config in `dir`; extra tensors (rotary caches etc.) are ignored. */
 export async function loadWeights(dir: string, configJson: Record<string, unknown>): Promise<LlamaModel> {
   const config = parseHfConfig(configJson, join(dir, "config.json"));
@@ -38,15 +56,7 @@ export async function loadWeights(dir: string, configJson: Record<string, unknow
   const reader = await CheckpointReader.open(dir);
   const weights = new Map<string, tf.Tensor>();
   try {
-    for (const [name, shape] of expected) {
-      if (!reader.has(name)) {
-        // tied checkpoints sometimes also ship lm_head; untied ones must have it
-        throw new CheckpointError("MISSING_TENSOR", `config.json (${config.architecture}, ${config.numHiddenLayers} layers) requires it, but the checkpoint lacks it`, name, dir);
-      }
-      const e = await reader.entry(name);
-      if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i]))
-        throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name, dir);
-    }
+    await checkWeightShapes(reader, config, dir);
     // one scratch buffer for the file bytes: tf.tensor copies each tensor onto the backend
     let largest = 0;
     for (const name of expected.keys()) largest = Math.max(largest, (await reader.entry(name)).byteLength);

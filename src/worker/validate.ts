@@ -5,9 +5,8 @@ import type { Config } from "../config.js";
 import { InvalidJobError } from "../contract/errors.js";
 import type { JobSpec } from "../contract/job-spec.js";
 import { parsePattern } from "../maskllm/mask/nm.js";
-import { CheckpointError } from "../checkpoint/errors.js";
 import { parseHfConfig } from "../checkpoint/hf-config.js";
-import { readConfigJson } from "../checkpoint/load.js";
+import { checkWeightShapes, readConfigJson } from "../checkpoint/load.js";
 import { CheckpointReader } from "../checkpoint/safetensors/checkpoint.js";
 import type { LlamaConfig } from "../maskllm/llama/config.js";
 import { expectedWeightShapes } from "../maskllm/llama/model.js";
@@ -74,17 +73,8 @@ export async function validateCheckpoint(dir: string, spec: JobSpec, config: Con
   const configJson = await readConfigJson(dir);
   const llama = parseHfConfig(configJson, "config.json");
   const reader = await CheckpointReader.open(dir);
-  let params = 0;
-  try {
-    for (const [name, shape] of expectedWeightShapes(llama)) {
-      if (!reader.has(name)) throw new CheckpointError("MISSING_TENSOR", `config.json (${llama.architecture}, ${llama.numHiddenLayers} layers) requires it, but the checkpoint lacks it`, name);
-      const e = await reader.entry(name);
-      if (e.shape.join() !== shape.join()) throw new CheckpointError("WRONG_SHAPE", `has shape ${JSON.stringify(e.shape)}, config.json implies ${JSON.stringify(shape)}`, name);
-      params += shape.reduce((a, b) => a * b, 1);
-    }
-  } finally {
-    await reader.close();
-  }
+  // no folder in the messages: it is this worker's scratch space, not the user's
+  const params = await checkWeightShapes(reader, llama).finally(() => reader.close());
   const shapes = expectedWeightShapes(llama);
   let targets: string[];
   try {
