@@ -1,5 +1,6 @@
-// Reads a .tar (ustar, with pax and GNU long names) as a stream of file entries, so an uploaded archive of a
-// Hugging Face folder goes straight into storage file by file, never whole into memory or onto disk.
+// Reads a .tar (ustar, with pax and GNU long names) as a stream of file entries, so an archive of a Hugging Face
+// folder goes straight where it belongs file by file, never whole into memory: an upload into storage (the API),
+// a {url} source onto the worker's disk (worker/source/tar.ts). The one tar reader of the service.
 // Each entry's body must be read to its end before the next entry is asked for. The input is always read to its
 // end: tar writers pad the archive to whole records (Python's tarfile and GNU tar to 10240 bytes), and a
 // multipart upload cannot move to its next part until this one is drained.
@@ -9,7 +10,7 @@ import { CheckpointError } from "./errors.js";
 const BLOCK = 512;
 
 /**
- * Cap shared with the worker's tar reader, on every header (files, folders, long-name records): a Hugging Face
+ * Cap on every header (files, folders, long-name records), for uploads and sources alike: a Hugging Face
  * folder is config, tokenizer files, an index and its shards (Llama 3.1 405B has 191), and every entry costs a
  * blob write before the folder can be judged.
  */
@@ -78,7 +79,7 @@ class ByteReader {
   }
 }
 
-const truncated = () => new CheckpointError("READ_FAILED", "the tar archive ends in the middle of an entry (truncated upload)");
+const truncated = () => new CheckpointError("READ_FAILED", "the tar archive ends in the middle of an entry (it was cut off)");
 const notTar = (why: string) => new CheckpointError("BAD_ARGUMENT", `not a tar archive: ${why}`);
 
 function field(h: Buffer, start: number, len: number): string {
@@ -170,7 +171,7 @@ export async function* tarEntries(input: AsyncIterable<Buffer>): AsyncGenerator<
       for await (const _ of reader.chunksOf(padded));
       continue;
     }
-    if (type !== "0" && type !== "7") throw new CheckpointError("BAD_ARGUMENT", `tar entry type ${JSON.stringify(type)} (links, devices) is not accepted`, undefined, path);
+    if (type !== "0" && type !== "7") throw new CheckpointError("BAD_ARGUMENT", `the archive holds ${path}, which is a link or special file (tar entry type ${JSON.stringify(type)}); only regular files are accepted`);
     let consumed = false;
     const body = Readable.from(
       (async function* () {
