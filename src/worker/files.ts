@@ -1,5 +1,5 @@
 // Streaming a body into a file while counting and hashing it: every byte a job takes in passes through here,
-// so the size cap and the sha256 are enforced in one place.
+// so the size cap and the sha256 are enforced in one place; and reading a stored object back whole.
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -7,6 +7,7 @@ import { dirname } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InvalidJobError } from "../contract/errors.js";
+import type { BlobStore } from "../storage/index.js";
 
 export interface StoredFile {
   name: string;
@@ -66,4 +67,21 @@ export function safeRelativeName(name: string): string | null {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f]/.test(clean)) return null;
   return clean;
+}
+
+/** A stored object's bytes, in a buffer of their own: decoders view it as Float32Array, which a pooled Buffer's offset would break. */
+export async function readBlob(store: BlobStore, key: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of await store.get(key)) {
+    chunks.push(c as Buffer);
+    n += (c as Buffer).length;
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
 }

@@ -1,13 +1,17 @@
-// What a running job tells the world: stage changes (with their timing), progress, throttled metrics events,
-// and, in the other direction, whether it should stop. One timer per job polls Postgres at most once a second:
+// What a running job tells the world: stage changes (with their timing), progress, throttled metrics events, log
+// lines and stored snapshots (event and artifact row), and, in the other direction, whether it should stop. The
+// pipeline writes to Postgres only through here. One timer per job polls Postgres at most once a second:
 // updateProgress() writes the progress and returns the cancel flag in the same UPDATE, so watching for a cancel
 // costs nothing extra; the same tick forwards progress to BullMQ (the worker's metrics come from there).
 import type { Prisma } from "@prisma/client";
+import type { EventLevel } from "../contract/events.js";
 import { JOB_EVENT_TYPES } from "../contract/events.js";
 import { JobCancelledError, JobLostError } from "../contract/errors.js";
 import { JOB_STAGES, type JobStage } from "../contract/status.js";
 import { appendEvent, updateProgress } from "../db/jobs.repository.js";
 import { setStage, type Db } from "../db/transitions.js";
+import type { PutResult } from "../storage/index.js";
+import type { StageEvents } from "./stages.js";
 
 /** Share of the overall progress bar each stage covers (training dominates a MaskLLM run). */
 const STAGE_WEIGHTS: Record<JobStage, number> = {
@@ -35,7 +39,7 @@ export interface ReporterOptions {
   onStage?: (stage: JobStage) => Promise<void>;
 }
 
-export class JobReporter {
+export class JobReporter implements StageEvents {
   private readonly controller = new AbortController();
   private timer?: NodeJS.Timeout;
   private current: JobStage | null = null;
@@ -138,6 +142,25 @@ export class JobReporter {
     this.lastMetricsAt = now;
     this.pendingMetrics = undefined;
     await appendEvent(this.db, this.jobId, { type: JOB_EVENT_TYPES.metrics, data: data as Prisma.InputJsonValue });
+  }
+
+  /** A job.log event. */
+  async log(message: string, data?: Record<string, unknown>, level?: EventLevel): Promise<void> {
+    await appendEvent(this.db, this.jobId, { type: JOB_EVENT_TYPES.log, message, ...(level ? { level } : {}), ...(data ? { data: data as Prisma.InputJsonValue } : {}) });
+  }
+
+  /** A training snapshot now in storage: its artifact row (one per job, overwritten) and a job.snapshot event. */
+  async snapshotStored(put: PutResult, step: number, forHandback: boolean): Promise<void> {
+    const art = await this.db.artifact.upsert({
+      where: { storageKey: put.key },
+      create: { jobId: this.jobId, kind: "snapshot", name: "snapshot.safetensors", storageKey: put.key, bytes: BigInt(put.bytes), sha256: put.sha256 },
+      update: { bytes: BigInt(put.bytes), sha256: put.sha256 },
+    });
+    await appendEvent(this.db, this.jobId, {
+      type: JOB_EVENT_TYPES.snapshot,
+      message: forHandback ? `snapshot at step ${step}, taken for the hand-back on shutdown` : `snapshot at step ${step}`,
+      data: { step, artifactId: art.id, ...(forHandback ? { reason: "shutdown" } : {}) },
+    });
   }
 
   private async flushMetrics(): Promise<void> {

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DelayedError, type Queue } from "bullmq";
 import type { JobEvent, Prisma, PrismaClient } from "@prisma/client";
+import type { Config } from "../config.js";
 import { classifyError, isUserError, JobLostError, stopRetrying } from "../contract/errors.js";
 import { assertJobSpec, networkPolicy, type JobSpec } from "../contract/job-spec.js";
 import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
@@ -15,7 +16,7 @@ import { transition, writeEvent, type TransitionPatch } from "../db/transitions.
 import { jobPrefix, jobSnapshotKey, type BlobStore } from "../storage/index.js";
 import { isHandback } from "./handback.js";
 import { JobWebhooks } from "./job-webhooks.js";
-import { runPipeline, type PipelineDeps, type PipelineOutcome } from "./pipeline.js";
+import { runPipeline, skippedStages, type PipelineOutcome } from "./pipeline.js";
 import { JobReporter, type ProgressPayload } from "./reporter.js";
 
 /** The part of a BullMQ job (sandboxed or not) this needs. */
@@ -28,7 +29,10 @@ export interface QueueJob {
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
 }
 
-export interface RunJobDeps extends PipelineDeps {
+export interface RunJobDeps {
+  config: Config;
+  prisma: PrismaClient;
+  store: BlobStore;
   log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   /** poll interval of the reporter (tests shorten it) */
   pollMs?: number;
@@ -129,13 +133,14 @@ export async function runJob(deps: RunJobDeps, qjob: QueueJob, token: string | u
   await mkdir(workDir, { recursive: true });
   const reporter = new JobReporter(prisma, jobId, signal, {
     pollMs: deps.pollMs,
-    skip: spec.method === "maskllm" ? [] : ["training", "trimming"],
+    skip: skippedStages(spec),
     onProgress: (p) => qjob.updateProgress(p).catch(() => {}),
     onStage: () => hooks.latest(JOB_EVENT_TYPES.stage),
   });
   reporter.start();
   try {
-    const out = await runPipeline(deps, { jobId, tenantId: row.tenantId, spec, reporter, workDir });
+    const io = { config: deps.config, prisma, store, tenantId: row.tenantId, dir: workDir, signal: reporter.signal };
+    const out = await runPipeline({ jobId, spec, reporter, workDir, io });
     await reporter.stop();
     const written = await finishSucceeded(prisma, store, jobId, row.tenantId, spec, out);
     if (written) {

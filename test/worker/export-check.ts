@@ -11,7 +11,7 @@ import { perplexity } from "../../src/maskllm/eval/perplexity.js";
 import { disposeModel } from "../../src/maskllm/llama/model.js";
 import { isExactNM } from "../../src/maskllm/mask/patterns.js";
 import { jobModelPrefix } from "../../src/storage/index.js";
-import { EVAL_BATCH_SIZE } from "../../src/worker/pipeline.js";
+import { EVAL_BATCH_SIZE } from "../../src/worker/job-outputs.js";
 import { removeDir, type WorkerEnv } from "./helpers.js";
 
 const TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];

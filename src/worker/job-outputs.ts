@@ -1,0 +1,110 @@
+// The stages that make what a job leaves behind: dense and sparse perplexity, the exported folder (written by
+// checkpoint/export-sparse.ts, as `maskforge prune` writes its own) with its sidecar, card and mask files, and
+// the upload of that folder.
+import { createReadStream } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { InvalidJobError } from "../contract/errors.js";
+import { sparseValues, sourceDtypes, writeSparseFolder } from "../checkpoint/export-sparse.js";
+import { encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
+import { encodeMaskNpz, MASK_NPZ_FILE } from "../checkpoint/mask-npz.js";
+import { renderModelCard, type ModelCardInput } from "../checkpoint/model-card.js";
+import { evalWindows } from "../checkpoint/text-dataset.js";
+import { perplexity } from "../maskllm/eval/perplexity.js";
+import { weight, type LlamaModel } from "../maskllm/llama/model.js";
+import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
+import { candidateCount } from "../maskllm/train/logits.js";
+import { jobModelKey } from "../storage/index.js";
+import { loadText } from "./datasets.js";
+import type { JobRun, LayerRow } from "./job-run.js";
+import { tokenizeText } from "./stages.js";
+
+/** Windows per forward pass when evaluating; fixed so anyone can reproduce the reported perplexity. */
+export const EVAL_BATCH_SIZE = 8;
+
+/** Dense and sparse perplexity; the sparse model is exactly what the exported files hold (values rounded through their dtype). */
+export async function evaluating(j: JobRun): Promise<void> {
+  const { model, tokenizer } = j.loaded!;
+  const dtypes = await sourceDtypes(j.source!.dir);
+  const replaced = (j.replaced = new Map<string, Float32Array>());
+  const layers: LayerRow[] = (j.layers = []);
+  for (const [name, mask] of j.masks!) {
+    const w = weight(model, name);
+    const values = sparseValues(j.updated?.get(name) ?? ((await w.data()) as Float32Array), mask, dtypes.get(name) ?? "F32");
+    replaced.set(name, values);
+    const [rows, cols] = w.shape as [number, number];
+    let zeros = 0;
+    for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+    layers.push({ name, shape: [rows, cols], sparsity: zeros / values.length, nmVerified: verifyNMMask(mask, rows, cols, j.pattern).ok && zerosMatchMask(values, mask) });
+  }
+  if (!layers.every((l) => l.nmVerified)) throw new Error(`N:M verification failed for ${layers.filter((l) => !l.nmVerified).map((l) => l.name).join(", ")}`);
+  const sparse: LlamaModel = { config: model.config, weights: new Map(model.weights) };
+  for (const [name, values] of replaced) {
+    const t = tf.tensor(values, weight(model, name).shape, "float32");
+    j.tensors.push(t);
+    sparse.weights.set(name, t);
+  }
+  const { datasets, seq_len: seqLen } = j.spec.eval;
+  for (const [i, ds] of datasets.entries()) {
+    const text = await loadText(ds, j.io);
+    const w = evalWindows(tokenizeText(text.text, text.format, tokenizer, `dataset ${ds}`), seqLen);
+    if (w.length === 0) throw new InvalidJobError("dataset_invalid", `eval dataset ${ds} is shorter than one window of ${seqLen} tokens`);
+    j.r.check();
+    const dense = perplexity(model, w, { batchSize: EVAL_BATCH_SIZE, onProgress: (d, n) => j.r.progress((i + (d / n) * 0.5) / datasets.length) });
+    await new Promise((res) => setImmediate(res));
+    j.r.check();
+    const sp = perplexity(sparse, w, { batchSize: EVAL_BATCH_SIZE, onProgress: (d, n) => j.r.progress((i + 0.5 + (d / n) * 0.5) / datasets.length) });
+    j.evals.push({ dataset: ds, seqLen, windows: w.length, tokens: dense.tokens, densePerplexity: dense.perplexity, sparsePerplexity: sp.perplexity });
+    await j.r.metrics({ eval: j.evals[j.evals.length - 1] }, true);
+  }
+  j.sparsity = layers.reduce((a, l) => a + l.sparsity * l.shape[0] * l.shape[1], 0) / layers.reduce((a, l) => a + l.shape[0] * l.shape[1], 0);
+}
+
+/** The sparse HF folder with its sidecar (sparsity.json), model card and the mask files the spec asks for. */
+export async function exporting(j: JobRun): Promise<void> {
+  const { spec, jobId } = j;
+  const source = j.source!;
+  const hyperparameters: Record<string, unknown> = {
+    targets: spec.targets, ignore: spec.ignore, calibration: spec.calibration,
+    ...(spec.method === "maskllm" ? { prior: spec.prior, training: spec.training } : { update: spec.method === "sparsegpt" }),
+  };
+  const priorName = spec.method === "maskllm" ? (typeof spec.prior === "object" ? `mask ${spec.prior.mask_id}` : spec.prior) : undefined;
+  const layers = j.layers!;
+  const sidecar = {
+    format: "maskforge-sparsity", version: 1, pattern: spec.pattern, method: spec.method, ...(priorName ? { prior: priorName } : {}),
+    hyperparameters, base: { description: source.description, sha256: source.sha256, ...(source.checkpointId ? { checkpointId: source.checkpointId } : {}) },
+    job: jobId, sparsity: j.sparsity, layers, eval: j.evals, evalBatchSize: EVAL_BATCH_SIZE, ...(j.training ? { training: j.training } : {}),
+  };
+  const card: ModelCardInput = {
+    name: spec.metadata.name ?? `${source.description} ${spec.pattern} (${spec.method})`, baseModel: source.description, baseSha256: source.sha256,
+    pattern: spec.pattern, method: spec.method, prior: priorName, hyperparameters, layers, sparsity: j.sparsity!, eval: j.evals, jobId,
+  };
+  await mkdir(join(j.workDir, "out"), { recursive: true });
+  const formats = new Set(spec.export.formats);
+  const extraFiles: Record<string, string | Uint8Array> = { "sparsity.json": JSON.stringify(sidecar, null, 2) + "\n", "README.md": renderModelCard(card) };
+  if (formats.has("maskllm_npz")) extraFiles[MASK_NPZ_FILE] = encodeMaskNpz(j.masks!);
+  const logits = j.trained?.logits;
+  if (formats.has("mask_logits") && logits)
+    extraFiles[MASK_LOGITS_FILE] = encodeMaskLogits(logits, candidateCount(j.pattern), {
+      pattern: spec.pattern, baseSha256: source.sha256, steps: spec.method === "maskllm" ? spec.training.steps : 0, hyperparameters,
+      ...(priorName ? { parentMask: priorName } : {}), ...(spec.method === "maskllm" ? { seed: spec.training.seed } : {}),
+    });
+  if (formats.has("hf_safetensors")) j.files = await writeSparseFolder({ srcDir: source.dir, outDir: j.outDir, replaced: j.replaced!, extraFiles });
+  else {
+    await mkdir(j.outDir, { recursive: true });
+    for (const [n, c] of Object.entries(extraFiles)) await writeFile(join(j.outDir, n), c);
+    j.files = Object.keys(extraFiles).sort();
+  }
+}
+
+export async function uploading(j: JobRun): Promise<void> {
+  const files = j.files!;
+  for (const [i, f] of files.entries()) {
+    j.r.check();
+    const put = await j.io.store.put(jobModelKey(j.jobId, f), createReadStream(join(j.outDir, f)), { contentType: f.endsWith(".json") ? "application/json" : f.endsWith(".md") ? "text/markdown" : "application/octet-stream" });
+    const kind = f === MASK_NPZ_FILE ? "mask_npz" : f === MASK_LOGITS_FILE ? "mask_logits" : f === "sparsity.json" ? "report" : "model_file";
+    j.artifacts.push({ kind, name: f, storageKey: put.key, bytes: put.bytes, sha256: put.sha256 });
+    j.r.progress((i + 1) / files.length);
+  }
+}
