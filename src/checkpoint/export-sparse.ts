@@ -1,7 +1,9 @@
 // A pruned HF folder next to its source: every tensor in the source's own dtype with the pruned linears replaced
 // (exact zeros where the mask drops a weight), every other file (config.json, tokenizer, ...) copied byte for byte,
-// plus the files the caller adds (sparsity.json, README.md, masks). Written into a sibling temp folder and renamed,
-// so a failure never leaves a half-written model.
+// plus the files the caller adds (a job's sparsity.json and README.md, the masks, the CLI's prune_report.json).
+// The one writer of pruned folders, for jobs and `maskforge prune` alike, so both write the same safetensors
+// (with __metadata__ {"format": "pt"}, as transformers' save_pretrained writes it). Written into a sibling temp folder
+// and renamed, so a failure never leaves a half-written model.
 import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CheckpointError } from "./errors.js";
@@ -39,8 +41,12 @@ export async function sourceDtypes(srcDir: string): Promise<Map<string, Dtype>> 
 export interface SparseFolderInput {
   srcDir: string;
   outDir: string;
-  /** weight name → its final values (from sparseValues); every other tensor is copied as stored */
-  replaced: Map<string, Float32Array>;
+  /**
+   * weight name → its final values (from sparseValues), or a function that makes them when the writer reaches the
+   * weight, so that only one is in memory at a time (the writer rounds them to the source dtype); every other
+   * tensor is copied as stored
+   */
+  replaced: ReadonlyMap<string, Float32Array | (() => Promise<Float32Array>)>;
   /** extra files (name → content), written last so they win over a source file of the same name */
   extraFiles?: Record<string, string | Uint8Array>;
   maxShardBytes?: number;
@@ -70,7 +76,10 @@ export async function writeSparseFolder(input: SparseFolderInput): Promise<strin
     const written = await writeCheckpoint(
       tmp,
       specs,
-      async (spec) => input.replaced.get(spec.name) ?? (await reader.readBytes(spec.name)).bytes,
+      async (spec) => {
+        const values = input.replaced.get(spec.name);
+        return values === undefined ? (await reader.readBytes(spec.name)).bytes : typeof values === "function" ? values() : values;
+      },
       { metadata: { format: "pt" }, maxShardBytes: input.maxShardBytes ?? 5 * 1024 ** 3 },
     );
     files.push(...written);

@@ -1,27 +1,26 @@
 // `maskforge prune --method maskllm`: learns the N:M mask (MaskLLM) on the calibration text, starting from a prior
-// (a one-shot mask, none, or a stored mask file), then trims it. Adds mask_logits.safetensors to the output folder;
-// snapshots go to <out>.snapshot (atomically replaced) so an interrupted run can go on with --resume.
+// (a one-shot mask, none, or a stored mask file), then trims it, with the training stage a job runs
+// (src/worker/stages.ts). Adds mask_logits.safetensors to the output folder; snapshots go to <out>.snapshot
+// (atomically replaced) so an interrupted run can go on with --resume.
 import { createHash } from "node:crypto";
 import { readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import cliProgress from "cli-progress";
-import { computeOneShotMasks } from "../maskllm/prune/oneshot.js";
 import { PruneInputError } from "../maskllm/prune/errors.js";
-import { formatPattern, type NMPattern } from "../maskllm/mask/patterns.js";
+import { formatPattern } from "../maskllm/mask/nm.js";
 import { verifyNMMask } from "../maskllm/mask/verify.js";
-import { linearWeightNames, weight, type LlamaModel } from "../maskllm/llama/model.js";
+import { linearWeightNames, weight } from "../maskllm/llama/model.js";
 import { selectLayers } from "../maskllm/prune/select-layers.js";
-import { trainMasks, type MaskTrainingProgress } from "../maskllm/train/loop.js";
+import type { MaskTrainingProgress } from "../maskllm/train/loop.js";
 import { TrainingAbortedError } from "../maskllm/train/errors.js";
 import { hardMaskFromLogits, trimMasks } from "../maskllm/train/trim.js";
 import { candidateCount } from "../maskllm/train/logits.js";
-import { evalWindows, readDocuments, tokenizeStream, type TextFormat } from "../checkpoint/text-dataset.js";
-import type { TextTokenizer } from "../checkpoint/tokenizer.js";
+import { evalWindows, type TextFormat } from "../checkpoint/text-dataset.js";
 import { decodeMaskNpz } from "../checkpoint/mask-npz.js";
 import { decodeMaskLogits, encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
 import type { BackendChoice } from "../maskllm/backend.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
-import { startTrainingThreads, type TrainingThreads } from "../parallel/training-threads.js";
+import { priorOnce, tokenizeText, trainLogits, type PriorSource, type PruneRun } from "../worker/stages.js";
 
 export const MASKLLM_PRIORS = ["sparsegpt", "wanda", "magnitude", "none"] as const;
 
@@ -57,47 +56,47 @@ async function folderSha256(dir: string): Promise<string> {
   return h.digest("hex");
 }
 
-async function priorMasks(o: MaskLlmCliOptions, model: LlamaModel, targets: string[], globs: { targets: string[]; ignore: string[] }, calibWindows: Int32Array[], pattern: NMPattern): Promise<Map<string, Uint8Array> | undefined> {
-  if (o.prior === "none") return undefined;
-  if (o.prior === "sparsegpt" || o.prior === "wanda" || o.prior === "magnitude") {
-    if (calibWindows.length === 0 && o.prior !== "magnitude") throw new PruneInputError(`--prior ${o.prior} needs calibration windows`);
-    const r = await computeOneShotMasks(model, calibWindows, { method: o.prior, pattern, update: false, targets: globs.targets, ignore: globs.ignore });
-    return r.masks;
-  }
-  const bytes = new Uint8Array(await readFile(o.prior).catch(() => {
-    throw new PruneInputError(`--prior: '${o.prior}' is neither ${MASKLLM_PRIORS.join("|")} nor a readable file`);
-  }));
-  const numel = new Map(targets.map((n) => [n, weight(model, n).size] as const));
-  let masks: Map<string, Uint8Array>;
-  if (o.prior.endsWith(".npz")) masks = decodeMaskNpz(bytes, numel);
-  else if (o.prior.endsWith(".safetensors")) {
-    const file = await decodeMaskLogits(bytes, o.prior);
-    if (file.meta.pattern !== formatPattern(pattern)) throw new PruneInputError(`--prior: the logits are for ${file.meta.pattern}, this run is ${formatPattern(pattern)}`);
-    masks = new Map([...file.logits].filter(([k]) => numel.has(k)).map(([k, l]) => [k, hardMaskFromLogits(l, pattern)] as const));
-  } else throw new PruneInputError(`--prior: '${o.prior}' must be a mask .npz or a mask-logits .safetensors file`);
-  for (const [name, m] of masks) {
-    const [rows, cols] = weight(model, name).shape;
-    if (m.length !== rows * cols) throw new PruneInputError(`--prior: the mask of ${name} has ${m.length} values, the weight ${rows}×${cols}`);
-  }
-  if (masks.size === 0) throw new PruneInputError(`--prior: ${o.prior} holds no mask for this model's weights`);
-  return masks;
+/** Where --prior points: none, a one-shot method on the calibration windows, or a mask file read once it is needed. */
+function priorSource(o: MaskLlmCliOptions, run: PruneRun, targets: string[]): PriorSource {
+  if (o.prior === "none" || o.prior === "sparsegpt" || o.prior === "wanda" || o.prior === "magnitude") return o.prior;
+  return async () => {
+    const { model, pattern } = run;
+    const bytes = new Uint8Array(await readFile(o.prior).catch(() => {
+      throw new PruneInputError(`--prior: '${o.prior}' is neither ${MASKLLM_PRIORS.join("|")} nor a readable file`);
+    }));
+    const numel = new Map(targets.map((n) => [n, weight(model, n).size] as const));
+    let masks: Map<string, Uint8Array>;
+    if (o.prior.endsWith(".npz")) masks = decodeMaskNpz(bytes, numel);
+    else if (o.prior.endsWith(".safetensors")) {
+      const file = await decodeMaskLogits(bytes, o.prior);
+      if (file.meta.pattern !== formatPattern(pattern)) throw new PruneInputError(`--prior: the logits are for ${file.meta.pattern}, this run is ${formatPattern(pattern)}`);
+      masks = new Map([...file.logits].filter(([k]) => numel.has(k)).map(([k, l]) => [k, hardMaskFromLogits(l, pattern)] as const));
+    } else throw new PruneInputError(`--prior: '${o.prior}' must be a mask .npz or a mask-logits .safetensors file`);
+    for (const [name, m] of masks) {
+      const [rows, cols] = weight(model, name).shape;
+      if (m.length !== rows * cols) throw new PruneInputError(`--prior: the mask of ${name} has ${m.length} values, the weight ${rows}×${cols}`);
+    }
+    if (masks.size === 0) throw new PruneInputError(`--prior: ${o.prior} holds no mask for this model's weights`);
+    return masks;
+  };
 }
 
 const fileName = (path: string | undefined) => (path === undefined ? undefined : basename(path));
 
-export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel; modelDir: string; tokenizer: TextTokenizer; calibWindows: Int32Array[]; pattern: NMPattern; targetGlobs: string[]; ignoreGlobs: string[] }): Promise<MaskLlmOutcome> {
+/** Trains the mask of `run` (the prior's statistics from its windows, the training batches from every window of --calib), then trims it. */
+export async function runMaskLlm(o: MaskLlmCliOptions, run: PruneRun): Promise<MaskLlmOutcome> {
   if (!o.calib) throw new PruneInputError("--method maskllm needs --calib <file>");
   const t0 = performance.now();
   // what the folder records of a file argument is its name, never a path of this machine
   const priorName = (MASKLLM_PRIORS as readonly string[]).includes(o.prior) ? o.prior : fileName(o.prior);
-  const { model, pattern } = ctx;
-  const targets = selectLayers(linearWeightNames(model.config), ctx.targetGlobs, ctx.ignoreGlobs);
+  const { model, pattern } = run;
+  const targets = selectLayers(linearWeightNames(model.config), run.targets, run.ignore);
   if (targets.length === 0) throw new PruneInputError("--targets/--ignore leave no linear to mask");
-  const docs = readDocuments(await readFile(o.calib, "utf8"), o.calibFormat);
-  const windows = evalWindows(tokenizeStream(ctx.tokenizer, docs, { bos: ctx.tokenizer.bosId }), o.seqLen);
+  const windows = evalWindows(tokenizeText(await readFile(o.calib, "utf8"), o.calibFormat, run.tokenizer, o.calib), o.seqLen);
   if (windows.length === 0) throw new PruneInputError(`${o.calib}: shorter than one window of ${o.seqLen} tokens`);
   const resume = o.resume ? new Uint8Array(await readFile(o.resume)) : undefined;
-  const prior = resume ? undefined : await priorMasks(o, model, targets, { targets: ctx.targetGlobs, ignore: ctx.ignoreGlobs }, ctx.calibWindows, pattern);
+  const prior = priorOnce(run, priorSource(o, run, targets));
+  if (!resume) await prior();
   const snapshotPath = `${o.out.replace(/\/+$/, "")}.snapshot`;
   const bar = !o.json && process.stdout.isTTY
     ? new cliProgress.SingleBar({ format: "maskllm |{bar}| {value}/{total} steps  loss {loss}  τ {tau}  κ {kappa}  change {change}  {tps} tok/s  eta {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -107,13 +106,11 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
   process.once("SIGINT", onSig);
   let last: MaskTrainingProgress | undefined;
   const threads = o.threads ?? defaultTrainingThreads(o.microBatches);
-  let pool: TrainingThreads | undefined;
   try {
-    pool = await startTrainingThreads(model, threads, o.backend);
     bar?.start(o.steps, 0, { loss: "-", tau: "-", kappa: "-", change: "-", tps: "-" });
-    const r = await trainMasks({
-      model, windows, targets, prior, resume, signal: ac.signal, replicas: pool.replicas, executor: pool.executor,
+    const r = await trainLogits(run, {
       options: { pattern, steps: o.steps, batchSize: o.batchSize, microBatches: o.microBatches, seed: o.seed, progressEvery: 1, snapshotEvery: o.snapshotEvery ?? 0, ...(o.lr !== undefined ? { lr: o.lr, lrMin: o.lr / 10 } : {}) },
+      targets, windows, prior, resume, threads, backend: o.backend, signal: ac.signal,
       onProgress: (p) => {
         last = p;
         bar?.update(p.step, { loss: p.loss.toFixed(3), tau: p.tau.toFixed(2), kappa: p.kappa.toFixed(0), change: p.maskChange.toFixed(4), tps: p.tokensPerSec.toFixed(0) });
@@ -127,7 +124,7 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
     });
     bar?.stop();
     const masks = trimMasks(r.logits, r.targets, pattern);
-    const baseSha256 = await folderSha256(ctx.modelDir);
+    const baseSha256 = await folderSha256(run.srcDir);
     const logitsBytes = encodeMaskLogits(r.logits, candidateCount(pattern), {
       pattern: formatPattern(pattern), baseSha256, steps: r.options.steps, seed: r.options.seed,
       hyperparameters: { ...r.options, pattern: formatPattern(pattern), seqLen: o.seqLen, calib: fileName(o.calib), calibFormat: o.calibFormat } as Record<string, unknown>,
@@ -156,6 +153,5 @@ export async function runMaskLlm(o: MaskLlmCliOptions, ctx: { model: LlamaModel;
     throw e;
   } finally {
     process.removeListener("SIGINT", onSig);
-    await pool?.close();
   }
 }

@@ -43,6 +43,7 @@ test("prune --method maskllm writes sparse weights and both mask artifacts; they
   assert.equal(report.threads, 2);
   assert.ok((await stat(`${out}.snapshot`)).size > 0);
   const reader = await SafetensorsReader.open(join(out, "model.safetensors"));
+  assert.deepEqual(reader.metadata, { format: "pt" }, "the writer jobs use");
   const names = reader.tensors.map((t) => t.name).filter((n) => n.endsWith("_proj.weight"));
   const numel = new Map(reader.tensors.filter((t) => names.includes(t.name)).map((t) => [t.name, t.shape[0] * t.shape[1]] as const));
   const masks = decodeMaskNpz(new Uint8Array(await readFile(join(out, "mask_compressed.npz"))), numel, { require: true });

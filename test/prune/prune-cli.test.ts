@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { importLlama2c } from "../../src/checkpoint/llama2c.js";
 import { CheckpointReader } from "../../src/checkpoint/safetensors/checkpoint.js";
+import { SafetensorsReader } from "../../src/checkpoint/safetensors/reader.js";
 import { decodeMaskNpz } from "../../src/checkpoint/mask-npz.js";
 import { verifyNMMask, zerosMatchMask } from "../../src/maskllm/mask/verify.js";
 import { isExactNM } from "../../src/maskllm/mask/patterns.js";
@@ -44,6 +45,12 @@ test("prune --method sparsegpt writes a HF folder with exact N:M zeros, unchange
   assert.equal(report.calibration.tokens, 4 * 32);
   for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"])
     assert.deepEqual(await readFile(join(out, f)), await readFile(join(model, f)), f);
+  // the writer jobs use: safetensors files say their format, as transformers' save_pretrained writes them
+  for (const f of (await readdir(out)).filter((n) => n.endsWith(".safetensors"))) {
+    const r = await SafetensorsReader.open(join(out, f));
+    assert.deepEqual(r.metadata, { format: "pt" }, f);
+    await r.close();
+  }
   const src = await CheckpointReader.open(model);
   const dst = await CheckpointReader.open(out);
   const masks = decodeMaskNpz(await readFile(join(out, "mask_compressed.npz")), new Map(report.layers.map((l: { name: string; shape: number[] }) => [l.name, l.shape[0] * l.shape[1]])));

@@ -1,38 +1,23 @@
-// `maskforge prune <model-dir>`: one-shot N:M pruning of a HF LLaMA folder into a new HF folder.
-// Methods dispatch through PRUNE_METHODS, so a new method (e.g. maskllm) is one more entry.
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+// `maskforge prune <model-dir>`: N:M pruning of a HF LLaMA folder into a new HF folder, on this machine. It runs a
+// job's stage functions (src/worker/stages.ts) and writes the folder with checkpoint/export-sparse.ts, so a folder
+// it writes is what a job would write. Methods dispatch through PRUNE_METHODS, so a new method is one more entry.
+import { readdir, readFile } from "node:fs/promises";
+import { basename, resolve } from "node:path";
 import { Command, Option } from "commander";
-import type { LlamaModel } from "../../maskllm/llama/model.js";
-import { parsePattern, type NMPattern } from "../../maskllm/mask/patterns.js";
-import { computeOneShotMasks, maskedWeight, type OneShotProgress, type LayerReport } from "../../maskllm/prune/oneshot.js";
+import { parsePattern } from "../../maskllm/mask/nm.js";
+import { maskedWeight, type LayerReport } from "../../maskllm/prune/oneshot.js";
 import { DEFAULT_IGNORE, DEFAULT_TARGETS } from "../../maskllm/prune/select-layers.js";
 import { PruneInputError } from "../../maskllm/prune/errors.js";
 import { initBackend, type BackendChoice } from "../../maskllm/backend.js";
+import { weight } from "../../maskllm/llama/model.js";
+import { writeSparseFolder } from "../../checkpoint/export-sparse.js";
 import { loadModelDir } from "../../checkpoint/load.js";
-import { readDocuments, sampleWindows, tokenizeStream, type TextFormat } from "../../checkpoint/text-dataset.js";
-import type { TextTokenizer } from "../../checkpoint/tokenizer.js";
-import { CheckpointReader } from "../../checkpoint/safetensors/checkpoint.js";
-import { writeCheckpoint, type TensorSpec } from "../../checkpoint/safetensors/writer.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../../checkpoint/mask-npz.js";
-import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
+import type { TextFormat } from "../../checkpoint/text-dataset.js";
+import type { TextTokenizer } from "../../checkpoint/tokenizer.js";
 import { DEFAULT_TRAINING_OPTIONS } from "../../maskllm/train/options.js";
-
-export interface PruneRunContext {
-  model: LlamaModel;
-  /** empty when the method needs no data and no --calib was given */
-  calibWindows: Int32Array[];
-  pattern: NMPattern;
-  update: boolean;
-  targets: string[];
-  ignore: string[];
-  batchSize: number;
-  onProgress: (p: OneShotProgress) => void;
-  /** for methods with options of their own (maskllm) */
-  modelDir?: string;
-  tokenizer?: TextTokenizer;
-  cli?: PruneCliOptions;
-}
+import { oneShotMasks, sampleCalibration, tokenizeText, type PruneRun, type StageEvents } from "../../worker/stages.js";
+import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
 
 export interface PruneRunOutcome {
   /** per HF weight name, 0/1 (1 = keep), row-major [out, in] */
@@ -49,16 +34,20 @@ export interface PruneMethod {
   needsCalibration: boolean;
   /** whether --no-update means anything for it */
   supportsUpdate: boolean;
-  run(ctx: PruneRunContext): Promise<PruneRunOutcome>;
+  run(run: PruneRun, o: PruneCliOptions): Promise<PruneRunOutcome>;
 }
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const oneShot = (method: "magnitude" | "wanda" | "sparsegpt"): PruneMethod => ({
   needsCalibration: method !== "magnitude",
   supportsUpdate: method === "sparsegpt",
-  run: (ctx) =>
-    computeOneShotMasks(ctx.model, ctx.calibWindows, {
-      method, pattern: ctx.pattern, update: method === "sparsegpt" && ctx.update,
-      targets: ctx.targets, ignore: ctx.ignore, batchSize: ctx.batchSize, onProgress: ctx.onProgress,
+  run: (run, o) =>
+    oneShotMasks(run, {
+      method, update: method === "sparsegpt" && o.update, batchSize: o.batchSize,
+      onProgress: (p) => {
+        if (!o.json && p.phase === "calibrate") log(`block ${p.layer + 1}/${p.layers}: calibrating`);
+      },
     }),
 });
 
@@ -70,8 +59,8 @@ export const PRUNE_METHODS: Record<string, PruneMethod> = {
   maskllm: {
     needsCalibration: true,
     supportsUpdate: false,
-    run: async (ctx) => {
-      const r = await runMaskLlm(ctx.cli!, { model: ctx.model, modelDir: ctx.modelDir!, tokenizer: ctx.tokenizer!, calibWindows: ctx.calibWindows, pattern: ctx.pattern, targetGlobs: ctx.targets, ignoreGlobs: ctx.ignore });
+    run: async (run, o) => {
+      const r = await runMaskLlm(o, run);
       return { masks: r.masks, extraFiles: r.extraFiles, report: r.report as unknown as PruneRunOutcome["report"] };
     },
   },
@@ -79,58 +68,36 @@ export const PRUNE_METHODS: Record<string, PruneMethod> = {
 
 /** `count` seeded windows of seqLen tokens from a text file (BOS before each document). */
 export async function calibrationWindows(file: string, format: TextFormat, tokenizer: TextTokenizer, count: number, seqLen: number, seed: number): Promise<Int32Array[]> {
-  const docs = readDocuments(await readFile(file, "utf8"), format);
-  if (docs.length === 0) throw new PruneInputError(`${file}: no ${format} documents in the calibration file`);
-  const tokens = tokenizeStream(tokenizer, docs, { bos: tokenizer.bosId });
-  if (tokens.length < seqLen) throw new PruneInputError(`${file}: ${tokens.length} tokens, fewer than one window of ${seqLen}`);
-  return sampleWindows(tokens, count, seqLen, seed);
+  return sampleCalibration(tokenizeText(await readFile(file, "utf8"), format, tokenizer, file), count, seqLen, seed, file);
 }
 
-const WEIGHT_FILE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.pt|\.pth|\.ckpt|\.npz|\.partial-\d+)$/;
+/** A run's events on the console: no stop but the process's own, log lines on stderr unless the output is JSON. */
+function consoleEvents(json: boolean | undefined): StageEvents {
+  return {
+    signal: new AbortController().signal,
+    check: () => {},
+    progress: () => {},
+    log: async (message) => {
+      if (!json) log(message);
+    },
+  };
+}
 
 /**
- * Writes the pruned HF folder: every tensor of the source checkpoint in its own dtype, the pruned linears replaced;
- * config.json, tokenizer and the other small files copied byte for byte; the masks as mask_compressed.npz.
- * Everything goes to a sibling temp folder first, renamed at the end.
+ * Writes the pruned HF folder with the writer jobs use: every tensor of the source checkpoint in its own dtype, the
+ * pruned linears replaced (made one at a time as the writer reaches them); config.json, tokenizer and the other
+ * small files copied byte for byte; the masks as mask_compressed.npz, the method's files and prune_report.json.
  */
-export async function writePrunedFolder(srcDir: string, outDir: string, model: LlamaModel, outcome: PruneRunOutcome, report: unknown): Promise<void> {
+export async function writePrunedFolder(run: PruneRun, outDir: string, outcome: PruneRunOutcome, report: unknown): Promise<void> {
   const existing = await readdir(outDir).catch(() => undefined);
   if (existing && existing.length > 0) throw new PruneInputError(`output folder ${outDir} exists and is not empty`);
-  const tmp = join(dirname(outDir), `.${basename(outDir)}.partial-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  const reader = await CheckpointReader.open(srcDir);
-  try {
-    for (const f of await readdir(srcDir)) {
-      if (WEIGHT_FILE.test(f) || !(await stat(join(srcDir, f))).isFile()) continue;
-      await copyFile(join(srcDir, f), join(tmp, f));
-    }
-    const specs: TensorSpec[] = [];
-    for (const name of reader.names) {
-      const e = await reader.entry(name);
-      if (outcome.masks.has(name) && e.dtype !== "F32" && e.dtype !== "F16" && e.dtype !== "BF16")
-        throw new PruneInputError(`cannot write pruned '${name}' back as ${e.dtype}`);
-      specs.push({ name, dtype: e.dtype, shape: e.shape });
-    }
-    await writeCheckpoint(tmp, specs, async (spec) => {
-      const mask = outcome.masks.get(spec.name);
-      if (!mask) return (await reader.readBytes(spec.name)).bytes;
-      const updated = outcome.weights?.get(spec.name);
-      if (updated) return updated;
-      const t = model.weights.get(spec.name);
-      return maskedWeight(t ? ((await t.data()) as Float32Array) : (await reader.readFloat32(spec.name)).values, mask);
-    }, { maxShardBytes: 5 * 1024 ** 3 });
-    await writeFile(join(tmp, MASK_NPZ_FILE), encodeMaskNpz(outcome.masks));
-    for (const [name, bytes] of outcome.extraFiles ?? []) await writeFile(join(tmp, name), bytes);
-    await writeFile(join(tmp, "prune_report.json"), JSON.stringify(report, null, 2) + "\n");
-    await rm(outDir, { recursive: true, force: true });
-    await rename(tmp, outDir);
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw err;
-  } finally {
-    await reader.close();
-  }
+  const replaced = new Map(
+    [...outcome.masks].map(([name, mask]) => [name, async () => outcome.weights?.get(name) ?? maskedWeight((await weight(run.model, name).data()) as Float32Array, mask)] as const),
+  );
+  const extraFiles: Record<string, string | Uint8Array> = { [MASK_NPZ_FILE]: encodeMaskNpz(outcome.masks) };
+  for (const [name, bytes] of outcome.extraFiles ?? []) extraFiles[name] = bytes;
+  extraFiles["prune_report.json"] = JSON.stringify(report, null, 2) + "\n";
+  await writeSparseFolder({ srcDir: run.srcDir, outDir, replaced, extraFiles });
 }
 
 function formatTable(layers: LayerReport[]): string {
@@ -148,7 +115,7 @@ const int = (name: string, min: number) => (v: string) => {
 };
 const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
 
-interface PruneCliOptions {
+export interface PruneCliOptions {
   method: string;
   update: boolean;
   pattern: string;
@@ -178,24 +145,21 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
   if (!method) throw new PruneInputError(`unknown --method '${o.method}' (one of ${Object.keys(PRUNE_METHODS).join(", ")})`);
   const pattern = parsePattern(o.pattern);
   if (method.needsCalibration && !o.calib) throw new PruneInputError(`--method ${o.method} needs --calib <file>`);
-  const log = (s: string) => process.stderr.write(`${s}\n`);
   const backend = await initBackend(o.backend);
   const t0 = performance.now();
-  const { model, tokenizer } = await loadModelDir(resolve(modelDir));
+  const srcDir = resolve(modelDir);
+  const { model, tokenizer } = await loadModelDir(srcDir);
   try {
-    const calibWindows = o.calib ? await calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : [];
-    const outcome = await method.run({
-      model, calibWindows, pattern, update: o.update, targets: o.targets, ignore: o.ignore, batchSize: o.batchSize,
-      onProgress: (p) => { if (!o.json && p.phase === "calibrate") log(`block ${p.layer + 1}/${p.layers}: calibrating`); },
-      modelDir: resolve(modelDir), tokenizer, cli: o,
-    });
+    const windows = o.calib ? await calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : [];
+    const run: PruneRun = { srcDir, model, tokenizer, pattern, targets: o.targets, ignore: o.ignore, windows, events: consoleEvents(o.json) };
+    const outcome = await method.run(run, o);
     const report = {
-      ...outcome.report, model: resolve(modelDir), out: resolve(o.out), backend,
+      ...outcome.report, model: srcDir, out: resolve(o.out), backend,
       calibFile: o.calib ?? null, calibFormat: o.calibFormat, seed: o.seed, totalSeconds: 0,
     };
     // the folder's prune_report.json names its inputs by name: it travels, and must not carry this machine's paths
     const { out: _out, ...inFolder } = report;
-    await writePrunedFolder(resolve(modelDir), resolve(o.out), model, outcome, { ...inFolder, model: basename(resolve(modelDir)), calibFile: o.calib ? basename(o.calib) : null });
+    await writePrunedFolder(run, resolve(o.out), outcome, { ...inFolder, model: basename(srcDir), calibFile: o.calib ? basename(o.calib) : null });
     report.totalSeconds = (performance.now() - t0) / 1000;
     if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
     else {
