@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DelayedError, type Queue } from "bullmq";
 import type { JobEvent, Prisma, PrismaClient } from "@prisma/client";
-import type { Config } from "../config.js";
 import { classifyError, isUserError, JobLostError, stopRetrying } from "../contract/errors.js";
 import { assertJobSpec, networkPolicy, type JobSpec } from "../contract/job-spec.js";
 import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
@@ -15,6 +14,7 @@ import { isFinal, type JobStatus } from "../contract/status.js";
 import { transition, writeEvent, type TransitionPatch } from "../db/transitions.js";
 import { jobPrefix, jobSnapshotKey, type BlobStore } from "../storage/index.js";
 import { isHandback } from "./handback.js";
+import type { JobIoContext } from "./job-io-context.js";
 import { JobWebhooks } from "./job-webhooks.js";
 import { runPipeline, skippedStages, type PipelineOutcome } from "./pipeline.js";
 import { JobReporter, type ProgressPayload } from "./reporter.js";
@@ -29,10 +29,8 @@ export interface QueueJob {
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
 }
 
-export interface RunJobDeps {
-  config: Config;
-  prisma: PrismaClient;
-  store: BlobStore;
+/** What a job's inputs and outputs go through (job-io-context.ts), and the worker's own. */
+export interface RunJobDeps extends Pick<JobIoContext, "config" | "prisma" | "store"> {
   log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   /** poll interval of the reporter (tests shorten it) */
   pollMs?: number;
