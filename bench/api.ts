@@ -7,7 +7,7 @@ import { cpus, loadavg } from "node:os";
 import autocannon from "autocannon";
 import { createJob } from "../src/db/jobs.repository.js";
 import { createPrisma } from "../src/db/client.js";
-import { parseJobSpec } from "../src/contract/job-spec.js";
+import { parseJobSpec } from "../src/contract/job-spec/parse.js";
 import { benchTenant, DATABASE_URL, freePort, startApi } from "./api-child.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);

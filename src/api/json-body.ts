@@ -1,7 +1,7 @@
 // JSON request bodies: nesting is bounded on the raw text, before JSON.parse or anything recursive (schema
 // checks, structuredClone, hashing) sees it, so 200k levels of `[` are a 400, not a stack overflow.
 import type { FastifyInstance } from "fastify";
-import { MAX_SPEC_DEPTH } from "../contract/job-spec.js";
+import { MAX_SPEC_DEPTH } from "../contract/job-spec/storable-json.js";
 import { HttpProblem, PROBLEM_TYPES } from "./problem.js";
 
 /** deepest nesting of any JSON body the API takes (the job spec is the deepest) */

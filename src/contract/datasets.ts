@@ -1,5 +1,6 @@
 // The builtin datasets a job may name as `builtin:<name>`: one table for the job spec's schema, messages and
 // defaults, the worker that reads them from SHARED_DIR and the CLI's help. A new builtin is one more row.
+// Also how any dataset reference of a spec (builtin:, file:, https) is read.
 
 export const TEXT_FORMATS = ["stories", "wikitext"] as const;
 export type TextFormatName = (typeof TEXT_FORMATS)[number];
@@ -34,4 +35,13 @@ export const EVAL_BUILTINS = names.filter((n) => BUILTIN_DATASETS[n].eval);
 export function builtinDataset(ref: string): Readonly<Builtin> | undefined {
   const name = ref.startsWith("builtin:") ? ref.slice("builtin:".length) : undefined;
   return name !== undefined && Object.prototype.hasOwnProperty.call(BUILTIN_DATASETS, name) ? BUILTIN_DATASETS[name as BuiltinDataset] : undefined;
+}
+
+export type DatasetRef = { kind: "builtin"; name: string } | { kind: "file"; id: string } | { kind: "url"; url: string };
+
+/** Splits a dataset reference of calibration.dataset or eval.datasets. */
+export function parseDatasetRef(ref: string): DatasetRef {
+  if (ref.startsWith("builtin:")) return { kind: "builtin", name: ref.slice("builtin:".length) };
+  if (ref.startsWith("file:")) return { kind: "file", id: ref.slice("file:".length).toLowerCase() };
+  return { kind: "url", url: ref };
 }

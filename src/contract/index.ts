@@ -3,6 +3,12 @@
 export * from "./datasets.js";
 export * from "./errors.js";
 export * from "./events.js";
-export * from "./job-spec.js";
+export * from "./job-spec/examples.js";
+export * from "./job-spec/network-policy.js";
+export * from "./job-spec/parse.js";
+export * from "./job-spec/schema.js";
+export type { SpecError } from "./job-spec/schema-errors.js";
+export * from "./job-spec/source.js";
+export * from "./job-spec/storable-json.js";
 export * from "./queues.js";
 export * from "./status.js";

@@ -4,7 +4,8 @@
 // per-job sequence numbers stay gap-free and unique under concurrency.
 import { createHash } from "node:crypto";
 import { Prisma, type Job, type JobEvent } from "@prisma/client";
-import { redactSpec, type JobSpec } from "../contract/job-spec.js";
+import type { JobSpec } from "../contract/job-spec/schema.js";
+import { redactSpec } from "../contract/job-spec/source.js";
 import { InvalidJobError } from "../contract/errors.js";
 import { JOB_EVENT_TYPES } from "../contract/events.js";
 import type { JobStatus } from "../contract/status.js";

@@ -4,7 +4,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidJobError } from "../contract/errors.js";
 import { BUILTIN_DATASETS, builtinDataset, builtinRef, type BuiltinDataset } from "../contract/datasets.js";
-import { parseDatasetRef } from "../contract/job-spec.js";
+import { parseDatasetRef } from "../contract/datasets.js";
 import type { TextFormat } from "../checkpoint/text-dataset.js";
 import { BlobNotFoundError } from "../storage/index.js";
 import { ByteBudget, writeStream } from "./files.js";

@@ -1,6 +1,6 @@
 // What the stages of a job's pipeline share (JobRun) and what the pipeline hands run-job.ts (PipelineOutcome).
 import type * as tf from "@tensorflow/tfjs";
-import type { JobSpec } from "../contract/job-spec.js";
+import type { JobSpec } from "../contract/job-spec/schema.js";
 import type { LoadedModel } from "../checkpoint/load.js";
 import type { NMPattern } from "../maskllm/mask/nm.js";
 import type { TrainMasksResult } from "../maskllm/train/loop.js";

@@ -6,7 +6,7 @@
 // checks, the snapshot's artifact row), the one way to Postgres; run-job.ts registers the outcome as final.
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import type { JobSpec, MaskllmJobSpec } from "../contract/job-spec.js";
+import type { JobSpec, MaskllmJobSpec } from "../contract/job-spec/schema.js";
 import { JOB_STAGES, type JobStage } from "../contract/status.js";
 import { loadModelDir } from "../checkpoint/load.js";
 import { MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";

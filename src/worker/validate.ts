@@ -3,7 +3,7 @@
 // worker's memory. Everything here reads headers only; no weight is loaded yet.
 import type { Config } from "../config.js";
 import { InvalidJobError } from "../contract/errors.js";
-import type { JobSpec } from "../contract/job-spec.js";
+import type { JobSpec } from "../contract/job-spec/schema.js";
 import { parsePattern } from "../maskllm/mask/nm.js";
 import { parseHfConfig } from "../checkpoint/hf-config.js";
 import { checkWeightShapes, readConfigJson } from "../checkpoint/load.js";

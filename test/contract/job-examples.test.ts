@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { parseJobSpec } from "../../src/contract/job-spec.js";
+import { parseJobSpec } from "../../src/contract/job-spec/parse.js";
 
 const dir = join(import.meta.dirname, "../../jobs");
 const SLOT = "00000000-0000-0000-0000-000000000000";

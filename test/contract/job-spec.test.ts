@@ -3,17 +3,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Value } from "typebox/value";
-import {
-  JobSpecExamples,
-  JobSpecSchema,
-  assertJobSpec,
-  hubSourceFromUrl,
-  normalizeSource,
-  parseDatasetRef,
-  parseJobSpec,
-  redactSpec,
-  sourceUrlKind,
-} from "../../src/contract/job-spec.js";
+import { parseDatasetRef } from "../../src/contract/datasets.js";
+import { JobSpecExamples } from "../../src/contract/job-spec/examples.js";
+import { assertJobSpec, parseJobSpec } from "../../src/contract/job-spec/parse.js";
+import { JobSpecSchema } from "../../src/contract/job-spec/schema.js";
+import { hubSourceFromUrl, normalizeSource, redactSpec, sourceUrlKind } from "../../src/contract/job-spec/source.js";
 import { parsePattern } from "../../src/maskllm/mask/nm.js";
 
 const CKPT = "3f8a2c1e-7b4d-4e9a-9c2f-1a5b6d7e8f90";

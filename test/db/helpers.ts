@@ -4,7 +4,8 @@ import { after } from "node:test";
 import { randomUUID } from "node:crypto";
 import type { PrismaClient } from "@prisma/client";
 import { createPrisma } from "../../src/db/client.js";
-import { parseJobSpec, type JobSpec } from "../../src/contract/job-spec.js";
+import { parseJobSpec } from "../../src/contract/job-spec/parse.js";
+import type { JobSpec } from "../../src/contract/job-spec/schema.js";
 import { testConfig } from "../helpers/config.js";
 
 export function testDb(): { prisma: PrismaClient; tenant: () => Promise<string> } {

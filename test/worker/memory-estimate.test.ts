@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { initBackend } from "../../src/maskllm/backend.js";
 import type { LlamaConfig } from "../../src/maskllm/llama/config.js";
 import { expectedWeightShapes, linearWeightNames } from "../../src/maskllm/llama/model.js";
-import { assertJobSpec } from "../../src/contract/job-spec.js";
+import { assertJobSpec } from "../../src/contract/job-spec/parse.js";
 import { InvalidJobError } from "../../src/contract/errors.js";
 import { exportModelDir } from "../../src/checkpoint/export.js";
 import { estimateMemoryBytes, validateCheckpoint } from "../../src/worker/validate.js";

@@ -1,7 +1,8 @@
 // `jobs create`: the request body from a spec file (jobs/*.json) and/or flags, checked locally against the
 // same contract the API uses, so a typo fails at once with its JSON path instead of after a round trip.
 import { readFile } from "node:fs/promises";
-import { ONE_SHOT_METHODS, parseJobSpec } from "../../contract/job-spec.js";
+import { parseJobSpec } from "../../contract/job-spec/parse.js";
+import { ONE_SHOT_METHODS } from "../../contract/job-spec/schema.js";
 import { CliError } from "./errors.js";
 import { EXIT } from "./exit-codes.js";
 

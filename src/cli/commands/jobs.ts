@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { ArtifactView, JobView } from "../../contract/api/components.js";
 import { builtinRef, CALIBRATION_BUILTINS } from "../../contract/datasets.js";
-import { EXPORT_FORMATS, METHODS, PRIOR_METHODS } from "../../contract/job-spec.js";
+import { EXPORT_FORMATS, METHODS, PRIOR_METHODS } from "../../contract/job-spec/schema.js";
 import { JOB_STATUSES } from "../../contract/status.js";
 import type { ApiClient } from "../client/api-client.js";
 import { action, positiveInteger, printJson, table, usageExitCodes } from "../client/command.js";

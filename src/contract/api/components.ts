@@ -1,7 +1,7 @@
 // The resources the API registers under their $id (the OpenAPI components), and the static types of its answers
 // for clients: Answer<typeof JobPage> is what GET /v1/jobs sends, with every Type.Ref("Job") resolved.
 import type { Static, TSchema, TUnsafe } from "typebox";
-import type { JobSpec } from "../job-spec.js";
+import type { JobSpec } from "../job-spec/schema.js";
 import { CheckpointSchema } from "./checkpoints.js";
 import { DataFileSchema } from "./files.js";
 import { ArtifactSchema, JobSchema } from "./jobs.js";

@@ -1,4 +1,4 @@
-// Job resources as the API shows them. The request body is the job spec from src/contract/job-spec.ts,
+// Job resources as the API shows them. The request body is the job spec from src/contract/job-spec/schema.ts,
 // checked by parseJobSpec (the schema here only documents it).
 import { Type } from "typebox";
 import { JobEventSchema } from "../events.js";

@@ -4,7 +4,9 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidJobError } from "../../contract/errors.js";
-import { networkPolicy, normalizeSource, s3Problem, sourceUrlKind, type JobSource } from "../../contract/job-spec.js";
+import { networkPolicy, s3Problem } from "../../contract/job-spec/network-policy.js";
+import type { JobSource } from "../../contract/job-spec/schema.js";
+import { normalizeSource, sourceUrlKind } from "../../contract/job-spec/source.js";
 import { ByteBudget, folderDigest, writeStream, type StoredFile } from "../files.js";
 import { fetchCheckpoint } from "./checkpoint-source.js";
 import type { FetchedSource } from "./fetched.js";

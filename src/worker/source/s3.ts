@@ -8,7 +8,7 @@ import type { Readable } from "node:stream";
 import { GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import type { Config } from "../../config.js";
 import { InvalidJobError, s3SourceError, TransientError } from "../../contract/errors.js";
-import { parseS3Url } from "../../contract/job-spec.js";
+import { parseS3Url } from "../../contract/job-spec/source.js";
 import { writeStream, safeRelativeName, type ByteBudget, type StoredFile } from "../files.js";
 import { MODEL_SIDE_FILES, shardsOf } from "./model-files.js";
 

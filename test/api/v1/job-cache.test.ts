@@ -9,7 +9,7 @@ import type { App } from "../../../src/api/app.js";
 import { createJob, updateProgress } from "../../../src/db/jobs.repository.js";
 import { transition } from "../../../src/db/transitions.js";
 import { JobChangeListener, LISTENER_APPLICATION_NAME } from "../../../src/db/job-change-listener.js";
-import { parseJobSpec } from "../../../src/contract/job-spec.js";
+import { parseJobSpec } from "../../../src/contract/job-spec/parse.js";
 import { testConfig } from "../../helpers/config.js";
 import { hubJob, newTenant, prisma, v1App } from "./helpers.js";
 

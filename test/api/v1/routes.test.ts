@@ -6,7 +6,8 @@ import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import { appendEvent, createJob } from "../../../src/db/jobs.repository.js";
 import { transition } from "../../../src/db/transitions.js";
-import { parseJobSpec, type JobSpec } from "../../../src/contract/job-spec.js";
+import { parseJobSpec } from "../../../src/contract/job-spec/parse.js";
+import type { JobSpec } from "../../../src/contract/job-spec/schema.js";
 import { QUEUE_NAMES } from "../../../src/contract/queues.js";
 import { hubJob, multipart, newTenant, prisma, safetensors, snapshot, TINY_CONFIG, TINY_WEIGHTS, tinyCheckpointUpload, v1App } from "./helpers.js";
 

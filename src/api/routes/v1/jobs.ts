@@ -4,7 +4,10 @@
 // attached for the OpenAPI document only. What happens to a job is the jobs repository's (app.jobs).
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { JobSpecExamples, JobSpecSchema, networkPolicy, parseJobSpec } from "../../../contract/job-spec.js";
+import { JobSpecExamples } from "../../../contract/job-spec/examples.js";
+import { networkPolicy } from "../../../contract/job-spec/network-policy.js";
+import { parseJobSpec } from "../../../contract/job-spec/parse.js";
+import { JobSpecSchema } from "../../../contract/job-spec/schema.js";
 import type { JobWithResults } from "../../../db/job-reads.js";
 import { QUEUE_POSITION_MAX_AGE_MS } from "../../plugins/app/jobs-repository.js";
 import { HttpProblem, PROBLEM_TYPES } from "../../problem.js";

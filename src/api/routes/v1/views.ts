@@ -1,6 +1,7 @@
 // Rows as the API shows them: dates as ISO strings, BigInt sizes as numbers, secrets left out, links added.
 import type { Artifact, Checkpoint, DataFile, Job, JobEvent, MaskArtifact } from "@prisma/client";
-import { redactSpec, type JobSpec } from "../../../contract/job-spec.js";
+import type { JobSpec } from "../../../contract/job-spec/schema.js";
+import { redactSpec } from "../../../contract/job-spec/source.js";
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
