@@ -1,8 +1,9 @@
-// A small random LLaMA built in code, for tests that need a real model but not a real checkpoint.
+// A small random LLaMA built in code, for tests that need a real model but not a real checkpoint (seconds, not
+// minutes), and pseudo-text to feed it; both seeded, so a test's model and data are the same on every run.
 import * as tf from "@tensorflow/tfjs";
 import type { LlamaConfig } from "../../src/maskllm/llama/config.js";
 import { expectedWeightShapes, type LlamaModel } from "../../src/maskllm/llama/model.js";
-import { mulberry32Bits } from "../../src/maskllm/train/rng.js";
+import { mulberry32, mulberry32Bits } from "../../src/maskllm/train/rng.js";
 
 export interface TinyLlamaOptions {
   layers?: number;
@@ -59,4 +60,15 @@ export function tinyLlama(o: TinyLlamaOptions = {}): LlamaModel {
     weights.set(name, tf.tensor(v, shape));
   }
   return { config, weights };
+}
+
+/** Token windows with some structure (a token often follows from the one before), so a loss can move. */
+export function tinyWindows(count: number, seqLen: number, vocab: number, seed = 7): Int32Array[] {
+  const next = mulberry32(seed);
+  return Array.from({ length: count }, () => {
+    const w = new Int32Array(seqLen);
+    w[0] = 1;
+    for (let i = 1; i < seqLen; i++) w[i] = next() < 0.7 ? (w[i - 1] * 3 + 1) % vocab : Math.floor(next() * vocab);
+    return w;
+  });
 }

@@ -8,9 +8,10 @@ import { applyMasks, trimMasks } from "../../src/maskllm/train/trim.js";
 import { SnapshotError } from "../../src/maskllm/train/snapshot.js";
 import { isExactNM } from "../../src/maskllm/mask/patterns.js";
 import { decodeMaskLogits, encodeMaskLogits } from "../../src/checkpoint/mask-logits.js";
-import { tinyModel, tinyWindows } from "./tiny-model.js";
+import { tinyLlama, tinyWindows } from "../helpers/tiny-llama.js";
 
 const P24 = { n: 2, m: 4 };
+const tinyModel = (seed = 1) => tinyLlama({ seed, hidden: 16, intermediate: 24, vocab: 32 });
 const windows = tinyWindows(12, 16, 32);
 const base = { steps: 12, batchSize: 3, seed: 5, progressEvery: 4 };
 

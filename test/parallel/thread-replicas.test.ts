@@ -10,8 +10,9 @@ import { logitsGradient, sampleMasks, splitBatch, type MaskContext } from "../..
 import { candidateMatrix } from "../../src/maskllm/mask/patterns.js";
 import { gumbelSoftmax } from "../maskllm/gumbel-reference.js";
 import { ReplicaError, ThreadReplicas } from "../../src/parallel/thread-replicas.js";
-import { tinyModel, tinyWindows } from "../maskllm/tiny-model.js";
+import { tinyLlama, tinyWindows } from "../helpers/tiny-llama.js";
 
+const tinyModel = () => tinyLlama({ hidden: 16, intermediate: 24, vocab: 32 });
 const windows = tinyWindows(12, 16, 32);
 
 before(async () => {

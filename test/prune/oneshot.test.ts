@@ -10,21 +10,9 @@ import { verifyNMMask, zerosMatchMask } from "../../src/maskllm/mask/verify.js";
 import { nmMaskFromScores } from "../../src/maskllm/mask/select.js";
 import { wandaScores } from "../../src/maskllm/prune/scores.js";
 import * as statsModule from "../../src/maskllm/prune/calibration-stats.js";
-import { tinyLlama, tinyLlamaConfig } from "../helpers/tiny-llama.js";
+import { tinyLlama, tinyLlamaConfig, tinyWindows } from "../helpers/tiny-llama.js";
 
 const tinyModel = (seed: number, o: { intermediate?: number } = {}) => tinyLlama({ seed, hidden: 16, heads: 4, intermediate: o.intermediate ?? 24 });
-
-/** Seeded token windows with some repetition, so the statistics are not pure noise. */
-function tinyWindows(count: number, seqLen: number, vocab: number, seed = 7): Int32Array[] {
-  let s = seed;
-  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  return Array.from({ length: count }, () => {
-    const w = new Int32Array(seqLen);
-    w[0] = 1;
-    for (let i = 1; i < seqLen; i++) w[i] = next() < 0.7 ? (w[i - 1] * 3 + 1) % vocab : Math.floor(next() * vocab);
-    return w;
-  });
-}
 
 before(async () => {
   await initBackend("wasm");
