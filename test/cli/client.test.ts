@@ -18,7 +18,7 @@ import { uploadCheckpointDir } from "../../src/cli/commands/checkpoints.js";
 import { appendEvent } from "../../src/db/jobs.repository.js";
 import { setStage, transition } from "../../src/db/transitions.js";
 import type { App } from "../../src/api/app.js";
-import { newTenant, prisma, TINY_CONFIG, TINY_WEIGHTS, v1App, type TestTenant } from "../api/v1/helpers.js";
+import { newTenant, prisma, TINY_CONFIG, TINY_WEIGHTS, v1App, type TestTenant } from "../helpers/v1-api.js";
 
 let app: App;
 let tenant: TestTenant;

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { App } from "../../src/api/app.js";
 import { EXIT } from "../../src/cli/client/exit-codes.js";
-import { newTenant, v1App, type TestTenant } from "../api/v1/helpers.js";
+import { newTenant, v1App, type TestTenant } from "../helpers/v1-api.js";
 
 let app: App;
 let apiUrl: string;

@@ -17,7 +17,7 @@ import { ApiClient } from "../../src/cli/client/api-client.js";
 import { uploadCheckpointDir } from "../../src/cli/commands/checkpoints.js";
 import { appendEvent } from "../../src/db/jobs.repository.js";
 import { setStage, transition } from "../../src/db/transitions.js";
-import { newTenant, prisma, TINY_CONFIG, TINY_WEIGHTS, v1App, type TestTenant } from "../api/v1/helpers.js";
+import { newTenant, prisma, TINY_CONFIG, TINY_WEIGHTS, v1App, type TestTenant } from "../helpers/v1-api.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // the flags Debian's chromium needs on a machine without a display, a sandbox or a network beyond localhost

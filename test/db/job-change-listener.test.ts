@@ -9,7 +9,7 @@ import { createJob, updateProgress } from "../../src/db/jobs.repository.js";
 import { transition } from "../../src/db/transitions.js";
 import { JobChangeListener, LISTENER_APPLICATION_NAME } from "../../src/db/job-change-listener.js";
 import { testConfig } from "../helpers/config.js";
-import { spec, testDb } from "./helpers.js";
+import { spec, testDb } from "../helpers/db.js";
 
 const { prisma, tenant } = testDb();
 const url = testConfig().databaseUrl;

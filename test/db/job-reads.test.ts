@@ -7,7 +7,7 @@ import pg from "pg";
 import { createJob, getJob } from "../../src/db/jobs.repository.js";
 import { readJobWithResults } from "../../src/db/job-reads.js";
 import { testConfig } from "../helpers/config.js";
-import { spec, testDb } from "./helpers.js";
+import { spec, testDb } from "../helpers/db.js";
 
 // pg reads a timestamp without a zone in the process's zone: make that far from UTC, so a wrong read shows
 process.env.TZ = "Pacific/Kiritimati";

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { InvalidCursorError, encodeCursor } from "../../src/db/cursor.js";
 import { createJob, getJob, listEvents, listJobs, requestCancel, updateProgress } from "../../src/db/jobs.repository.js";
 import { transition } from "../../src/db/transitions.js";
-import { spec, testDb } from "./helpers.js";
+import { spec, testDb } from "../helpers/db.js";
 
 const { prisma, tenant } = testDb();
 

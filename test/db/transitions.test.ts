@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 import { appendEvent, createJob, listEvents } from "../../src/db/jobs.repository.js";
 import { IllegalTransitionError, setStage, transition } from "../../src/db/transitions.js";
-import { spec, testDb } from "./helpers.js";
+import { spec, testDb } from "../helpers/db.js";
 
 const { prisma, tenant } = testDb();
 

@@ -8,7 +8,7 @@ import { initBackend } from "../../src/maskllm/backend.js";
 import { trainMasks } from "../../src/maskllm/train/loop.js";
 import { logitsGradient, sampleMasks, splitBatch, type MaskContext } from "../../src/maskllm/train/micro-batch.js";
 import { candidateMatrix } from "../../src/maskllm/mask/patterns.js";
-import { gumbelSoftmax } from "../maskllm/gumbel-reference.js";
+import { gumbelSoftmax } from "../helpers/gumbel-reference.js";
 import { ReplicaError, ThreadReplicas } from "../../src/parallel/thread-replicas.js";
 import { tinyLlama, tinyWindows } from "../helpers/tiny-llama.js";
 

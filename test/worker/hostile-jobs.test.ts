@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { tarOf } from "../api/hostile/helpers.js";
-import { jobSpec, putCheckpoint, selfSignedCert, startWorker, stories260K, submit, waitFor, workerEnv } from "./helpers.js";
+import { tarOf } from "../helpers/hostile-http.js";
+import { jobSpec, putCheckpoint, selfSignedCert, startWorker, stories260K, submit, waitFor, workerEnv } from "../helpers/worker.js";
 
 test("hostile jobs fail with a reason; abandoned uploads are swept", { timeout: 120_000 }, async (t) => {
   const work = await mkdtemp(join(tmpdir(), "mf-hostile-jobs-"));

@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateWebhookSecret, verifyWebhook } from "../../src/contract/webhook.js";
 import { startHfHubServer } from "../helpers/hf-hub-server.js";
-import { checkExport } from "./export-check.js";
-import { heldoutSlice, jobSpec, putCheckpoint, putDataFile, selfSignedCert, startWorker, stories260K, submit, waitFor, waitForStatus, workerEnv } from "./helpers.js";
+import { checkExport } from "../helpers/export-check.js";
+import { heldoutSlice, jobSpec, putCheckpoint, putDataFile, selfSignedCert, startWorker, stories260K, submit, waitFor, waitForStatus, workerEnv } from "../helpers/worker.js";
 
 const STAGES = ["fetching", "validating", "calibrating", "training", "trimming", "evaluating", "exporting", "uploading"];
 const HOOK_EVENTS = ["job.started", "job.stage", "job.artifact", "job.succeeded"];

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeNpz } from "../../src/checkpoint/npz.js";
 import { requestCancel } from "../../src/db/jobs.repository.js";
-import { deletePrefixKeys, heldoutSlice, jobSpec, putCheckpoint, putDataFile, startWorker, stories260K, submit, waitFor, waitForStatus, workerEnv, type WorkerEnv, type WorkerProcess } from "./helpers.js";
+import { deletePrefixKeys, heldoutSlice, jobSpec, putCheckpoint, putDataFile, startWorker, stories260K, submit, waitFor, waitForStatus, workerEnv, type WorkerEnv, type WorkerProcess } from "../helpers/worker.js";
 
 const STEPS = 20;
 const SNAPSHOT_EVERY = 4;

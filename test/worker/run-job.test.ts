@@ -8,7 +8,7 @@ import { createJob } from "../../src/db/jobs.repository.js";
 import { createBlobStore } from "../../src/storage/index.js";
 import { runJob, type QueueJob } from "../../src/worker/run-job.js";
 import { testConfig } from "../helpers/config.js";
-import { jobSpec } from "./helpers.js";
+import { jobSpec } from "../helpers/worker.js";
 
 test("a stored spec the worker cannot parse goes queued -> failed, never running", async (t) => {
   const config = testConfig();

@@ -13,7 +13,7 @@ import { generateWebhookSecret, WEBHOOK_DELIVERY_OPTIONS } from "../../src/contr
 import { startWebhookWorker } from "../../src/worker/webhooks.js";
 import { createPrisma } from "../../src/db/client.js";
 import { testConfig } from "../helpers/config.js";
-import { deletePrefixKeys, waitFor } from "./helpers.js";
+import { deletePrefixKeys, waitFor } from "../helpers/worker.js";
 import { Redis } from "ioredis";
 
 test("webhook deliveries: private targets refused before connecting, pinned address, no redirects", { timeout: 60_000 }, async (t) => {

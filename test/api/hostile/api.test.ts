@@ -7,8 +7,8 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { App } from "../../../src/api/app.js";
-import { newTenant, snapshot, TINY_CONFIG, TINY_WEIGHTS, tinyCheckpointUpload, v1App, hubJob, type TestTenant } from "../v1/helpers.js";
-import { cursorOf, multipartOf, rawRequest, send, tarOf, type Answer } from "./helpers.js";
+import { newTenant, snapshot, TINY_CONFIG, TINY_WEIGHTS, tinyCheckpointUpload, v1App, hubJob, type TestTenant } from "../../helpers/v1-api.js";
+import { cursorOf, multipartOf, rawRequest, send, tarOf, type Answer } from "../../helpers/hostile-http.js";
 
 interface Case {
   name: string;

@@ -4,8 +4,8 @@
 // arrives after the reader has seen the end of the archive.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { newTenant, prisma, TINY_CONFIG, TINY_WEIGHTS, v1App } from "../v1/helpers.js";
-import { multipartOf, rawRequest, send, tarOf } from "./helpers.js";
+import { newTenant, prisma, TINY_CONFIG, TINY_WEIGHTS, v1App } from "../../helpers/v1-api.js";
+import { multipartOf, rawRequest, send, tarOf } from "../../helpers/hostile-http.js";
 
 test("record-padded tar uploads answer 201, five times out of five", { timeout: 60_000 }, async (t) => {
   const app = await v1App(t);

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { App } from "../../../src/api/app.js";
 import { MAX_ARCHIVE_ENTRIES } from "../../../src/checkpoint/tar-entries.js";
-import { newTenant, snapshot, TINY_CONFIG, v1App, type TestTenant } from "../v1/helpers.js";
-import { multipartOf, send, tarOf, type TarFile } from "./helpers.js";
+import { newTenant, snapshot, TINY_CONFIG, v1App, type TestTenant } from "../../helpers/v1-api.js";
+import { multipartOf, send, tarOf, type TarFile } from "../../helpers/hostile-http.js";
 
 const MiB = 1024 * 1024;
 

@@ -2,8 +2,8 @@
 // 408 problem, and the files already stored and the `uploading` row go with the request.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { newTenant, snapshot, TINY_CONFIG, v1App } from "../v1/helpers.js";
-import { rawRequest } from "./helpers.js";
+import { newTenant, snapshot, TINY_CONFIG, v1App } from "../../helpers/v1-api.js";
+import { rawRequest } from "../../helpers/hostile-http.js";
 
 test("an upload stalled mid-file gets a 408 problem and leaves nothing", { timeout: 60_000 }, async (t) => {
   const app = await v1App(t, { env: { HTTP_IDLE_TIMEOUT_MS: "2000", HTTP_HEADERS_TIMEOUT_MS: "1000", HTTP_REQUEST_TIMEOUT_MS: "30000" } });

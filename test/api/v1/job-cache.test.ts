@@ -11,7 +11,7 @@ import { transition } from "../../../src/db/transitions.js";
 import { JobChangeListener, LISTENER_APPLICATION_NAME } from "../../../src/db/job-change-listener.js";
 import { parseJobSpec } from "../../../src/contract/job-spec/parse.js";
 import { testConfig } from "../../helpers/config.js";
-import { hubJob, newTenant, prisma, v1App } from "./helpers.js";
+import { hubJob, newTenant, prisma, v1App } from "../../helpers/v1-api.js";
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 5000) {
   const end = Date.now() + ms;

@@ -13,7 +13,7 @@ import type { JobSpec } from "../../../src/contract/job-spec/schema.js";
 import { QUEUE_NAMES } from "../../../src/contract/queues.js";
 import { verifyWebhook, type WebhookPayload } from "../../../src/contract/webhook.js";
 import { enqueueWebhook, startWebhookWorker } from "../../../src/worker/webhooks.js";
-import { hubJob, newTenant, prisma, v1App } from "./helpers.js";
+import { hubJob, newTenant, prisma, v1App } from "../../helpers/v1-api.js";
 
 function spec(body: Record<string, unknown>): JobSpec {
   const r = parseJobSpec(body);

@@ -9,7 +9,7 @@ import { transition } from "../../../src/db/transitions.js";
 import { parseJobSpec } from "../../../src/contract/job-spec/parse.js";
 import type { JobSpec } from "../../../src/contract/job-spec/schema.js";
 import { QUEUE_NAMES } from "../../../src/contract/queues.js";
-import { hubJob, multipart, newTenant, prisma, safetensors, snapshot, TINY_CONFIG, TINY_WEIGHTS, tinyCheckpointUpload, v1App } from "./helpers.js";
+import { hubJob, multipart, newTenant, prisma, safetensors, snapshot, TINY_CONFIG, TINY_WEIGHTS, tinyCheckpointUpload, v1App } from "../../helpers/v1-api.js";
 
 function spec(body: Record<string, unknown> = hubJob()): JobSpec {
   const r = parseJobSpec(body);

@@ -12,7 +12,7 @@ import { disposeModel } from "../../src/maskllm/llama/model.js";
 import { isExactNM } from "../../src/maskllm/mask/patterns.js";
 import { jobModelPrefix } from "../../src/storage/index.js";
 import { EVAL_BATCH_SIZE } from "../../src/worker/job-outputs.js";
-import { removeDir, type WorkerEnv } from "./helpers.js";
+import { removeDir, type WorkerEnv } from "./worker.js";
 
 const TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 

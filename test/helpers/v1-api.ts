@@ -5,12 +5,12 @@ import { after, type TestContext } from "node:test";
 import { randomUUID } from "node:crypto";
 import type { PrismaClient } from "@prisma/client";
 import { Redis } from "ioredis";
-import type { App } from "../../../src/api/app.js";
-import { createApiKey } from "../../../src/db/api-keys.js";
-import { createPrisma } from "../../../src/db/client.js";
-import { toHfConfig } from "../../../src/checkpoint/hf-config.js";
-import { buildTestApp, type TestAppOptions } from "../../helpers/app.js";
-import { testConfig } from "../../helpers/config.js";
+import type { App } from "../../src/api/app.js";
+import { createApiKey } from "../../src/db/api-keys.js";
+import { createPrisma } from "../../src/db/client.js";
+import { toHfConfig } from "../../src/checkpoint/hf-config.js";
+import { buildTestApp, type TestAppOptions } from "./app.js";
+import { testConfig } from "./config.js";
 
 export const prisma: PrismaClient = createPrisma(testConfig().databaseUrl, { maxConnections: 4 });
 const tenants: string[] = [];

@@ -19,8 +19,8 @@ import { importLlama2c } from "../../src/checkpoint/llama2c.js";
 import { checkpointFileKey, createBlobStore, dataFileKey, type BlobStore } from "../../src/storage/index.js";
 import { enqueuePruneJob } from "../../src/worker/enqueue.js";
 import { folderDigest } from "../../src/worker/files.js";
-import { testConfig } from "../helpers/config.js";
-import { startS3rver, type TestS3 } from "../helpers/s3rver.js";
+import { testConfig } from "./config.js";
+import { startS3rver, type TestS3 } from "./s3rver.js";
 
 export const SHARED = resolve(process.cwd(), "../shared");
 const STORIES = join(SHARED, "models/stories260K");

@@ -6,7 +6,7 @@ import type { PrismaClient } from "@prisma/client";
 import { createPrisma } from "../../src/db/client.js";
 import { parseJobSpec } from "../../src/contract/job-spec/parse.js";
 import type { JobSpec } from "../../src/contract/job-spec/schema.js";
-import { testConfig } from "../helpers/config.js";
+import { testConfig } from "./config.js";
 
 export function testDb(): { prisma: PrismaClient; tenant: () => Promise<string> } {
   const prisma = createPrisma(testConfig().databaseUrl, { maxConnections: 8 });
