@@ -81,7 +81,7 @@ ensure_redis() {
 # Debian's chromium for the dashboard's browser test (playwright-core drives it; it never downloads a browser)
 ensure_chromium() {
   if [[ -x /usr/bin/chromium ]]; then return; fi
-  log "installing chromium (for test/dashboard/dashboard.test.ts)"
+  log "installing chromium (for test/api/dashboard/dashboard.test.ts)"
   apt_install chromium
 }
 

@@ -1,6 +1,6 @@
 // The WebAssembly kernels of src/maskllm/kernels/assembly, compiled by AssemblyScript into a TypeScript module that
 // carries the binary as base64: the ML core then loads it without fs (its layout rule) and a clone needs no compiler
-// to run. `npm run build:kernels` writes it; test/maskllm/kernels-drift.test.ts fails when it is stale.
+// to run. `npm run build:kernels` writes it; test/maskllm/kernels/kernels-drift.test.ts fails when it is stale.
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
