@@ -20,7 +20,7 @@ import { magnitudeScores, wandaScores } from "./scores.js";
 import { GramAccumulator, symmetricFromUpper } from "./gram.js";
 import { sparseGpt, sparseGptMaskF32 } from "./sparsegpt.js";
 import { selectLayers, DEFAULT_TARGETS, DEFAULT_IGNORE } from "./select-layers.js";
-import { ONE_SHOT_METHODS, validateWindows, type LayerReport, type OneShotOptions, type PruneReport } from "./oneshot.js";
+import { ONE_SHOT_METHODS, pruneReport, validateWindows, type LayerReport, type OneShotOptions, type PruneReport } from "./oneshot.js";
 import { PruneInputError } from "./errors.js";
 
 /** Where a layer's tensors come from: float32 values of an HF-named tensor, read when asked for. */
@@ -263,18 +263,7 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
     yield { layer: l, weights: pruned, masks };
   }
 
-  let zeros = 0, total = 0;
-  for (const r of reports) {
-    const numel = r.shape[0] * r.shape[1];
-    zeros += r.sparsity * numel;
-    total += numel;
-  }
-  return {
-    method, pattern: formatPattern(pattern), update,
-    calibration: { windows, seqLen: seq, tokens: windows * seq },
-    layers: reports, sparsity: total ? zeros / total : 0,
-    allVerified: reports.every((r) => r.nmVerified), seconds: (performance.now() - t0) / 1000,
-  };
+  return pruneReport({ method, pattern, update }, windows, seq, reports, t0);
 }
 
 // The hot loops live in plain functions: V8 optimises an async generator's own body poorly.

@@ -278,19 +278,24 @@ export async function computeOneShotMasks(model: LlamaModel, calibWindows: reado
   }
 
   const layerReports = selected.map((n) => reports.get(n)!);
+  return {
+    masks, shapes, ...(weights ? { weights } : {}),
+    report: pruneReport({ method, pattern, update }, calibWindows.length, seqLen, layerReports, t0),
+  };
+}
+
+/** A run's report from its linears' reports; t0: when the run started (performance.now()). */
+export function pruneReport(run: { method: OneShotMethod; pattern: NMPattern; update: boolean }, windows: number, seqLen: number, layers: LayerReport[], t0: number): PruneReport {
   let zeros = 0, total = 0;
-  for (const r of layerReports) {
+  for (const r of layers) {
     const numel = r.shape[0] * r.shape[1];
     zeros += r.sparsity * numel;
     total += numel;
   }
   return {
-    masks, shapes, ...(weights ? { weights } : {}),
-    report: {
-      method, pattern: formatPattern(pattern), update,
-      calibration: { windows: calibWindows.length, seqLen, tokens: calibWindows.length * seqLen },
-      layers: layerReports, sparsity: total ? zeros / total : 0,
-      allVerified: layerReports.every((r) => r.nmVerified), seconds: (performance.now() - t0) / 1000,
-    },
+    method: run.method, pattern: formatPattern(run.pattern), update: run.update,
+    calibration: { windows, seqLen, tokens: windows * seqLen },
+    layers, sparsity: total ? zeros / total : 0,
+    allVerified: layers.every((r) => r.nmVerified), seconds: (performance.now() - t0) / 1000,
   };
 }
