@@ -19,6 +19,8 @@ export interface WatchOptions {
 
 const FINAL_EVENTS = new Set(["job.succeeded", "job.failed", "job.cancelled"]);
 
+const FINAL_EVENT_GRACE_MS = 2000;
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(done, ms);
@@ -78,7 +80,12 @@ export async function watchJob(client: ApiClient, id: string, opts: WatchOptions
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
       job = await client.getJob(id);
       opts.onJob?.(job);
-      if (isFinal(job.status)) return job;
+      if (isFinal(job.status)) {
+        // the poll can see the final status before the stream has delivered the final event: give the stream a
+        // moment to deliver it, so a watch never ends without its last event
+        if (!finalSeen && !opts.noStream) await Promise.race([stream, sleep(FINAL_EVENT_GRACE_MS, wake.signal)]);
+        return job;
+      }
     }
   } finally {
     stop.abort();

@@ -277,11 +277,8 @@ export async function computeOneShotMasks(model: LlamaModel, calibWindows: reado
     tf.dispose(owned);
   }
 
-  const layerReports = selected.map((n) => reports.get(n)!);
-  return {
-    masks, shapes, ...(weights ? { weights } : {}),
-    report: pruneReport({ method, pattern, update }, calibWindows.length, seqLen, layerReports, t0),
-  };
+  const report = pruneReport({ method, pattern, update }, calibWindows.length, seqLen, selected.map((n) => reports.get(n)!), t0);
+  return { masks, shapes, ...(weights ? { weights } : {}), report };
 }
 
 /** A run's report from its linears' reports; t0: when the run started (performance.now()). */
