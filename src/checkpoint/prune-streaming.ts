@@ -55,13 +55,11 @@ export async function pruneCheckpointStreaming(srcDir: string, outDir: string, c
       outDir,
       specs,
       async (spec) => {
+        // a layer's first tensor brings its pruned weights; what the pruner did not change is copied as it is
         const l = layerOf(spec.name);
-        if (l !== undefined && /\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(spec.name)) {
-          while ((current?.layer ?? -1) < l) if (!(await advance())) break;
-          const pruned = current?.layer === l ? current.weights.get(spec.name) : undefined;
-          if (pruned) return pruned;
-        }
-        return (await reader.readBytes(spec.name)).bytes;
+        if (l !== undefined) while ((current?.layer ?? -1) < l) if (!(await advance())) break;
+        const pruned = l !== undefined && current?.layer === l ? current.weights.get(spec.name) : undefined;
+        return pruned ?? (await reader.readBytes(spec.name)).bytes;
       },
       { maxShardBytes: opts.maxShardBytes ?? 2 * 1024 ** 3, metadata: { format: "pt" } },
     );

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { Queue, type Job as BullJob } from "bullmq";
 import { QUEUE_NAMES } from "../../src/contract/queues.js";
 import { generateWebhookSecret, WEBHOOK_DELIVERY_OPTIONS } from "../../src/contract/webhook.js";
@@ -16,15 +16,21 @@ import { testConfig } from "../helpers/config.js";
 import { deletePrefixKeys, waitFor } from "../helpers/worker.js";
 import { Redis } from "ioredis";
 
-test("webhook deliveries: private targets refused before connecting, pinned address, no redirects", { timeout: 60_000 }, async (t) => {
+/** A tenant and a job with a webhook secret, removed after the test. */
+async function jobWithWebhookSecret(t: TestContext, name: string) {
   const config = testConfig();
   const prisma = createPrisma(config.databaseUrl, { maxConnections: 2 });
-  const tenant = await prisma.tenant.create({ data: { name: `webhook-guard-${randomUUID()}` } });
+  const tenant = await prisma.tenant.create({ data: { name: `${name}-${randomUUID()}` } });
   const row = await prisma.job.create({ data: { tenantId: tenant.id, spec: {}, webhookSecret: generateWebhookSecret() } as never });
   t.after(async () => {
     await prisma.tenant.delete({ where: { id: tenant.id } }).catch(() => {});
     await prisma.$disconnect();
   });
+  return { config, prisma, tenant, row };
+}
+
+test("webhook deliveries: private targets refused before connecting, pinned address, no redirects", { timeout: 60_000 }, async (t) => {
+  const { config, prisma, row } = await jobWithWebhookSecret(t, "webhook-guard");
 
   const connections: string[] = [];
   const requests: { url: string; host: string }[] = [];
@@ -102,14 +108,7 @@ test("webhook deliveries: private targets refused before connecting, pinned addr
 // loopback is the service's own host, and a delivery aimed there by any spelling of the address must fail at
 // once without reaching it. Before the guard, every one of these was delivered (204) or retried 8 times.
 test("webhook deliveries aimed at loopback never reach a receiver listening there", { timeout: 60_000 }, async (t) => {
-  const config = testConfig();
-  const prisma = createPrisma(config.databaseUrl, { maxConnections: 2 });
-  const tenant = await prisma.tenant.create({ data: { name: `webhook-trap-${randomUUID()}` } });
-  const row = await prisma.job.create({ data: { tenantId: tenant.id, spec: {}, webhookSecret: generateWebhookSecret() } as never });
-  t.after(async () => {
-    await prisma.tenant.delete({ where: { id: tenant.id } }).catch(() => {});
-    await prisma.$disconnect();
-  });
+  const { config, prisma, row } = await jobWithWebhookSecret(t, "webhook-trap");
 
   const reached: string[] = [];
   const trap = createServer((req, res) => {

@@ -15,12 +15,10 @@ import { ropeTableValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { MaskTarget } from "../train/logits.js";
 import type { Executor } from "./ops.js";
+import { decoderLayerForward, layerDims, type LinearSuffix } from "./layer-forward.js";
 import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
-/** A layer's widths: hidden d, query heads·headDim qd, kv heads·headDim kvd, FFN f. */
-export function layerDims(c: LlamaConfig): { d: number; qd: number; kvd: number; f: number } {
-  return { d: c.hiddenSize, qd: c.numAttentionHeads * c.headDim, kvd: c.numKeyValueHeads * c.headDim, f: c.intermediateSize };
-}
+const QKV = new Set<LinearSuffix>(["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]);
 
 export class HostEngineError extends Error {
   constructor(message: string) {
@@ -293,23 +291,10 @@ export class HostEngine {
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const L = this.layers[l];
       const p = `model.layers.${l}`;
-      const xn = cut(this.xn, d);
-      exec.run({ kind: "rmsNorm", x, w: this.w.get(`${p}.input_layernorm.weight`)!, y: xn, r: L.r1.subarray(0, T), rows: T, n: d, eps });
-      this.linear(`${p}.self_attn.q_proj`, xn, cut(L.q, qd), T, probs, c.attentionBias);
-      this.linear(`${p}.self_attn.k_proj`, xn, cut(L.k, kvd), T, probs, c.attentionBias);
-      this.linear(`${p}.self_attn.v_proj`, xn, cut(L.v, kvd), T, probs, c.attentionBias);
-      exec.run({ kind: "attention", shape: att, q: cut(L.q, qd), k: cut(L.k, kvd), v: cut(L.v, kvd), rope: this.rope, o: cut(L.o, qd), lse: L.lse.subarray(0, T * c.numAttentionHeads) });
-      const a = cut(L.a, d);
-      this.linear(`${p}.self_attn.o_proj`, cut(L.o, qd), a, T, probs);
-      for (let i = 0; i < a.length; i++) a[i] += x[i];
-      exec.run({ kind: "rmsNorm", x: a, w: this.w.get(`${p}.post_attention_layernorm.weight`)!, y: xn, r: L.r2.subarray(0, T), rows: T, n: d, eps });
-      this.linear(`${p}.mlp.gate_proj`, xn, cut(L.gate, f), T, probs);
-      this.linear(`${p}.mlp.up_proj`, xn, cut(L.up, f), T, probs);
-      const h = cut(this.h, f);
-      exec.run({ kind: "swiglu", g: cut(L.gate, f), u: cut(L.up, f), h, s: cut(this.sig, f) });
       const next = cut(l + 1 < c.numHiddenLayers ? this.layers[l + 1].x : this.xLast, d);
-      this.linear(`${p}.mlp.down_proj`, h, next, T, probs);
-      for (let i = 0; i < next.length; i++) next[i] += a[i];
+      const linear = (s: LinearSuffix, xin: Float32Array, y: Float32Array) => this.linear(`${p}.${s}`, xin, y, T, probs, c.attentionBias && QKV.has(s));
+      const norms = { inputNorm: this.w.get(`${p}.input_layernorm.weight`)!, postNorm: this.w.get(`${p}.post_attention_layernorm.weight`)! };
+      decoderLayerForward(exec, { config: c, rope: this.rope, ...norms, linear }, x, next, windows, seq, { ...L, xn: this.xn, h: this.h, sig: this.sig });
       x = next;
     }
     const xf = cut(this.xf, d);

@@ -1,7 +1,8 @@
 // What a MaskLLM run on the host trainer holds at its peak, by part: the worker refuses a job that cannot fit
 // before it loads anything (src/worker/validate.ts), and bench:scale prints it beside the measured peak RSS.
 import type { LlamaConfig } from "../llama/config.js";
-import { layerDims, savedFloatsPerToken } from "./engine.js";
+import { savedFloatsPerToken } from "./engine.js";
+import { layerDims } from "./layer-forward.js";
 
 export interface HostMemoryInput {
   config: LlamaConfig;

@@ -10,7 +10,7 @@ import type { LlamaConfig } from "../llama/config.js";
 import { LINEAR_SUFFIXES } from "../llama/model.js";
 import { ropeTableValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
-import { layerDims } from "../host/engine.js";
+import { decoderLayerForward, layerDims, type LayerForward, type LinearSuffix } from "../host/layer-forward.js";
 import type { Executor } from "../host/ops.js";
 import { assertPattern, formatPattern } from "../mask/patterns.js";
 import { nmMaskFromScores } from "../mask/select.js";
@@ -43,8 +43,8 @@ export interface PrunedLayer {
 }
 
 /** The four inputs a decoder layer's linears read: q/k/v, o, gate/up and down share them in this way. */
-type InputKind = "attn" | "o" | "mlp" | "down";
-const INPUT_OF: Record<(typeof LINEAR_SUFFIXES)[number], InputKind> = {
+type InputKind = Parameters<NonNullable<LayerForward["onLinearInput"]>>[0];
+const INPUT_OF: Record<LinearSuffix, InputKind> = {
   "self_attn.q_proj": "attn",
   "self_attn.k_proj": "attn",
   "self_attn.v_proj": "attn",
@@ -80,7 +80,7 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
   const selected = selectLayers([...inLayers, ...outside], opts.targets ?? DEFAULT_TARGETS, opts.ignore ?? DEFAULT_IGNORE);
   const notLayer = selected.filter((n) => outside.includes(n));
   if (notLayer.length) throw new PruneInputError(`layer-by-layer pruning covers the linears inside decoder layers only; not: ${notLayer.join(", ")}`);
-  const shapeOf: Record<(typeof LINEAR_SUFFIXES)[number], [number, number]> = {
+  const shapeOf: Record<LinearSuffix, [number, number]> = {
     "self_attn.q_proj": [qd, d],
     "self_attn.k_proj": [kvd, d],
     "self_attn.v_proj": [kvd, d],
@@ -96,13 +96,13 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
   const a = (n: number) => exec.f32(Math.max(1, n));
   const w = new Map<string, Float32Array>(LINEAR_SUFFIXES.map((s) => [s, a(shapeOf[s][0] * shapeOf[s][1])]));
   const inNorm = a(d), postNorm = a(d);
-  const bias = config.attentionBias ? { q: a(qd), k: a(kvd), v: a(kvd) } : undefined;
+  const bias: Partial<Record<LinearSuffix, Float32Array>> | undefined = config.attentionBias ? { "self_attn.q_proj": a(qd), "self_attn.k_proj": a(kvd), "self_attn.v_proj": a(kvd) } : undefined;
   const windows = calibWindows.length;
   const perBatch = Math.max(1, Math.min(windows || 1, Math.floor(opts.windowsPerBatch ?? 8)));
   const tb = perBatch * seq;
   const widest = Math.max(d, qd, f);
   const act = calibrated
-    ? { hs: a(windows * seq * d), next: a(windows * seq * d), xn: a(tb * d), q: a(tb * qd), k: a(tb * kvd), v: a(tb * kvd), o: a(tb * qd), lse: a(tb * config.numAttentionHeads), att: a(tb * d), gate: a(tb * f), up: a(tb * f), h: a(tb * f), sig: a(tb * f) }
+    ? { hs: a(windows * seq * d), next: a(windows * seq * d), xn: a(tb * d), q: a(tb * qd), k: a(tb * kvd), v: a(tb * kvd), o: a(tb * qd), lse: a(tb * config.numAttentionHeads), r1: a(tb), r2: a(tb), a: a(tb * d), gate: a(tb * f), up: a(tb * f), h: a(tb * f), sig: a(tb * f) }
     : undefined;
   const gram = act && method === "sparsegpt" ? new GramAccumulator(exec, widest, tb) : undefined;
   const sgpt = method === "sparsegpt" && !update ? { ws: choleskyWorkspace(exec, widest), h: a(widest * widest) } : undefined;
@@ -132,39 +132,15 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
     gatherRows(emb, calibWindows, d, act.hs);
   }
 
-  const eps = config.rmsNormEps;
-  /** The layer over `windowsIn` windows from x; `collect` sees each linear input; with `out` the layer's output. */
-  const forward = (x: Float32Array, batch: number, out: Float32Array | undefined, collect?: (kind: InputKind, v: Float32Array, tokens: number, width: number) => void) => {
-    const A = act!;
+  /** The layer over `batch` windows from x into `out` (none: the statistics' pass, without down_proj). */
+  const forward = (x: Float32Array, batch: number, out: Float32Array | undefined, onLinearInput?: LayerForward["onLinearInput"]) => {
     const T = batch * seq;
-    const cut = (b: Float32Array, width: number) => b.subarray(0, T * width);
-    const linear = (suffix: (typeof LINEAR_SUFFIXES)[number], xin: Float32Array, y: Float32Array, b?: Float32Array) => {
+    const linear = (suffix: LinearSuffix, xin: Float32Array, y: Float32Array) => {
       const [outDim, inDim] = shapeOf[suffix];
+      const b = bias?.[suffix];
       exec.run({ kind: "linear", x: xin, w: w.get(suffix)!, ...(b ? { bias: b } : {}), y, tokens: T, inDim, outDim });
     };
-    const xn = cut(A.xn, d);
-    exec.run({ kind: "rmsNorm", x, w: inNorm, y: xn, r: A.lse.subarray(0, T), rows: T, n: d, eps });
-    collect?.("attn", xn, T, d);
-    linear("self_attn.q_proj", xn, cut(A.q, qd), bias?.q);
-    linear("self_attn.k_proj", xn, cut(A.k, kvd), bias?.k);
-    linear("self_attn.v_proj", xn, cut(A.v, kvd), bias?.v);
-    const o = cut(A.o, qd);
-    exec.run({ kind: "attention", shape: { batch, seq, heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim }, q: cut(A.q, qd), k: cut(A.k, kvd), v: cut(A.v, kvd), rope: rope!, o, lse: A.lse.subarray(0, T * config.numAttentionHeads) });
-    collect?.("o", o, T, qd);
-    const att = cut(A.att, d);
-    linear("self_attn.o_proj", o, att);
-    addInto(att, x);
-    exec.run({ kind: "rmsNorm", x: att, w: postNorm, y: xn, r: A.lse.subarray(0, T), rows: T, n: d, eps });
-    collect?.("mlp", xn, T, d);
-    linear("mlp.gate_proj", xn, cut(A.gate, f));
-    linear("mlp.up_proj", xn, cut(A.up, f));
-    const h = cut(A.h, f);
-    exec.run({ kind: "swiglu", g: cut(A.gate, f), u: cut(A.up, f), h, s: cut(A.sig, f) });
-    collect?.("down", h, T, f);
-    if (out) {
-      linear("mlp.down_proj", h, out);
-      addInto(out, att);
-    }
+    decoderLayerForward(exec, { config, rope: rope!, inputNorm: inNorm, postNorm, linear, onLinearInput }, x, out, batch, seq, act!);
   };
 
   const addColumnNorms = (x: Float32Array, tokens: number, n: number, s: Float64Array) => {
@@ -179,7 +155,7 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
     if (act) {
       await read(`${p}input_layernorm.weight`, inNorm);
       await read(`${p}post_attention_layernorm.weight`, postNorm);
-      if (bias) for (const k of ["q", "k", "v"] as const) await read(`${p}self_attn.${k}_proj.bias`, bias[k]);
+      if (bias) for (const [s, b] of Object.entries(bias)) await read(`${p}${s}.bias`, b);
     }
     const names = LINEAR_SUFFIXES.filter((s) => selected.includes(`${p}${s}.weight`));
 
@@ -194,7 +170,8 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
       }
       for (let b = 0; b < windows; b += perBatch) {
         const batch = Math.min(perBatch, windows - b);
-        forward(act.hs.subarray(b * seq * d, (b + batch) * seq * d), batch, undefined, (kind, v, tokens, width) => {
+        forward(act.hs.subarray(b * seq * d, (b + batch) * seq * d), batch, undefined, (kind, v, width) => {
+          const tokens = batch * seq;
           const st = stats.get(kind);
           if (!st) return;
           if (gram) gram.add(v, tokens, width, st.sums);
@@ -271,10 +248,6 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
 function gatherRows(table: Float32Array, windows: readonly Int32Array[], width: number, out: Float32Array): void {
   let row = 0;
   for (const win of windows) for (const id of win) out.set(table.subarray(id * width, (id + 1) * width), width * row++);
-}
-
-function addInto(dst: Float32Array, src: Float32Array): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
 /** w ⊙ mask in place; returns the zeros of the result. */

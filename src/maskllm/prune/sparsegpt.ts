@@ -43,15 +43,15 @@ export function sparseGpt(weight: ArrayLike<number>, rows: number, cols: number,
   const w = Float64Array.from(weight);
   const deadColumns = dampen(w, rows, cols, hessian, percDamp);
   const mask = new Uint8Array(rows * cols);
-  const order = new Int32Array(p.m);
-  const vals = new Float64Array(p.m);
-  const scores = new Float64Array(p.m);
-
   if (!opts.update) {
     // W never changes, so only diag(U) matters: a single Cholesky
     const loss = maskFromDiagonal(w, rows, cols, inverseCholeskyDiagonal(hessian, cols), p, mask);
     return { mask, loss, deadColumns };
   }
+
+  const order = new Int32Array(p.m);
+  const vals = new Float64Array(p.m);
+  const scores = new Float64Array(p.m);
 
   upperCholeskyOfInverseInPlace(hessian, cols);
   const u = hessian;
