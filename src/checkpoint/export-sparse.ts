@@ -1,15 +1,20 @@
 // A pruned HF folder next to its source: every tensor in the source's own dtype with the pruned linears replaced
 // (exact zeros where the mask drops a weight), every other file (config.json, tokenizer, ...) copied byte for byte,
-// plus the files the caller adds (a job's sparsity.json and README.md, the masks, the CLI's prune_report.json).
-// The one writer of pruned folders, for jobs and `maskforge prune` alike, so both write the same safetensors
-// (with __metadata__ {"format": "pt"}, as transformers' save_pretrained writes it). Written into a sibling temp folder
-// and renamed, so a failure never leaves a half-written model.
+// plus the files the caller adds (a job's sparsity.json and README.md, mask_compressed.npz, the CLI's
+// prune_report.json). The one writer of pruned folders, for jobs and `maskforge prune` alike, so both write the same
+// safetensors (with __metadata__ {"format": "pt"}, as transformers' save_pretrained writes it). The top level holds
+// only what a loader should load: vLLM loads every top-level *.safetensors when there is no index, so files that are
+// not the model's weights (the learned mask_logits.safetensors) go into masks/, which no loader globs. Written into
+// a sibling temp folder and renamed, so a failure never leaves a half-written model.
 import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CheckpointError } from "./errors.js";
 import { CheckpointReader } from "./safetensors/checkpoint.js";
 import { bytesToFloat32, float32ToBytes, type Dtype } from "./safetensors/dtypes.js";
 import { writeCheckpoint, type TensorSpec } from "./safetensors/writer.js";
+
+/** The subfolder of an exported folder for mask files a loader must not see (mask_logits.safetensors). */
+export const MASKS_DIR = "masks";
 
 const WEIGHT_FILE = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.pt|\.pth|\.ckpt|\.npz|\.partial-\d+)$/;
 const FLOAT_DTYPES = new Set<Dtype>(["F32", "F16", "BF16"]);
@@ -49,10 +54,34 @@ export interface SparseFolderInput {
   replaced: ReadonlyMap<string, Float32Array | (() => Promise<Float32Array>)>;
   /** extra files (name → content), written last so they win over a source file of the same name */
   extraFiles?: Record<string, string | Uint8Array>;
+  /** files written into MASKS_DIR, out of a loader's sight (name → content) */
+  maskFiles?: Record<string, Uint8Array>;
   maxShardBytes?: number;
 }
 
-/** Writes the folder; returns the file names in it. */
+/**
+ * Writes the extra files into `dir` and the mask files into `dir`/masks/; returns their paths relative to `dir`.
+ * The folder's side files, for a pruned folder and for a job that exports no model alike.
+ */
+export async function writeSideFiles(dir: string, extraFiles: Record<string, string | Uint8Array> = {}, maskFiles: Record<string, Uint8Array> = {}): Promise<string[]> {
+  const plain = (name: string) => {
+    if (name.includes("/") || name.startsWith(".")) throw new CheckpointError("BAD_ARGUMENT", `extra file name ${JSON.stringify(name)} must be a plain file name`);
+    return name;
+  };
+  const out: string[] = [];
+  for (const [name, content] of Object.entries(extraFiles)) {
+    await writeFile(join(dir, plain(name)), content);
+    out.push(name);
+  }
+  if (Object.keys(maskFiles).length > 0) await mkdir(join(dir, MASKS_DIR), { recursive: true });
+  for (const [name, content] of Object.entries(maskFiles)) {
+    await writeFile(join(dir, MASKS_DIR, plain(name)), content);
+    out.push(`${MASKS_DIR}/${name}`);
+  }
+  return out;
+}
+
+/** Writes the folder; returns the paths of the files in it, relative to it ("masks/…" for mask files). */
 export async function writeSparseFolder(input: SparseFolderInput): Promise<string[]> {
   const { srcDir, outDir } = input;
   const tmp = join(dirname(outDir), `.${basename(outDir)}.partial-${process.pid}`);
@@ -83,11 +112,7 @@ export async function writeSparseFolder(input: SparseFolderInput): Promise<strin
       { metadata: { format: "pt" }, maxShardBytes: input.maxShardBytes ?? 5 * 1024 ** 3 },
     );
     files.push(...written);
-    for (const [name, content] of Object.entries(input.extraFiles ?? {})) {
-      if (name.includes("/") || name.startsWith(".")) throw new CheckpointError("BAD_ARGUMENT", `extra file name ${JSON.stringify(name)} must be a plain file name`);
-      await writeFile(join(tmp, name), content);
-      if (!files.includes(name)) files.push(name);
-    }
+    for (const name of await writeSideFiles(tmp, input.extraFiles, input.maskFiles)) if (!files.includes(name)) files.push(name);
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
     return files.sort();

@@ -122,12 +122,19 @@ export interface ImportOptions {
   outDir: string;
 }
 
-/** Writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json into outDir. */
+/**
+ * Writes config.json, model.safetensors (F32, as config.json's torch_dtype says), tokenizer.json,
+ * tokenizer_config.json, generation_config.json into outDir, and tokenizer.model when the tokenizer is a SentencePiece
+ * .model (copied byte for byte: transformers' slow LlamaTokenizer and MaskLLM's own scripts read it). A llama2.c
+ * tokenizer.bin gives no tokenizer.model: it lacks what a ModelProto holds besides the pieces (normalizer and trainer
+ * settings), so a .model made from it could tokenize differently from the tokenizer.json.
+ */
 export async function importLlama2c(opts: ImportOptions): Promise<{ config: LlamaConfig; files: string[] }> {
   const ckpt = parseLlama2c(await readFile(opts.modelPath), opts.modelPath);
   const tokBytes = await readFile(opts.tokenizerPath);
   // a .model is a protobuf whose first field is a piece (tag 0x0a); tokenizer.bin starts with an int32 length
-  const spm = tokBytes[0] === 0x0a && !opts.tokenizerPath.endsWith(".bin") ? parseSentencePieceModel(tokBytes) : parseLlama2cTokenizer(tokBytes, ckpt.config.vocabSize);
+  const isModelProto = tokBytes[0] === 0x0a && !opts.tokenizerPath.endsWith(".bin");
+  const spm = isModelProto ? parseSentencePieceModel(tokBytes) : parseLlama2cTokenizer(tokBytes, ckpt.config.vocabSize);
   if (spm.pieces.length !== ckpt.config.vocabSize)
     throw new CheckpointError("BAD_TOKENIZER", `has ${spm.pieces.length} pieces but the model's vocabulary is ${ckpt.config.vocabSize}`, undefined, opts.tokenizerPath);
   const tok = sentencePieceToTokenizerJson(spm, { modelMaxLength: ckpt.config.maxPositionEmbeddings });
@@ -144,8 +151,9 @@ export async function importLlama2c(opts: ImportOptions): Promise<{ config: Llam
     await writeFile(join(tmp, "tokenizer.json"), json(tok.tokenizerJson));
     await writeFile(join(tmp, "tokenizer_config.json"), json(tok.tokenizerConfig));
     await writeFile(join(tmp, "generation_config.json"), json({ bos_token_id: 1, eos_token_id: 2, do_sample: false }));
+    if (isModelProto) await writeFile(join(tmp, "tokenizer.model"), tokBytes);
     await mkdir(opts.outDir, { recursive: true });
-    const files = ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"];
+    const files = ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json", ...(isModelProto ? ["tokenizer.model"] : [])];
     for (const f of files) await rename(join(tmp, f), join(opts.outDir, f));
     return { config: ckpt.config, files };
   } finally {

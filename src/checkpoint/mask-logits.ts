@@ -1,14 +1,20 @@
 // The learned mask distribution as a safetensors file (mask_logits.safetensors): per masked weight,
 // "<weight name>.mask_logits" F32 [groups, C(M,N)], candidates in lexicographic kept-index order (patterns.ts).
-// __metadata__ (strings): format, version, pattern, base_sha256, steps, hyperparameters (JSON), parent_mask, seed.
-// Usable as the prior of a new run (transfer): the argmax candidate of each group is the prior mask M0.
+// __metadata__ (strings): format "pt" (as on every safetensors file we write: transformers 4.32-4.46 refuse a file
+// without it), maskforge "mask-logits" (what says this is a logits file), version, pattern, base_sha256, steps,
+// hyperparameters (JSON), parent_mask, seed. Files written before that said format "maskforge-mask-logits"
+// instead; they still read. Usable as the prior of a new run (transfer): the argmax candidate of each group is the
+// prior mask M0. It never sits beside the model's weights (loaders glob *.safetensors): see export-sparse.ts.
 import { CheckpointError } from "./errors.js";
 import { encodeHeader, type TensorSpec } from "./safetensors/writer.js";
 import { SafetensorsReader } from "./safetensors/reader.js";
 import { bytesSource } from "./safetensors/source.js";
 
 export const MASK_LOGITS_FILE = "mask_logits.safetensors";
-export const MASK_LOGITS_FORMAT = "maskforge-mask-logits";
+/** __metadata__.maskforge of a logits file */
+export const MASK_LOGITS_KIND = "mask-logits";
+/** __metadata__.format of logits files written before they carried format "pt" */
+const LEGACY_FORMAT = "maskforge-mask-logits";
 const SUFFIX = ".mask_logits";
 
 export interface MaskLogitsMeta {
@@ -36,7 +42,8 @@ export function encodeMaskLogits(logits: Map<string, Float32Array>, candidates: 
     specs.push({ name: `${name}${SUFFIX}`, dtype: "F32", shape: [v.length / candidates, candidates] });
   }
   const metadata: Record<string, string> = {
-    format: MASK_LOGITS_FORMAT,
+    format: "pt",
+    maskforge: MASK_LOGITS_KIND,
     version: "1",
     pattern: meta.pattern,
     steps: String(meta.steps),
@@ -61,7 +68,8 @@ export async function decodeMaskLogits(bytes: Uint8Array, file = MASK_LOGITS_FIL
   const r = await SafetensorsReader.open(bytesSource(bytes, file));
   try {
     const md = r.metadata;
-    if (md.format !== MASK_LOGITS_FORMAT) throw new CheckpointError("BAD_METADATA", `not a mask-logits file (metadata format is ${JSON.stringify(md.format)})`, undefined, file);
+    if (md.maskforge !== MASK_LOGITS_KIND && md.format !== LEGACY_FORMAT)
+      throw new CheckpointError("BAD_METADATA", `not a mask-logits file (its metadata has maskforge ${JSON.stringify(md.maskforge)}, format ${JSON.stringify(md.format)})`, undefined, file);
     let hyperparameters: Record<string, unknown>;
     try {
       hyperparameters = JSON.parse(md.hyperparameters ?? "{}");

@@ -8,6 +8,10 @@ export interface ModelCardInput {
   pattern: string;
   method: string;
   prior?: string;
+  /** the method changed the kept weights (SparseGPT with update): dense × mask is not this model */
+  weightsUpdated: boolean;
+  /** the learned logits were stored too (apart from the model folder) */
+  maskLogits?: boolean;
   hyperparameters: Record<string, unknown>;
   layers: { name: string; shape: [number, number]; sparsity: number; nmVerified: boolean }[];
   sparsity: number;
@@ -34,6 +38,11 @@ export function renderModelCard(c: ModelCardInput): string {
     "In every group of M consecutive input weights of each pruned linear, at most N are non-zero; the pruned weights are stored as exact zeros, so the",
     "checkpoint loads as a normal dense model. `config.json` is the base model's, unchanged; `sparsity.json` holds the machine-readable record",
     "(pattern, method, hyperparameters, per-layer statistics, evaluation) and `mask_compressed.npz` the bit-packed masks.",
+    "",
+    c.weightsUpdated
+      ? "**The kept weights were updated** (`weights_updated: true`: SparseGPT reconstructs the layer's output): this model is not the base model × the mask; use these weights, do not re-apply the mask to the dense ones."
+      : "The kept weights are the base model's, unchanged (`weights_updated: false`): the base model × the mask is exactly this model.",
+    ...(c.maskLogits ? ["The learned mask logits (`mask_logits.safetensors`, the prior of a new run) are stored apart from this folder, so that loaders, which read every `*.safetensors` in it, never see them."] : []),
     "",
     `Overall sparsity of the pruned linears: ${fmt(c.sparsity)}; every layer verified ${c.pattern}: ${c.layers.every((l) => l.nmVerified) ? "yes" : "NO"}.`,
     "",

@@ -251,7 +251,9 @@ export function sentencePieceToTokenizerJson(model: SentencePieceModel, opts: { 
     clean_up_tokenization_spaces: false,
     legacy: true,
     model_max_length: opts.modelMaxLength ?? 2048,
-    tokenizer_class: "LlamaTokenizerFast",
+    // as save_pretrained writes it: AutoTokenizer adds "Fast" unless use_fast=False, which then gets the slow
+    // tokenizer from tokenizer.model ("LlamaTokenizerFast" here would give the fast one even then)
+    tokenizer_class: "LlamaTokenizer",
   };
   return { tokenizerJson, tokenizerConfig };
 }

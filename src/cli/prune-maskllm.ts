@@ -1,6 +1,6 @@
 // `maskforge prune --method maskllm`: learns the N:M mask (MaskLLM) on the calibration text, starting from a prior
 // (a one-shot mask, none, or a stored mask file), then trims it, with the training stage a job runs
-// (src/worker/stages.ts). Adds mask_logits.safetensors to the output folder; snapshots go to <out>.snapshot
+// (src/worker/stages.ts). Adds masks/mask_logits.safetensors to the output folder; snapshots go to <out>.snapshot
 // (atomically replaced) so an interrupted run can go on with --resume.
 import { createHash } from "node:crypto";
 import { readdir, readFile, rename, writeFile } from "node:fs/promises";
@@ -46,7 +46,8 @@ export interface MaskLlmCliOptions {
 
 export interface MaskLlmOutcome {
   masks: Map<string, Uint8Array>;
-  extraFiles: Map<string, Uint8Array>;
+  /** for the output folder's masks/ subfolder */
+  maskFiles: Map<string, Uint8Array>;
   report: Record<string, unknown>;
 }
 
@@ -139,7 +140,7 @@ export async function runMaskLlm(o: MaskLlmCliOptions, run: PruneRun): Promise<M
     const total = layers.reduce((a, l) => a + l.shape[0] * l.shape[1], 0);
     return {
       masks,
-      extraFiles: new Map([[MASK_LOGITS_FILE, logitsBytes]]),
+      maskFiles: new Map([[MASK_LOGITS_FILE, logitsBytes]]),
       report: {
         layers, sparsity: layers.reduce((a, l) => a + l.sparsity * l.shape[0] * l.shape[1], 0) / total, allVerified: layers.every((l) => l.nmVerified),
         seconds: (performance.now() - t0) / 1000, method: "maskllm", prior: priorName, resumedFrom: r.startStep || null, steps: r.options.steps,

@@ -4,7 +4,7 @@
 import { InvalidKeyError } from "./blob-store.js";
 
 // ---------------------------------------------------------------------------------------------------------
-// Layout: checkpoints/<id>/<file>, files/<id>, jobs/<id>/{model/<file>, snapshots/latest}
+// Layout: checkpoints/<id>/<file>, files/<id>, jobs/<id>/{model/<file>, masks/<file>, snapshots/latest}
 
 /** Everything an uploaded checkpoint holds: its folder's files by name. */
 export const checkpointPrefix = (checkpointId: string) => `checkpoints/${checkpointId}/`;
@@ -16,6 +16,11 @@ export const jobPrefix = (jobId: string) => `jobs/${jobId}/`;
 /** The exported folder of a job, one key per file. */
 export const jobModelPrefix = (jobId: string) => `${jobPrefix(jobId)}model/`;
 export const jobModelKey = (jobId: string, file: string) => `${jobModelPrefix(jobId)}${file}`;
+/**
+ * A job's mask file that is no part of the model (mask_logits.safetensors): outside the model's prefix, so that
+ * whoever fetches the model folder gets only what a loader loads.
+ */
+export const jobMaskKey = (jobId: string, file: string) => `${jobPrefix(jobId)}masks/${file}`;
 /** A training job's latest snapshot; a later attempt resumes from it. */
 export const jobSnapshotKey = (jobId: string) => `${jobPrefix(jobId)}snapshots/latest`;
 

@@ -2,11 +2,11 @@
 // checkpoint/export-sparse.ts, as `maskforge prune` writes its own) with its sidecar, card and mask files, and
 // the upload of that folder.
 import { createReadStream } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { basename, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { InvalidJobError } from "../contract/errors.js";
-import { sparseValues, sourceDtypes, writeSparseFolder } from "../checkpoint/export-sparse.js";
+import { MASKS_DIR, sparseValues, sourceDtypes, writeSideFiles, writeSparseFolder } from "../checkpoint/export-sparse.js";
 import { encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../checkpoint/mask-npz.js";
 import { renderModelCard, type ModelCardInput } from "../checkpoint/model-card.js";
@@ -15,7 +15,7 @@ import { perplexity } from "../maskllm/eval/perplexity.js";
 import { weight, type LlamaModel } from "../maskllm/llama/model.js";
 import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
 import { candidateCount } from "../maskllm/train/logits.js";
-import { jobModelKey } from "../storage/index.js";
+import { jobMaskKey, jobModelKey } from "../storage/index.js";
 import { loadText } from "./datasets.js";
 import type { JobRun, LayerRow } from "./job-run.js";
 import { tokenizeText } from "./stages.js";
@@ -65,46 +65,54 @@ export async function evaluating(j: JobRun): Promise<void> {
 export async function exporting(j: JobRun): Promise<void> {
   const { spec, jobId } = j;
   const source = j.source!;
+  const formats = new Set(spec.export.formats);
   const hyperparameters: Record<string, unknown> = {
     targets: spec.targets, ignore: spec.ignore, calibration: spec.calibration,
     ...(spec.method === "maskllm" ? { prior: spec.prior, training: spec.training } : { update: spec.method === "sparsegpt" }),
   };
   const priorName = spec.method === "maskllm" ? (typeof spec.prior === "object" ? `mask ${spec.prior.mask_id}` : spec.prior) : undefined;
   const layers = j.layers!;
+  // SparseGPT with update changes the kept weights: MaskLLM's tooling, which rebuilds a model as dense × mask, must not
+  const weightsUpdated = (j.updated?.size ?? 0) > 0;
+  const logits = formats.has("mask_logits") ? j.trained?.logits : undefined;
   const sidecar = {
-    format: "maskforge-sparsity", version: 1, pattern: spec.pattern, method: spec.method, ...(priorName ? { prior: priorName } : {}),
+    format: "maskforge-sparsity", version: 1, pattern: spec.pattern, method: spec.method, ...(priorName ? { prior: priorName } : {}), weights_updated: weightsUpdated,
     hyperparameters, base: { description: source.description, sha256: source.sha256, ...(source.checkpointId ? { checkpointId: source.checkpointId } : {}) },
     job: jobId, sparsity: j.sparsity, layers, eval: j.evals, evalBatchSize: EVAL_BATCH_SIZE, ...(j.training ? { training: j.training } : {}),
   };
   const card: ModelCardInput = {
     name: spec.metadata.name ?? `${source.description} ${spec.pattern} (${spec.method})`, baseModel: source.description, baseSha256: source.sha256,
-    pattern: spec.pattern, method: spec.method, prior: priorName, hyperparameters, layers, sparsity: j.sparsity!, eval: j.evals, jobId,
+    pattern: spec.pattern, method: spec.method, prior: priorName, weightsUpdated, maskLogits: logits !== undefined, hyperparameters, layers, sparsity: j.sparsity!, eval: j.evals, jobId,
   };
   await mkdir(join(j.workDir, "out"), { recursive: true });
-  const formats = new Set(spec.export.formats);
   const extraFiles: Record<string, string | Uint8Array> = { "sparsity.json": JSON.stringify(sidecar, null, 2) + "\n", "README.md": renderModelCard(card) };
   if (formats.has("maskllm_npz")) extraFiles[MASK_NPZ_FILE] = encodeMaskNpz(j.masks!);
-  const logits = j.trained?.logits;
-  if (formats.has("mask_logits") && logits)
-    extraFiles[MASK_LOGITS_FILE] = encodeMaskLogits(logits, candidateCount(j.pattern), {
+  const maskFiles: Record<string, Uint8Array> = {};
+  if (logits)
+    maskFiles[MASK_LOGITS_FILE] = encodeMaskLogits(logits, candidateCount(j.pattern), {
       pattern: spec.pattern, baseSha256: source.sha256, steps: spec.method === "maskllm" ? spec.training.steps : 0, hyperparameters,
       ...(priorName ? { parentMask: priorName } : {}), ...(spec.method === "maskllm" ? { seed: spec.training.seed } : {}),
     });
-  if (formats.has("hf_safetensors")) j.files = await writeSparseFolder({ srcDir: source.dir, outDir: j.outDir, replaced: j.replaced!, extraFiles });
+  if (formats.has("hf_safetensors")) j.files = await writeSparseFolder({ srcDir: source.dir, outDir: j.outDir, replaced: j.replaced!, extraFiles, maskFiles });
   else {
     await mkdir(j.outDir, { recursive: true });
-    for (const [n, c] of Object.entries(extraFiles)) await writeFile(join(j.outDir, n), c);
-    j.files = Object.keys(extraFiles).sort();
+    j.files = (await writeSideFiles(j.outDir, extraFiles, maskFiles)).sort();
   }
+}
+
+/** Where a file of the exported folder is stored: the model's files under the model's prefix, masks/… apart from it. */
+export function exportedFileKey(jobId: string, file: string): string {
+  return file.startsWith(`${MASKS_DIR}/`) ? jobMaskKey(jobId, basename(file)) : jobModelKey(jobId, file);
 }
 
 export async function uploading(j: JobRun): Promise<void> {
   const files = j.files!;
   for (const [i, f] of files.entries()) {
     j.r.check();
-    const put = await j.io.store.put(jobModelKey(j.jobId, f), createReadStream(join(j.outDir, f)), { contentType: f.endsWith(".json") ? "application/json" : f.endsWith(".md") ? "text/markdown" : "application/octet-stream" });
-    const kind = f === MASK_NPZ_FILE ? "mask_npz" : f === MASK_LOGITS_FILE ? "mask_logits" : f === "sparsity.json" ? "report" : "model_file";
-    j.artifacts.push({ kind, name: f, storageKey: put.key, bytes: put.bytes, sha256: put.sha256 });
+    const put = await j.io.store.put(exportedFileKey(j.jobId, f), createReadStream(join(j.outDir, f)), { contentType: f.endsWith(".json") ? "application/json" : f.endsWith(".md") ? "text/markdown" : "application/octet-stream" });
+    const name = basename(f);
+    const kind = name === MASK_NPZ_FILE ? "mask_npz" : name === MASK_LOGITS_FILE ? "mask_logits" : name === "sparsity.json" ? "report" : "model_file";
+    j.artifacts.push({ kind, name, storageKey: put.key, bytes: put.bytes, sha256: put.sha256 });
     j.r.progress((i + 1) / files.length);
   }
 }

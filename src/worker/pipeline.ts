@@ -8,6 +8,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec, MaskllmJobSpec } from "../contract/job-spec/schema.js";
 import { JOB_STAGES, type JobStage } from "../contract/status.js";
+import { MASKS_DIR } from "../checkpoint/export-sparse.js";
 import { loadModelDir } from "../checkpoint/load.js";
 import { MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
 import { MASK_NPZ_FILE } from "../checkpoint/mask-npz.js";
@@ -17,11 +18,11 @@ import { parsePattern } from "../maskllm/mask/nm.js";
 import type { TrainMasksResult } from "../maskllm/train/loop.js";
 import type { MaskTrainingOptions } from "../maskllm/train/options.js";
 import { trimMasks } from "../maskllm/train/trim.js";
-import { BlobNotFoundError, jobModelKey, jobSnapshotKey } from "../storage/index.js";
+import { BlobNotFoundError, jobSnapshotKey } from "../storage/index.js";
 import { loadText } from "./datasets.js";
 import { readBlob } from "./files.js";
 import { isHandback, TrainingStopGate } from "./handback.js";
-import { evaluating, exporting, uploading } from "./job-outputs.js";
+import { evaluating, exportedFileKey, exporting, uploading } from "./job-outputs.js";
 import type { JobRun, PipelineInput, PipelineOutcome } from "./job-run.js";
 import { fetchSource } from "./source/fetch-source.js";
 import { calibrationTokenBudget, oneShotMasks, priorOnce, sampleCalibration, tokenizeText, trainLogits } from "./stages.js";
@@ -165,8 +166,8 @@ function outcome(j: JobRun): PipelineOutcome {
     baseSha256: source.sha256,
     ...(source.checkpointId ? { baseCheckpointId: source.checkpointId } : {}),
     ...(j.parentMaskId ? { parentMaskId: j.parentMaskId } : {}),
-    ...(formats.has("maskllm_npz") ? { npzKey: jobModelKey(jobId, MASK_NPZ_FILE) } : {}),
-    ...(formats.has("mask_logits") && j.trained ? { logitsKey: jobModelKey(jobId, MASK_LOGITS_FILE) } : {}),
+    ...(formats.has("maskllm_npz") ? { npzKey: exportedFileKey(jobId, MASK_NPZ_FILE) } : {}),
+    ...(formats.has("mask_logits") && j.trained ? { logitsKey: exportedFileKey(jobId, `${MASKS_DIR}/${MASK_LOGITS_FILE}`) } : {}),
     metrics: {
       sparsity: j.sparsity, allVerified: true, eval: j.evals, stageSeconds: { ...j.r.stageSeconds }, params: v.params, maskedParams: v.maskedParams, memoryEstimateBytes: v.estimateBytes,
       ...(first ? { densePerplexity: first.densePerplexity, sparsePerplexity: first.sparsePerplexity } : {}),

@@ -3,6 +3,7 @@
 // 6 API unreachable, 7 conflict (src/cli/client/exit-codes.ts).
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
+import { MASKS_DIR } from "../../checkpoint/export-sparse.js";
 import type { ArtifactView, JobView } from "../../contract/api/components.js";
 import { builtinRef, CALIBRATION_BUILTINS } from "../../contract/datasets.js";
 import { EXPORT_FORMATS, METHODS, PRIOR_METHODS } from "../../contract/job-spec/schema.js";
@@ -168,7 +169,9 @@ export async function downloadArtifacts(client: ApiClient, artifacts: ArtifactVi
     for (const a of artifacts) {
       // names come from the server: keep only the last path segment so nothing lands outside `dir`
       const name = a.name.split(/[\\/]/).pop() || a.id;
-      const r = await client.download(a.downloadUrl, join(dir, name), {
+      // the learned logits go where `maskforge prune` puts them, out of the model folder loaders read
+      const path = a.kind === "mask_logits" ? join(dir, MASKS_DIR, name) : join(dir, name);
+      const r = await client.download(a.downloadUrl, path, {
         onProgress: quiet ? undefined : (got, total) => board.set(a.id, name, { fraction: total ? got / total : 0, info: `${formatBytes(got)}${total ? ` of ${formatBytes(total)}` : ""}` }),
       });
       out.push({ id: a.id, kind: a.kind, bytes: r.bytes, path: r.path });

@@ -26,8 +26,8 @@ export interface PruneRunOutcome {
   weights?: Map<string, Float32Array>;
   /** per-layer rows for the table; any further fields of the method's report go into the JSON line as they are */
   report: { layers: LayerReport[]; sparsity: number; allVerified: boolean; seconds: number };
-  /** more files for the output folder (maskllm: mask_logits.safetensors) */
-  extraFiles?: Map<string, Uint8Array>;
+  /** files for the output folder's masks/ subfolder, out of a loader's sight (maskllm: mask_logits.safetensors) */
+  maskFiles?: Map<string, Uint8Array>;
 }
 
 export interface PruneMethod {
@@ -61,7 +61,7 @@ export const PRUNE_METHODS: Record<string, PruneMethod> = {
     supportsUpdate: false,
     run: async (run, o) => {
       const r = await runMaskLlm(o, run);
-      return { masks: r.masks, extraFiles: r.extraFiles, report: r.report as unknown as PruneRunOutcome["report"] };
+      return { masks: r.masks, maskFiles: r.maskFiles, report: r.report as unknown as PruneRunOutcome["report"] };
     },
   },
 };
@@ -86,18 +86,18 @@ function consoleEvents(json: boolean | undefined): StageEvents {
 /**
  * Writes the pruned HF folder with the writer jobs use: every tensor of the source checkpoint in its own dtype, the
  * pruned linears replaced (made one at a time as the writer reaches them); config.json, tokenizer and the other
- * small files copied byte for byte; the masks as mask_compressed.npz, the method's files and prune_report.json.
+ * small files copied byte for byte; the masks as mask_compressed.npz (where MaskLLM's tooling looks for it: no loader
+ * reads .npz), prune_report.json, and the method's mask files in masks/.
  */
-export async function writePrunedFolder(run: PruneRun, outDir: string, outcome: PruneRunOutcome, report: unknown): Promise<void> {
+export async function writePrunedFolder(run: PruneRun, outDir: string, outcome: PruneRunOutcome, report: unknown, maxShardBytes?: number): Promise<void> {
   const existing = await readdir(outDir).catch(() => undefined);
   if (existing && existing.length > 0) throw new PruneInputError(`output folder ${outDir} exists and is not empty`);
   const replaced = new Map(
     [...outcome.masks].map(([name, mask]) => [name, async () => outcome.weights?.get(name) ?? maskedWeight((await weight(run.model, name).data()) as Float32Array, mask)] as const),
   );
   const extraFiles: Record<string, string | Uint8Array> = { [MASK_NPZ_FILE]: encodeMaskNpz(outcome.masks) };
-  for (const [name, bytes] of outcome.extraFiles ?? []) extraFiles[name] = bytes;
   extraFiles["prune_report.json"] = JSON.stringify(report, null, 2) + "\n";
-  await writeSparseFolder({ srcDir: run.srcDir, outDir, replaced, extraFiles });
+  await writeSparseFolder({ srcDir: run.srcDir, outDir, replaced, extraFiles, maskFiles: Object.fromEntries(outcome.maskFiles ?? []), maxShardBytes });
 }
 
 function formatTable(layers: LayerReport[]): string {
@@ -138,6 +138,8 @@ export interface PruneCliOptions {
   resume?: string;
   microBatches: number;
   threads?: number;
+  /** shard the written weights into files of at most this many bytes (default 5 GB, transformers' default) */
+  maxShardBytes?: number;
 }
 
 export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<PruneRunOutcome["report"]> {
@@ -153,13 +155,15 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
     const windows = o.calib ? await calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : [];
     const run: PruneRun = { srcDir, model, tokenizer, pattern, targets: o.targets, ignore: o.ignore, windows, events: consoleEvents(o.json) };
     const outcome = await method.run(run, o);
+    // SparseGPT with update changes the kept weights: dense × mask (mask_compressed.npz) is then not the written model
+    const weightsUpdated = (outcome.weights?.size ?? 0) > 0;
     const report = {
-      ...outcome.report, model: srcDir, out: resolve(o.out), backend,
+      ...outcome.report, weights_updated: weightsUpdated, model: srcDir, out: resolve(o.out), backend,
       calibFile: o.calib ?? null, calibFormat: o.calibFormat, seed: o.seed, totalSeconds: 0,
     };
     // the folder's prune_report.json names its inputs by name: it travels, and must not carry this machine's paths
     const { out: _out, ...inFolder } = report;
-    await writePrunedFolder(run, resolve(o.out), outcome, { ...inFolder, model: basename(srcDir), calibFile: o.calib ? basename(o.calib) : null });
+    await writePrunedFolder(run, resolve(o.out), outcome, { ...inFolder, model: basename(srcDir), calibFile: o.calib ? basename(o.calib) : null }, o.maxShardBytes);
     report.totalSeconds = (performance.now() - t0) / 1000;
     if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
     else {
@@ -191,6 +195,7 @@ export function register(program: Command): void {
     .option("--ignore <globs>", "comma-separated module-name globs to leave dense", list, [...DEFAULT_IGNORE])
     .option("--batch-size <n>", "calibration windows per forward pass", int("batch-size", 1), 8)
     .addOption(new Option("--backend <name>", "TF.js backend").choices(["auto", "tensorflow", "wasm", "cpu", "webgpu"]).default("auto"))
+    .option("--max-shard-bytes <n>", "split the weights into model-0000i-of-0000n.safetensors files of at most n bytes, with model.safetensors.index.json (default 5 GB)", int("max-shard-bytes", 1))
     .option("--json", "print the report as one JSON line")
     .option("--prior <prior>", `maskllm: prior mask, ${MASKLLM_PRIORS.join("|")} or a mask .npz / mask-logits .safetensors file`, "sparsegpt")
     .option("--steps <n>", "maskllm: training steps (--batch-size windows of --seq-len tokens each)", int("steps", 1), 1000)
