@@ -1,5 +1,5 @@
 // `maskforge prune --method maskllm` end to end on stories260K with a tiny budget: the folder holds the sparse
-// weights, mask_compressed.npz and mask_logits.safetensors, and both artifacts work as the prior of a new run.
+// weights, mask_compressed.npz and masks/mask_logits.safetensors, and both artifacts work as the prior of a new run.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile, stat } from "node:fs/promises";
@@ -54,13 +54,13 @@ test("prune --method maskllm writes sparse weights and both mask artifacts; they
     for (let i = 0; i < w.length; i++) if (m[i] === 0) assert.equal(w[i], 0);
   }
   await reader.close();
-  const logits = await decodeMaskLogits(new Uint8Array(await readFile(join(out, "mask_logits.safetensors"))));
+  const logits = await decodeMaskLogits(new Uint8Array(await readFile(join(out, "masks", "mask_logits.safetensors"))));
   assert.equal(logits.meta.pattern, "2:4");
   assert.equal(logits.meta.parentMask, "magnitude");
   assert.match(logits.meta.baseSha256 ?? "", /^[0-9a-f]{64}$/);
   assert.equal(logits.logits.size, names.length);
   // transfer: each artifact is a valid prior; a resume of the finished snapshot reproduces the mask exactly
-  for (const [i, prior] of [join(out, "mask_compressed.npz"), join(out, "mask_logits.safetensors")].entries()) {
+  for (const [i, prior] of [join(out, "mask_compressed.npz"), join(out, "masks", "mask_logits.safetensors")].entries()) {
     const r = (await runPrune(modelDir, base(join(tmp, `out-prior-${i}`), { prior, steps: 1 }))) as unknown as Record<string, unknown>;
     assert.equal(r.allVerified, true);
   }
@@ -69,7 +69,7 @@ test("prune --method maskllm writes sparse weights and both mask artifacts; they
   assert.deepEqual(await readFile(join(resumed, "mask_compressed.npz")), await readFile(join(out, "mask_compressed.npz")));
   // what the folders record of file arguments (calibration text, prior, snapshot) is their names, not this machine's paths
   for (const dir of [out, join(tmp, "out-prior-0"), resumed]) {
-    const written = (await readFile(join(dir, "prune_report.json"), "utf8")) + new TextDecoder().decode(await readFile(join(dir, "mask_logits.safetensors")));
+    const written = (await readFile(join(dir, "prune_report.json"), "utf8")) + new TextDecoder().decode(await readFile(join(dir, "masks", "mask_logits.safetensors")));
     assert.ok(!written.includes(tmp), `${dir} records a path of this machine`);
   }
   await assert.rejects(runPrune(modelDir, base(join(tmp, "bad"), { prior: join(tmp, "missing.npz") })), /neither|readable/);

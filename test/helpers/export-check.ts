@@ -1,5 +1,7 @@
 // Downloads a job's exported folder from storage and checks it against what the job reported: config.json
-// unchanged, exact 2:4 zeros in every pruned linear, the sidecar and card present, and the same perplexity.
+// unchanged, exact 2:4 zeros in every pruned linear, the sidecar and card present, and the same perplexity; and that
+// it loads everywhere (loadable.ts: only the model's tensors for a loader, format "pt", tokenizer.model, no path of
+// the worker's machine), the learned logits stored apart from it where the mask catalogue points.
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +12,11 @@ import { evalWindows, readDocuments, tokenizeStream } from "../../src/checkpoint
 import { perplexity } from "../../src/maskllm/eval/perplexity.js";
 import { disposeModel } from "../../src/maskllm/llama/model.js";
 import { isExactNM } from "../../src/maskllm/mask/patterns.js";
-import { jobModelPrefix } from "../../src/storage/index.js";
+import { decodeMaskLogits, MASK_LOGITS_FILE } from "../../src/checkpoint/mask-logits.js";
+import { CheckpointReader } from "../../src/checkpoint/safetensors/checkpoint.js";
+import { jobMaskKey, jobModelPrefix } from "../../src/storage/index.js";
+import { readBlob } from "../../src/worker/files.js";
+import { checkLoadable, parseRawHeader } from "./loadable.js";
 import { EVAL_BATCH_SIZE } from "../../src/worker/job-outputs.js";
 import { removeDir, type WorkerEnv } from "./worker.js";
 
@@ -39,6 +45,22 @@ export async function checkExport(e: WorkerEnv, jobId: string, srcDir: string, e
     assert.equal(await readFile(join(dir, "config.json"), "utf8"), await readFile(join(srcDir, "config.json"), "utf8"), "config.json unchanged");
     const sidecar = JSON.parse(await readFile(join(dir, "sparsity.json"), "utf8"));
     assert.equal(sidecar.pattern, "2:4");
+    assert.equal(sidecar.weights_updated, (job.spec as { method: string }).method === "sparsegpt", "weights_updated: true only for SparseGPT with update");
+    const src = await CheckpointReader.open(srcDir);
+    const names = [...src.names];
+    await src.close();
+    await checkLoadable(dir, { names, srcDir, machinePaths: [join(tmpdir(), "maskforge-jobs"), tmpdir()] });
+    // the learned logits: their own artifact, outside the model's prefix, where the mask catalogue's logits download reads
+    const logitsArt = await e.prisma.artifact.findFirst({ where: { jobId, kind: "mask_logits" } });
+    if (logitsArt) {
+      assert.equal(logitsArt.storageKey, jobMaskKey(jobId, MASK_LOGITS_FILE));
+      assert.equal(logitsArt.name, MASK_LOGITS_FILE);
+      const mask = await e.prisma.maskArtifact.findFirstOrThrow({ where: { jobId } });
+      assert.equal(mask.logitsKey, logitsArt.storageKey);
+      const bytes = await readBlob(e.store, logitsArt.storageKey);
+      assert.equal(parseRawHeader(bytes).metadata?.format, "pt");
+      assert.equal((await decodeMaskLogits(bytes)).logits.size, 5 * 7);
+    }
     assert.ok(sidecar.layers.length > 0 && sidecar.layers.every((l: { nmVerified: boolean }) => l.nmVerified));
     assert.match(await readFile(join(dir, "README.md"), "utf8"), /2:4 semi-structured sparse/);
     const { model, tokenizer } = await loadModelDir(dir);

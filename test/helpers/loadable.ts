@@ -16,13 +16,22 @@ interface RawTensor {
   shape: number[];
 }
 
-/** The raw header of a safetensors file: its __metadata__ and its tensors. */
-export async function rawHeader(path: string): Promise<{ metadata?: Record<string, string>; tensors: Map<string, RawTensor> }> {
-  const bytes = await readFile(path);
-  const n = Number(bytes.readBigUInt64LE(0));
-  const json = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")) as Record<string, unknown>;
+interface RawHeader {
+  metadata?: Record<string, string>;
+  tensors: Map<string, RawTensor>;
+}
+
+/** The raw header of a safetensors file's bytes: its __metadata__ and its tensors. */
+export function parseRawHeader(bytes: Uint8Array): RawHeader {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(buf.readBigUInt64LE(0));
+  const json = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<string, unknown>;
   const { __metadata__: metadata, ...rest } = json;
   return { metadata: metadata as Record<string, string> | undefined, tensors: new Map(Object.entries(rest as Record<string, RawTensor>)) };
+}
+
+export async function rawHeader(path: string): Promise<RawHeader> {
+  return parseRawHeader(await readFile(path));
 }
 
 /** Every file under `dir`, as paths relative to it. */

@@ -15,6 +15,8 @@ import { buildJobBody } from "../../../src/cli/client/job-spec-input.js";
 import type { ProgressBoard } from "../../../src/cli/client/progress.js";
 import { watchJob } from "../../../src/cli/client/watch.js";
 import { uploadCheckpointDir } from "../../../src/cli/commands/checkpoints.js";
+import { downloadArtifacts } from "../../../src/cli/commands/jobs.js";
+import { jobMaskKey, jobModelKey } from "../../../src/storage/index.js";
 import { appendEvent } from "../../../src/db/jobs.repository.js";
 import { setStage, transition } from "../../../src/db/transitions.js";
 import type { App } from "../../../src/api/app.js";
@@ -114,6 +116,25 @@ describe("maskforge API client", () => {
     const done = await watching;
     assert.equal(done.status, "failed");
     assert.deepEqual(done.error, { code: "invalid_spec", message: "bad" });
+  });
+
+  it("jobs download puts the learned logits in masks/, out of the model folder, as `maskforge prune` does; the mask's logits download reads them where the worker stores them", async () => {
+    const job = await client.createJob(await buildJobBody({ checkpoint: checkpointId, method: "magnitude" }));
+    const model = await app.storage.put(jobModelKey(job.id, "model.safetensors"), TINY_WEIGHTS, { contentType: "application/octet-stream" });
+    const logits = await app.storage.put(jobMaskKey(job.id, "mask_logits.safetensors"), Buffer.from("logits"), { contentType: "application/octet-stream" });
+    for (const [kind, name, put] of [["model_file", "model.safetensors", model], ["mask_logits", "mask_logits.safetensors", logits]] as const)
+      await prisma.artifact.create({ data: { jobId: job.id, kind, name, storageKey: put.key, bytes: BigInt(put.bytes), sha256: put.sha256 } });
+    const mask = await prisma.maskArtifact.create({ data: { tenantId: tenant.id, pattern: "2:4", method: "maskllm", jobId: job.id, logitsKey: logits.key } });
+    const out = await mkdtemp(join(tmpdir(), "maskforge-dl-"));
+    try {
+      await downloadArtifacts(client, await client.jobArtifacts(job.id), out, true);
+      assert.deepEqual((await readdir(out, { recursive: true })).sort(), ["masks", "masks/mask_logits.safetensors", "model.safetensors"]);
+      await client.download(`/v1/masks/${mask.id}/download?format=logits`, join(out, "via-mask"));
+      assert.equal(await readFile(join(out, "via-mask"), "utf8"), "logits");
+    } finally {
+      await rm(out, { recursive: true, force: true });
+      await client.cancelJob(job.id).catch(() => {});
+    }
   });
 
   it("downloads an artifact through a temporary file, byte for byte", async () => {
