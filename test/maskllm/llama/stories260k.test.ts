@@ -26,7 +26,7 @@ test("stories260K: import, generate word for word, perplexity on held-out window
   t.after(() => rm(dir, { recursive: true, force: true }));
   const out = join(dir, "hf");
   await importLlama2c({ modelPath: join(model, "stories260K.bin"), tokenizerPath: join(model, "tok512.model"), outDir: out });
-  assert.deepEqual((await readdir(out)).sort(), ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+  assert.deepEqual((await readdir(out)).sort(), ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer.model", "tokenizer_config.json"]);
   const cfg = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
   assert.equal(cfg.num_key_value_heads, 4);
   assert.equal(cfg.tie_word_embeddings, true);
