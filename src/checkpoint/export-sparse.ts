@@ -48,15 +48,19 @@ export interface SparseFolderInput {
   outDir: string;
   /**
    * weight name → its final values (from sparseValues), or a function that makes them when the writer reaches the
-   * weight, so that only one is in memory at a time (the writer rounds them to the source dtype); every other
-   * tensor is copied as stored
+   * weight, so that only one is in memory at a time (the writer rounds them to the source dtype; a function that
+   * gives undefined leaves the weight as stored); every other tensor is copied as stored
    */
-  replaced: ReadonlyMap<string, Float32Array | (() => Promise<Float32Array>)>;
+  replaced: ReadonlyMap<string, Float32Array | (() => Promise<Float32Array | undefined>)>;
   /** extra files (name → content), written last so they win over a source file of the same name */
   extraFiles?: Record<string, string | Uint8Array>;
   /** files written into MASKS_DIR, out of a loader's sight (name → content) */
   maskFiles?: Record<string, Uint8Array>;
   maxShardBytes?: number;
+  /** the order tensors are written in (default: the source's); a streamed prune writes layer by layer */
+  tensorOrder?: (a: string, b: string) => number;
+  /** side files known only once every tensor is written (a streamed prune's masks and report), merged into the above */
+  sideFiles?: () => Promise<{ extraFiles?: Record<string, string | Uint8Array>; maskFiles?: Record<string, Uint8Array> }>;
 }
 
 /**
@@ -101,18 +105,23 @@ export async function writeSparseFolder(input: SparseFolderInput): Promise<strin
       if (input.replaced.has(name) && !FLOAT_DTYPES.has(e.dtype)) throw new CheckpointError("BAD_ARGUMENT", `cannot write a pruned weight back as ${e.dtype}`, name);
       specs.push({ name, dtype: e.dtype, shape: e.shape });
     }
+    if (input.tensorOrder) specs.sort((a, b) => input.tensorOrder!(a.name, b.name));
     for (const name of input.replaced.keys()) if (!reader.has(name)) throw new CheckpointError("TENSOR_NOT_FOUND", "pruned, but not in the source checkpoint", name, srcDir);
     const written = await writeCheckpoint(
       tmp,
       specs,
       async (spec) => {
-        const values = input.replaced.get(spec.name);
-        return values === undefined ? (await reader.readBytes(spec.name)).bytes : typeof values === "function" ? values() : values;
+        const r = input.replaced.get(spec.name);
+        const values = typeof r === "function" ? await r() : r;
+        return values ?? (await reader.readBytes(spec.name)).bytes;
       },
       { metadata: { format: "pt" }, maxShardBytes: input.maxShardBytes ?? 5 * 1024 ** 3 },
     );
     files.push(...written);
-    for (const name of await writeSideFiles(tmp, input.extraFiles, input.maskFiles)) if (!files.includes(name)) files.push(name);
+    const late = (await input.sideFiles?.()) ?? {};
+    const extraFiles = { ...input.extraFiles, ...late.extraFiles };
+    const maskFiles = { ...input.maskFiles, ...late.maskFiles };
+    for (const name of await writeSideFiles(tmp, extraFiles, maskFiles)) if (!files.includes(name)) files.push(name);
     await rm(outDir, { recursive: true, force: true });
     await rename(tmp, outDir);
     return files.sort();

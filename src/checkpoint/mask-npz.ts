@@ -11,11 +11,13 @@ const SUFFIX = ".mask";
 
 /** masks: weight name → 0/1 values over the [out, in] weight, row-major. */
 export function encodeMaskNpz(masks: Map<string, ArrayLike<number>>): Uint8Array {
+  return encodePackedMaskNpz(new Map([...masks].map(([name, m]) => [name, packBits(m)])));
+}
+
+/** The same file from masks already packed (packBits), as a streamed prune keeps them: 1 bit a weight. */
+export function encodePackedMaskNpz(packed: Map<string, Uint8Array>): Uint8Array {
   const arrays = new Map<string, NpyArray>();
-  for (const [name, m] of masks) {
-    const packed = packBits(m);
-    arrays.set(`${name}${SUFFIX}`, { descr: "|u1", shape: [packed.length], data: packed });
-  }
+  for (const [name, data] of packed) arrays.set(`${name}${SUFFIX}`, { descr: "|u1", shape: [data.length], data });
   return encodeNpz(arrays);
 }
 

@@ -73,12 +73,21 @@ export function encodeHeader(specs: readonly TensorSpec[], metadata?: Record<str
   return out;
 }
 
+// what the caller's data function throws is the caller's error (a pruner refusing its input, say), not a failed write
+const fromData = new WeakSet<object>();
+const asWriteError = (err: unknown, path: string) =>
+  err instanceof CheckpointError || (typeof err === "object" && err !== null && fromData.has(err)) ? err : new CheckpointError("WRITE_FAILED", (err as Error).message, undefined, path);
+
 async function writeFileStreaming(tmpPath: string, specs: readonly TensorSpec[], data: DataFn, metadata?: Record<string, string>): Promise<void> {
   const fh = await open(tmpPath, "w");
   try {
     await fh.write(encodeHeader(specs, metadata));
     for (const s of specs) {
-      const bytes = toBytes(s, await data(s));
+      const values = await Promise.resolve().then(() => data(s)).catch((err: unknown) => {
+        if (typeof err === "object" && err !== null) fromData.add(err);
+        throw err;
+      });
+      const bytes = toBytes(s, values);
       let done = 0;
       while (done < bytes.byteLength) {
         const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done);
@@ -99,7 +108,7 @@ export async function writeSafetensors(path: string, specs: readonly TensorSpec[
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err instanceof CheckpointError ? err : new CheckpointError("WRITE_FAILED", (err as Error).message, undefined, path);
+    throw asWriteError(err, path);
   }
 }
 
@@ -157,7 +166,7 @@ export async function writeCheckpoint(dir: string, specs: readonly TensorSpec[],
     await rename(indexTmp, join(dir, INDEX_FILE));
   } catch (err) {
     await Promise.all(written.map((p) => rm(p, { force: true })));
-    throw err instanceof CheckpointError ? err : new CheckpointError("WRITE_FAILED", (err as Error).message, undefined, dir);
+    throw asWriteError(err, dir);
   }
   return [...names, INDEX_FILE];
 }

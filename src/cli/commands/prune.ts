@@ -18,6 +18,7 @@ import type { TextTokenizer } from "../../checkpoint/tokenizer.js";
 import { DEFAULT_TRAINING_OPTIONS } from "../../maskllm/train/options.js";
 import { oneShotMasks, sampleCalibration, tokenizeText, type PruneRun, type StageEvents } from "../../worker/stages.js";
 import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
+import { runLayerByLayer } from "../prune-layer-by-layer.js";
 
 export interface PruneRunOutcome {
   /** per HF weight name, 0/1 (1 = keep), row-major [out, in] */
@@ -138,6 +139,8 @@ export interface PruneCliOptions {
   resume?: string;
   microBatches: number;
   threads?: number;
+  /** one-shot methods: prune one decoder layer at a time from the checkpoint's files (models that do not fit in memory) */
+  layerByLayer?: boolean;
   /** shard the written weights into files of at most this many bytes (default 5 GB, transformers' default) */
   maxShardBytes?: number;
 }
@@ -147,6 +150,7 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
   if (!method) throw new PruneInputError(`unknown --method '${o.method}' (one of ${Object.keys(PRUNE_METHODS).join(", ")})`);
   const pattern = parsePattern(o.pattern);
   if (method.needsCalibration && !o.calib) throw new PruneInputError(`--method ${o.method} needs --calib <file>`);
+  if (o.layerByLayer) return pruneLayerByLayerCli(modelDir, o);
   const backend = await initBackend(o.backend);
   const t0 = performance.now();
   const srcDir = resolve(modelDir);
@@ -177,6 +181,28 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
   }
 }
 
+async function pruneLayerByLayerCli(modelDir: string, o: PruneCliOptions): Promise<PruneRunOutcome["report"]> {
+  const t0 = performance.now();
+  const outDir = resolve(o.out);
+  await initBackend("wasm"); // the host ops' kernels; the model never enters a TF.js backend
+  const report = await runLayerByLayer(
+    {
+      srcDir: resolve(modelDir), outDir,
+      windows: async (tokenizer) => (o.calib ? calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : []),
+      log: (line) => void (o.json || log(line)),
+    },
+    o,
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  if (o.json) process.stdout.write(JSON.stringify({ ...report, out: outDir, totalSeconds: seconds }) + "\n");
+  else {
+    process.stdout.write(`${formatTable(report.layers)}\n`);
+    process.stdout.write(`${o.method} ${o.pattern} layer by layer on ${report.threads} thread(s): sparsity ${report.sparsity.toFixed(4)}, all N:M verified: ${report.allVerified}, ${seconds.toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; wrote ${outDir}\n`);
+  }
+  if (!report.allVerified) throw new Error("some pruned layers failed the N:M verification (see the report)");
+  return report;
+}
+
 export function register(program: Command): void {
   program
     .command("prune")
@@ -196,6 +222,7 @@ export function register(program: Command): void {
     .option("--batch-size <n>", "calibration windows per forward pass", int("batch-size", 1), 8)
     .addOption(new Option("--backend <name>", "TF.js backend").choices(["auto", "tensorflow", "wasm", "cpu", "webgpu"]).default("auto"))
     .option("--max-shard-bytes <n>", "split the weights into model-0000i-of-0000n.safetensors files of at most n bytes, with model.safetensors.index.json (default 5 GB)", int("max-shard-bytes", 1))
+    .option("--layer-by-layer", "magnitude/wanda/sparsegpt: read, prune and write one decoder layer at a time, on host arrays over --threads threads, for models whose float32 weights do not fit in memory (bf16 shards stay bf16)")
     .option("--json", "print the report as one JSON line")
     .option("--prior <prior>", `maskllm: prior mask, ${MASKLLM_PRIORS.join("|")} or a mask .npz / mask-logits .safetensors file`, "sparsegpt")
     .option("--steps <n>", "maskllm: training steps (--batch-size windows of --seq-len tokens each)", int("steps", 1), 1000)
@@ -207,7 +234,7 @@ export function register(program: Command): void {
     .option("--snapshot-every <k>", "maskllm: write a resumable snapshot to <out>.snapshot every k steps", int("snapshot-every", 1))
     .option("--resume <snapshot>", "maskllm: go on from a snapshot file")
     .option("--micro-batches <k>", "maskllm: parts each step's batch is cut into, so that threads can share a step (part of the run: a resume needs the same k)", int("micro-batches", 1), DEFAULT_TRAINING_OPTIONS.microBatches)
-    .option("--threads <n>", "maskllm: threads computing the parts (default: one per core, at most --micro-batches); the learned mask does not depend on it", int("threads", 1))
+    .option("--threads <n>", "maskllm: threads computing the parts (default: one per core, at most --micro-batches); --layer-by-layer: threads each product is split over (default: one per core). Results do not depend on it", int("threads", 1))
     .action(async (modelDir: string, o: PruneCliOptions) => {
       await runPrune(modelDir, o);
     });
