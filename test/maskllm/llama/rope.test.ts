@@ -1,50 +1,10 @@
 // rope_scaling: inv_freq and the attention factor of every kind against an independent float64 transcription of
-// transformers' modeling_rope_utils (_compute_default/linear/dynamic_ntk/llama3/yarn_parameters), and the cos/sin
+// transformers' modeling_rope_utils (test/helpers/hf-reference.ts), and the cos/sin
 // tables the kernels take built from them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ropeParameters, ropeTableValues, type RopeConfig } from "../../../src/maskllm/llama/rope.js";
-
-// --- transformers' formulas, written out from modeling_rope_utils.py (dim = head_dim, partial_rotary_factor 1)
-const arange = (n: number) => Array.from({ length: n }, (_, i) => i);
-const hfDefault = (base: number, dim: number) => arange(dim / 2).map((i) => 1 / base ** ((2 * i) / dim));
-const hfLinear = (base: number, dim: number, factor: number) => hfDefault(base, dim).map((f) => f / factor);
-function hfDynamic(base: number, dim: number, factor: number, maxPos: number, seqLen: number) {
-  const len = Math.max(seqLen, maxPos);
-  const b = base * ((factor * len) / maxPos - (factor - 1)) ** (dim / (dim - 2));
-  return hfDefault(b, dim);
-}
-function hfLlama3(base: number, dim: number, s: { factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number }) {
-  const lowWavelen = s.original_max_position_embeddings / s.low_freq_factor;
-  const highWavelen = s.original_max_position_embeddings / s.high_freq_factor;
-  return hfDefault(base, dim).map((invFreq) => {
-    const wavelen = (2 * Math.PI) / invFreq;
-    let llama = wavelen > lowWavelen ? invFreq / s.factor : invFreq;
-    const smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-    const smoothed = ((1 - smooth) * llama) / s.factor + smooth * llama;
-    const medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
-    if (medium) llama = smoothed;
-    return llama;
-  });
-}
-function hfYarn(base: number, dim: number, maxPos: number, s: { factor: number; original_max_position_embeddings?: number; beta_fast?: number; beta_slow?: number; attention_factor?: number; truncate?: boolean }) {
-  const orig = s.original_max_position_embeddings ?? maxPos;
-  const getMscale = (scale: number, mscale = 1) => (scale <= 1 ? 1 : 0.1 * mscale * Math.log(scale) + 1);
-  const attentionFactor = s.attention_factor ?? getMscale(s.factor);
-  const findCorrectionDim = (rot: number) => (dim * Math.log(orig / (rot * 2 * Math.PI))) / (2 * Math.log(base));
-  let low = findCorrectionDim(s.beta_fast ?? 32);
-  let high = findCorrectionDim(s.beta_slow ?? 1);
-  if (s.truncate ?? true) [low, high] = [Math.floor(low), Math.ceil(high)];
-  [low, high] = [Math.max(low, 0), Math.min(high, dim - 1)];
-  if (low === high) high += 0.001;
-  const ramp = arange(dim / 2).map((i) => Math.min(1, Math.max(0, (i - low) / (high - low))));
-  const posFreqs = arange(dim / 2).map((i) => base ** ((2 * i) / dim));
-  const invFreq = posFreqs.map((p, i) => {
-    const extrapolationFactor = 1 - ramp[i];
-    return (1 / (s.factor * p)) * (1 - extrapolationFactor) + (1 / p) * extrapolationFactor;
-  });
-  return { invFreq, attentionFactor };
-}
+import { hfDefaultInvFreq as hfDefault, hfDynamicInvFreq as hfDynamic, hfLinearInvFreq as hfLinear, hfLlama3InvFreq as hfLlama3, hfYarn } from "../../helpers/hf-reference.js";
 
 const close = (got: ArrayLike<number>, want: number[], what: string, rel = 1e-6) => {
   assert.equal(got.length, want.length, what);
