@@ -17,7 +17,8 @@ import { makeTokenizer } from "../../src/checkpoint/tokenizer.js";
 import { evalWindows, readDocuments, sampleWindows, tokenizeStream } from "../../src/checkpoint/text-dataset.js";
 import { writeSafetensors } from "../../src/checkpoint/safetensors/writer.js";
 import { forward, disposeModel } from "../../src/maskllm/llama/model.js";
-import { tinyLlama } from "../helpers/tiny-llama.js";
+import { bytesToFloat32, float32ToBytes } from "../../src/checkpoint/safetensors/dtypes.js";
+import { TINY_HUB_CONFIGS, tinyFamilyModel, tinyLlama } from "../helpers/tiny-llama.js";
 
 await initBackend("wasm");
 const stories = resolve(process.cwd(), "../shared/models/stories260K");
@@ -102,6 +103,27 @@ test("export → load round trip (F32 exact, sharded), and BF16 export within bf
   await assert.rejects(exportModelDir(m, join(dir, "f32")), isCode("BAD_ARGUMENT", /already exists/));
   [m, back, b16].forEach(disposeModel);
   ids.dispose();
+});
+
+test("bf16 and f16 sharded Hub folders (safetensors index) of each family load to the weights rounded to that dtype", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "hf-half-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const family of ["llama-3.2", "qwen3", "mistral"] as const)
+    for (const dtype of ["BF16", "F16"] as const) {
+      const m = tinyFamilyModel(family, 12);
+      const out = join(dir, `${family}-${dtype}`);
+      const files = await exportModelDir(m, out, { dtype, maxShardBytes: 8_000 });
+      assert.ok(files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)).length >= 2 && files.includes("model.safetensors.index.json"), `${family} ${dtype}: ${files.join(", ")}`);
+      // config.json as the Hub has it, with the dtype it ships in
+      await writeFile(join(out, "config.json"), JSON.stringify({ ...TINY_HUB_CONFIGS[family], torch_dtype: dtype === "BF16" ? "bfloat16" : "float16" }));
+      const back = await loadWeights(out, JSON.parse(await readFile(join(out, "config.json"), "utf8")));
+      assert.deepEqual(back.config, m.config);
+      for (const [n, w] of m.weights) {
+        const want = bytesToFloat32(float32ToBytes(w.dataSync() as Float32Array, dtype), dtype);
+        assert.deepEqual(back.weights.get(n)!.dataSync(), want, `${family} ${dtype} ${n}`);
+      }
+      [m, back].forEach(disposeModel);
+    }
 });
 
 test("a checkpoint missing a tensor config.json requires, or with a wrong shape, is refused by name", async (t) => {
