@@ -14,6 +14,7 @@ import { selectLayers } from "../maskllm/prune/select-layers.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
 import { hostTrainingBytes } from "../maskllm/host/memory.js";
 import { hostTrainingSupported } from "../maskllm/host/engine.js";
+import { slidingWindowRefusal } from "../maskllm/llama/sliding-window.js";
 
 export interface Validated {
   llama: LlamaConfig;
@@ -72,6 +73,12 @@ const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
 export async function validateCheckpoint(dir: string, spec: JobSpec, config: Config): Promise<Validated> {
   const configJson = await readConfigJson(dir);
   const llama = parseHfConfig(configJson, "config.json");
+  // a window longer than the model's sliding_window would fail mid-run: refuse it before anything is loaded
+  const lengths: [string, number][] = [["calibration.seq_len", spec.calibration.seq_len], ...(spec.eval.datasets.length > 0 ? [["eval.seq_len", spec.eval.seq_len] as [string, number]] : [])];
+  for (const [what, seq] of lengths) {
+    const why = slidingWindowRefusal(llama, seq, what);
+    if (why) throw new InvalidJobError("invalid_spec", why);
+  }
   const reader = await CheckpointReader.open(dir);
   // no folder in the messages: it is this worker's scratch space, not the user's
   const params = await checkWeightShapes(reader, llama).finally(() => reader.close());

@@ -17,7 +17,8 @@ import { makeTokenizer } from "../../src/checkpoint/tokenizer.js";
 import { evalWindows, readDocuments, sampleWindows, tokenizeStream } from "../../src/checkpoint/text-dataset.js";
 import { writeSafetensors } from "../../src/checkpoint/safetensors/writer.js";
 import { forward, disposeModel } from "../../src/maskllm/llama/model.js";
-import { tinyLlama } from "../helpers/tiny-llama.js";
+import { bytesToFloat32, float32ToBytes } from "../../src/checkpoint/safetensors/dtypes.js";
+import { TINY_HUB_CONFIGS, tinyFamilyModel, tinyLlama } from "../helpers/tiny-llama.js";
 
 await initBackend("wasm");
 const stories = resolve(process.cwd(), "../shared/models/stories260K");
@@ -39,11 +40,50 @@ test("config.json → LlamaConfig for Llama, Mistral, Qwen2; everything else ref
   assert.equal(parseHfConfig({ ...llama, architectures: ["MistralForCausalLM"], num_key_value_heads: undefined }).numKeyValueHeads, 8);
   assert.equal(parseHfConfig({ ...llama, head_dim: 16 }).headDim, 16);
   assert.throws(() => parseHfConfig({ ...llama, architectures: ["GPT2LMHeadModel"] }), isCode("UNSUPPORTED_ARCHITECTURE", /"GPT2LMHeadModel".*LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM/));
-  assert.throws(() => parseHfConfig({ ...llama, rope_scaling: { type: "linear", factor: 2 } }), isCode("BAD_CONFIG", /rope_scaling/));
+  assert.throws(() => parseHfConfig({ ...llama, rope_scaling: { type: "longrope", factor: 2 } }), isCode("BAD_CONFIG", /rope_scaling type "longrope" is not supported; supported rope_type: default, linear, dynamic, llama3, yarn/));
   assert.throws(() => parseHfConfig({ ...llama, num_key_value_heads: 3 }), isCode("BAD_CONFIG", /multiple of num_key_value_heads/));
   assert.throws(() => parseHfConfig({ ...llama, hidden_act: "gelu" }), isCode("BAD_CONFIG", /hidden_act/));
   assert.throws(() => parseHfConfig({ ...llama, vocab_size: -1 }), isCode("BAD_CONFIG", /vocab_size must be a positive integer/));
   assert.throws(() => parseHfConfig([]), isCode("BAD_CONFIG"));
+});
+
+test("config.json: rope_scaling (rope_type or type), Qwen3, sliding windows, token id lists; refusals name the field", () => {
+  const l3 = { ...llama, rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }, eos_token_id: [128001, 128008, 128009], bos_token_id: 128000 };
+  const c = parseHfConfig(l3);
+  assert.deepEqual(c.ropeScaling, { ropeType: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+  assert.deepEqual(c.eosTokenId, [128001, 128008, 128009]);
+  assert.equal(c.bosTokenId, 128000);
+  assert.deepEqual(parseHfConfig(toHfConfig(c)), c);
+  assert.deepEqual(parseHfConfig({ ...llama, rope_scaling: { type: "linear", factor: 2 } }).ropeScaling, { ropeType: "linear", factor: 2 });
+  assert.deepEqual(parseHfConfig({ ...llama, rope_scaling: { type: "dynamic", factor: 2 } }).ropeScaling, { ropeType: "dynamic", factor: 2 });
+  assert.equal(parseHfConfig({ ...llama, rope_scaling: { rope_type: "default" } }).ropeScaling, undefined);
+  const yarn = parseHfConfig({ ...llama, architectures: ["Qwen2ForCausalLM"], rope_scaling: { factor: 4.0, original_max_position_embeddings: 32768, type: "yarn" } });
+  assert.deepEqual(yarn.ropeScaling, { ropeType: "yarn", factor: 4, originalMaxPositionEmbeddings: 32768 });
+  assert.deepEqual(parseHfConfig(toHfConfig(yarn)), yarn);
+  assert.throws(() => parseHfConfig({ ...llama, rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4 } }), isCode("BAD_CONFIG", /rope_scaling \(llama3\) is missing original_max_position_embeddings/));
+  assert.throws(() => parseHfConfig({ ...llama, rope_scaling: { rope_type: "linear" } }), isCode("BAD_CONFIG", /missing factor/));
+  assert.throws(() => parseHfConfig({ ...llama, rope_scaling: { factor: 2 } }), isCode("BAD_CONFIG", /rope_scaling type null is not supported/));
+  assert.throws(() => parseHfConfig({ ...llama, partial_rotary_factor: 0.5 }), isCode("BAD_CONFIG", /partial_rotary_factor/));
+  assert.throws(() => parseHfConfig({ ...llama, eos_token_id: [1, "x"] }), isCode("BAD_CONFIG", /eos_token_id must be a token id or a list/));
+  // Qwen3: q/k norms, explicit head_dim ≠ hidden/heads, no bias unless attention_bias
+  const q3 = parseHfConfig({ ...llama, architectures: ["Qwen3ForCausalLM"], head_dim: 16, use_sliding_window: false, sliding_window: null, max_window_layers: 2 });
+  assert.equal(q3.qkNorm, true);
+  assert.equal(q3.headDim, 16);
+  assert.equal(q3.attentionBias, false);
+  assert.equal(q3.slidingWindow, undefined);
+  assert.deepEqual(parseHfConfig(toHfConfig(q3)), q3);
+  assert.equal(parseHfConfig({ ...llama, architectures: ["Qwen3ForCausalLM"], head_dim: undefined }).headDim, 128, "Qwen3Config's default");
+  // sliding windows as transformers applies them
+  const mistral = { ...llama, architectures: ["MistralForCausalLM"] };
+  assert.deepEqual(parseHfConfig({ ...mistral, sliding_window: 256 }).slidingWindow, { size: 256, fromLayer: 0 });
+  assert.deepEqual(parseHfConfig(mistral).slidingWindow, { size: 4096, fromLayer: 0 }, "MistralConfig's default 4096");
+  assert.equal(parseHfConfig({ ...mistral, sliding_window: null }).slidingWindow, undefined);
+  const qwen2 = { ...llama, architectures: ["Qwen2ForCausalLM"], sliding_window: 128, max_window_layers: 1 };
+  assert.equal(parseHfConfig({ ...qwen2, use_sliding_window: false }).slidingWindow, undefined, "Qwen2 ignores sliding_window unless use_sliding_window");
+  assert.deepEqual(parseHfConfig({ ...qwen2, use_sliding_window: true }).slidingWindow, { size: 128, fromLayer: 1 });
+  assert.equal(parseHfConfig({ ...qwen2, use_sliding_window: true, max_window_layers: 2 }).slidingWindow, undefined, "no layer at or past max_window_layers");
+  const sw = parseHfConfig({ ...qwen2, use_sliding_window: true });
+  assert.deepEqual(parseHfConfig(toHfConfig(sw)), sw);
 });
 
 test("export → load round trip (F32 exact, sharded), and BF16 export within bf16 precision", async (t) => {
@@ -63,6 +103,27 @@ test("export → load round trip (F32 exact, sharded), and BF16 export within bf
   await assert.rejects(exportModelDir(m, join(dir, "f32")), isCode("BAD_ARGUMENT", /already exists/));
   [m, back, b16].forEach(disposeModel);
   ids.dispose();
+});
+
+test("bf16 and f16 sharded Hub folders (safetensors index) of each family load to the weights rounded to that dtype", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "hf-half-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const family of ["llama-3.2", "qwen3", "mistral"] as const)
+    for (const dtype of ["BF16", "F16"] as const) {
+      const m = tinyFamilyModel(family, 12);
+      const out = join(dir, `${family}-${dtype}`);
+      const files = await exportModelDir(m, out, { dtype, maxShardBytes: 8_000 });
+      assert.ok(files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)).length >= 2 && files.includes("model.safetensors.index.json"), `${family} ${dtype}: ${files.join(", ")}`);
+      // config.json as the Hub has it, with the dtype it ships in
+      await writeFile(join(out, "config.json"), JSON.stringify({ ...TINY_HUB_CONFIGS[family], torch_dtype: dtype === "BF16" ? "bfloat16" : "float16" }));
+      const back = await loadWeights(out, JSON.parse(await readFile(join(out, "config.json"), "utf8")));
+      assert.deepEqual(back.config, m.config);
+      for (const [n, w] of m.weights) {
+        const want = bytesToFloat32(float32ToBytes(w.dataSync() as Float32Array, dtype), dtype);
+        assert.deepEqual(back.weights.get(n)!.dataSync(), want, `${family} ${dtype} ${n}`);
+      }
+      [m, back].forEach(disposeModel);
+    }
 });
 
 test("a checkpoint missing a tensor config.json requires, or with a wrong shape, is refused by name", async (t) => {

@@ -32,7 +32,9 @@ export function register(program: Command): void {
       const bos = tokenizer.bosId ?? model.config.bosTokenId;
       const prompt = [...(bos !== undefined ? [bos] : []), ...tokenizer.encode(opts.prompt)];
       if (prompt.length === 0) throw new Error("the tokenizer has no BOS token; give a --prompt");
-      const ids = greedyGenerate(model, prompt, opts.maxNewTokens, { eosId: tokenizer.eosId ?? model.config.eosTokenId });
+      // stop on the tokenizer's EOS and on every id config.json lists (Llama 3's <|eot_id|> as well as <|end_of_text|>)
+      const eos = [...(tokenizer.eosId !== undefined ? [tokenizer.eosId] : []), ...[model.config.eosTokenId ?? []].flat()];
+      const ids = greedyGenerate(model, prompt, opts.maxNewTokens, { eosId: eos });
       const text = tokenizer.decode([...prompt.slice(bos !== undefined ? 1 : 0), ...ids]);
       disposeModel(model);
       process.stdout.write(`${text}\n`);

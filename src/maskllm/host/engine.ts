@@ -11,11 +11,11 @@
 // The math is that of llama/model.ts + train/loss.ts (tests check the gradient against TF.js autograd).
 import type { LlamaConfig } from "../llama/config.js";
 import { LINEAR_SUFFIXES } from "../llama/model.js";
-import { ropeTableValues } from "../llama/rope.js";
+import { attentionRopeValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { MaskTarget } from "../train/logits.js";
 import type { Executor } from "./ops.js";
-import { decoderLayerForward, layerDims, type LinearSuffix } from "./layer-forward.js";
+import { decoderLayerForward, layerDims, qkNormBuffers, type LinearSuffix, type QkNormBuffers } from "./layer-forward.js";
 import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
 const QKV = new Set<LinearSuffix>(["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]);
@@ -66,12 +66,15 @@ interface LayerSaved {
   r2: Float32Array;
   gate: Float32Array;
   up: Float32Array;
+  /** Qwen3: q/k before their per-head norm and its scales (q and k above are the norm's outputs) */
+  qk?: QkNormBuffers;
 }
 
 /** Floats of saved activations per token (bench and memory estimates use this count too). */
 export function savedFloatsPerToken(c: LlamaConfig): number {
   const { d, qd, kvd, f } = layerDims(c);
-  const perLayer = 2 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 2 * f;
+  const qk = c.qkNorm ? qd + kvd + c.numAttentionHeads + c.numKeyValueHeads : 0;
+  const perLayer = 2 * d + 2 + qd + 2 * kvd + qd + c.numAttentionHeads + 2 * f + qk;
   // + the last hidden state, the final norm's output and r (the logits exist one window at a time: headLoss)
   return c.numHiddenLayers * perLayer + 2 * d + 1;
 }
@@ -112,6 +115,8 @@ export class HostEngine {
   private readonly dq: Float32Array;
   private readonly dk: Float32Array;
   private readonly dv: Float32Array;
+  /** Qwen3: ∂ of q/k before their per-head norms */
+  private readonly qkGrad?: { dq: Float32Array; dk: Float32Array };
   private readonly dh: Float32Array;
   private readonly dg: Float32Array;
   private readonly du: Float32Array;
@@ -157,15 +162,15 @@ export class HostEngine {
       need(`${p}post_attention_layernorm.weight`);
       for (const s of LINEAR_SUFFIXES) need(`${p}${s}.weight`);
       if (c.attentionBias) for (const s of ["q_proj", "k_proj", "v_proj"]) need(`${p}self_attn.${s}.bias`);
+      if (c.qkNorm) for (const s of ["q_norm", "k_norm"]) need(`${p}self_attn.${s}.weight`);
     }
-    const q = ropeTableValues(spec.seqLen, c.headDim, c.ropeTheta, 1 / Math.sqrt(c.headDim)); // score scale folded into q
-    const k = ropeTableValues(spec.seqLen, c.headDim, c.ropeTheta);
+    const rope = attentionRopeValues(spec.seqLen, c); // the score scale folded into q's tables
     const shared = (a: Float32Array) => {
       const b = exec.f32(a.length);
       b.set(a);
       return b;
     };
-    this.rope = { cosQ: shared(q.cos), sinQ: shared(q.sin), cosK: shared(k.cos), sinK: shared(k.sin) };
+    this.rope = { cosQ: shared(rope.cosQ), sinQ: shared(rope.sinQ), cosK: shared(rope.cosK), sinK: shared(rope.sinK) };
 
     const T = spec.maxWindows * spec.seqLen;
     const { d, qd, kvd, f } = layerDims(c);
@@ -183,6 +188,7 @@ export class HostEngine {
         r2: a(T),
         gate: a(T * f),
         up: a(T * f),
+        qk: qkNormBuffers(c, T, a),
       });
     this.xLast = a(T * d);
     this.xf = a(T * d);
@@ -199,6 +205,7 @@ export class HostEngine {
     this.dq = a(T * qd);
     this.dk = a(T * kvd);
     this.dv = a(T * kvd);
+    if (c.qkNorm) this.qkGrad = { dq: a(T * qd), dk: a(T * kvd) };
     this.dh = a(T * f);
     this.dg = a(T * f);
     this.du = a(T * f);
@@ -293,7 +300,11 @@ export class HostEngine {
       const p = `model.layers.${l}`;
       const next = cut(l + 1 < c.numHiddenLayers ? this.layers[l + 1].x : this.xLast, d);
       const linear = (s: LinearSuffix, xin: Float32Array, y: Float32Array) => this.linear(`${p}.${s}`, xin, y, T, probs, c.attentionBias && QKV.has(s));
-      const norms = { inputNorm: this.w.get(`${p}.input_layernorm.weight`)!, postNorm: this.w.get(`${p}.post_attention_layernorm.weight`)! };
+      const norms = {
+        inputNorm: this.w.get(`${p}.input_layernorm.weight`)!,
+        postNorm: this.w.get(`${p}.post_attention_layernorm.weight`)!,
+        ...(c.qkNorm ? { qNorm: this.w.get(`${p}.self_attn.q_norm.weight`)!, kNorm: this.w.get(`${p}.self_attn.k_norm.weight`)! } : {}),
+      };
       decoderLayerForward(exec, { config: c, rope: this.rope, ...norms, linear }, x, next, windows, seq, { ...L, xn: this.xn, h: this.h, sig: this.sig });
       x = next;
     }
@@ -349,10 +360,22 @@ export class HostEngine {
       const dO = cut(this.dO, qd);
       this.linearBackward(`${p}.self_attn.o_proj`, cut(L.o, qd), da, dO, false, T, probs, dProbs);
       exec.run({ kind: "attentionBackward", shape: att, q: cut(L.q, qd), k: cut(L.k, kvd), v: cut(L.v, kvd), o: cut(L.o, qd), lse: L.lse.subarray(0, T * c.numAttentionHeads), dO, rope: this.rope, dq: cut(this.dq, qd), dk: cut(this.dk, kvd), dv: cut(this.dv, kvd) });
+      let dq = cut(this.dq, qd);
+      let dk = cut(this.dk, kvd);
+      if (L.qk) {
+        // Qwen3: back through the per-head q/k norms to the projections' outputs
+        const { qRaw, kRaw, rq, rk } = L.qk;
+        const g = this.qkGrad!;
+        const [nh, nkv, hd] = [c.numAttentionHeads, c.numKeyValueHeads, c.headDim];
+        exec.run({ kind: "rmsNormBackward", x: cut(qRaw, qd), w: this.w.get(`${p}.self_attn.q_norm.weight`)!, r: rq.subarray(0, T * nh), dy: dq, dx: cut(g.dq, qd), accumulate: false, rows: T * nh, n: hd });
+        exec.run({ kind: "rmsNormBackward", x: cut(kRaw, kvd), w: this.w.get(`${p}.self_attn.k_norm.weight`)!, r: rk.subarray(0, T * nkv), dy: dk, dx: cut(g.dk, kvd), accumulate: false, rows: T * nkv, n: hd });
+        dq = cut(g.dq, qd);
+        dk = cut(g.dk, kvd);
+      }
       const first = l === 0; // nothing upstream of layer 0 learns: skip its input gradient
       exec.run({ kind: "rmsNorm", x: cut(L.x, d), w: this.w.get(`${p}.input_layernorm.weight`)!, y: xn, r: L.r1.subarray(0, T), rows: T, n: d, eps });
-      this.linearBackward(`${p}.self_attn.q_proj`, xn, cut(this.dq, qd), first ? undefined : dxn, false, T, probs, dProbs);
-      this.linearBackward(`${p}.self_attn.k_proj`, xn, cut(this.dk, kvd), first ? undefined : dxn, true, T, probs, dProbs);
+      this.linearBackward(`${p}.self_attn.q_proj`, xn, dq, first ? undefined : dxn, false, T, probs, dProbs);
+      this.linearBackward(`${p}.self_attn.k_proj`, xn, dk, first ? undefined : dxn, true, T, probs, dProbs);
       this.linearBackward(`${p}.self_attn.v_proj`, xn, cut(this.dv, kvd), first ? undefined : dxn, true, T, probs, dProbs);
       if (first) break;
       dx.set(da);

@@ -5,6 +5,7 @@ import type { LlamaConfig } from "../llama/config.js";
 import type { LINEAR_SUFFIXES } from "../llama/model.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { Executor } from "./ops.js";
+import { checkSlidingWindow } from "../llama/sliding-window.js";
 
 /** A layer's widths: hidden d, query heads·headDim qd, kv heads·headDim kvd, FFN f. */
 export function layerDims(c: LlamaConfig): { d: number; qd: number; kvd: number; f: number } {
@@ -22,6 +23,8 @@ export interface LayerBuffers {
   v: Float32Array;
   o: Float32Array;
   lse: Float32Array;
+  /** Qwen3 (config.qkNorm): q and k as projected, before the per-head norm, and the norm's per-(token, head) scales */
+  qk?: QkNormBuffers;
   /** x + attention: the MLP's residual */
   a: Float32Array;
   r2: Float32Array;
@@ -31,11 +34,28 @@ export interface LayerBuffers {
   sig: Float32Array;
 }
 
+export interface QkNormBuffers {
+  qRaw: Float32Array;
+  kRaw: Float32Array;
+  rq: Float32Array;
+  rk: Float32Array;
+}
+
+/** The per-head q/k RMSNorm's buffers for `tokens` tokens (undefined: the config has none). */
+export function qkNormBuffers(c: LlamaConfig, tokens: number, f32: (n: number) => Float32Array): QkNormBuffers | undefined {
+  if (!c.qkNorm) return undefined;
+  const { qd, kvd } = layerDims(c);
+  return { qRaw: f32(tokens * qd), kRaw: f32(tokens * kvd), rq: f32(tokens * c.numAttentionHeads), rk: f32(tokens * c.numKeyValueHeads) };
+}
+
 export interface LayerForward {
   config: LlamaConfig;
   rope: RopeValues;
   inputNorm: Float32Array;
   postNorm: Float32Array;
+  /** self_attn.q_norm / k_norm weights [headDim] (config.qkNorm) */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
   /** y = x·Wᵀ (+ bias) for the layer's linear `suffix` (masked or not: the caller's weights) */
   linear: (suffix: LinearSuffix, x: Float32Array, y: Float32Array) => void;
   /** sees the input of the linears that read it ("attn": q/k/v, "o", "mlp": gate/up, "down"), [tokens, width] */
@@ -45,6 +65,7 @@ export interface LayerForward {
 /** x [batch·seq, d] through the layer into `out` (without `out`, down_proj is not run: only its input is formed). */
 export function decoderLayerForward(exec: Executor, spec: LayerForward, x: Float32Array, out: Float32Array | undefined, batch: number, seq: number, b: LayerBuffers): void {
   const c = spec.config;
+  checkSlidingWindow(c, seq);
   const T = batch * seq;
   const { d, qd, kvd, f } = layerDims(c);
   const cut = (a: Float32Array, width: number) => a.subarray(0, T * width);
@@ -52,8 +73,18 @@ export function decoderLayerForward(exec: Executor, spec: LayerForward, x: Float
   const xn = cut(b.xn, d);
   exec.run({ kind: "rmsNorm", x, w: spec.inputNorm, y: xn, r: b.r1.subarray(0, T), rows: T, n: d, eps });
   spec.onLinearInput?.("attn", xn, d);
-  spec.linear("self_attn.q_proj", xn, cut(b.q, qd));
-  spec.linear("self_attn.k_proj", xn, cut(b.k, kvd));
+  if (c.qkNorm) {
+    // Qwen3: RMSNorm over each head of q and k (rows = tokens·heads, n = headDim), before RoPE
+    const qk = b.qk!;
+    const hd = c.headDim;
+    spec.linear("self_attn.q_proj", xn, cut(qk.qRaw, qd));
+    spec.linear("self_attn.k_proj", xn, cut(qk.kRaw, kvd));
+    exec.run({ kind: "rmsNorm", x: cut(qk.qRaw, qd), w: spec.qNorm!, y: cut(b.q, qd), r: qk.rq.subarray(0, T * c.numAttentionHeads), rows: T * c.numAttentionHeads, n: hd, eps });
+    exec.run({ kind: "rmsNorm", x: cut(qk.kRaw, kvd), w: spec.kNorm!, y: cut(b.k, kvd), r: qk.rk.subarray(0, T * c.numKeyValueHeads), rows: T * c.numKeyValueHeads, n: hd, eps });
+  } else {
+    spec.linear("self_attn.q_proj", xn, cut(b.q, qd));
+    spec.linear("self_attn.k_proj", xn, cut(b.k, kvd));
+  }
   spec.linear("self_attn.v_proj", xn, cut(b.v, kvd));
   const o = cut(b.o, qd);
   const shape = { batch, seq, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim };

@@ -38,8 +38,8 @@ export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
   // logits, AdamW's m and v, ỹ and ∂ỹ: C/M floats per masked weight each
   const maskState = 5 * 4 * (i.maskedParams / i.m) * i.candidates;
   // saved for the backward, plus the backward's own buffers (dx, da, dxn, dO, dq, dk, dv, dh, dg, du, tmp) and
-  // the recomputed norm output, SwiGLU output and σ(gate)
-  const scratchPerToken = 4 * d + 3 * qd + 2 * kvd + 5 * f + Math.max(d, qd);
+  // the recomputed norm output, SwiGLU output and σ(gate); Qwen3's q/k norms add their input gradients
+  const scratchPerToken = 4 * d + 3 * qd + 2 * kvd + 5 * f + Math.max(d, qd) + (c.qkNorm ? qd + kvd : 0);
   const activations = 4 * T * (savedFloatsPerToken(c) + scratchPerToken);
   // each thread's kernel memory grows to its largest call: the lm_head's product (weight, its packed copy, the
   // thread's share of the logits) or a masked linear's weight gradient (all of x and dy, x packed)

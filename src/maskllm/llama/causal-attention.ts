@@ -1,20 +1,18 @@
 import * as tf from "@tensorflow/tfjs";
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
 import { fusedOp } from "../kernels/fused-kernel.js";
-import { ropeTableValues } from "./rope.js";
+import { attentionRopeValues, type RopeConfig } from "./rope.js";
 
 // RoPE + causal grouped-query attention as one differentiable op over the projections' outputs, run by the
 // WebAssembly kernel (kernels/assembly/attention.ts) where fusedKernelsSupported(): no transposes into heads, no
 // per-(sequence, head) ops, no score matrices in memory. Other backends keep the composite path in attention.ts.
 
 export interface CausalAttentionSpec extends AttentionShape {
-  ropeTheta: number;
+  rope: RopeConfig;
 }
 
 function ropeValues(a: CausalAttentionSpec): RopeValues {
-  const q = ropeTableValues(a.seq, a.headDim, a.ropeTheta, 1 / Math.sqrt(a.headDim)); // the score scale, folded into q
-  const k = ropeTableValues(a.seq, a.headDim, a.ropeTheta);
-  return { cosQ: q.cos, sinQ: q.sin, cosK: k.cos, sinK: k.sin };
+  return attentionRopeValues(a.seq, a.rope);
 }
 
 const attention = fusedOp<CausalAttentionSpec>(

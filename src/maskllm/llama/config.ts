@@ -5,7 +5,7 @@ import type * as tf from "@tensorflow/tfjs";
 
 export interface LlamaConfig {
   /** HF architecture name, e.g. LlamaForCausalLM */
-  architecture: "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM";
+  architecture: "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM";
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -16,14 +16,44 @@ export interface LlamaConfig {
   headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** config.json's rope_scaling (absent: plain RoPE); rope.ts turns it into inv_freq and the attention factor */
+  ropeScaling?: RopeScaling;
   maxPositionEmbeddings: number;
   /** lm_head shares model.embed_tokens.weight */
   tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (Qwen2) */
   attentionBias: boolean;
+  /** RMSNorm over each head of q and k after the projection, before RoPE (Qwen3's q_norm / k_norm) */
+  qkNorm?: boolean;
+  /**
+   * Attention sees at most `size` keys back in layers ≥ fromLayer (Mistral's sliding_window; Qwen2/3's with
+   * use_sliding_window, from max_window_layers). Only sequences within the window are run: longer ones are refused.
+   */
+  slidingWindow?: { size: number; fromLayer: number };
   bosTokenId?: number;
-  eosTokenId?: number;
+  /** one id or several (Llama 3's instruct models stop on any of them) */
+  eosTokenId?: number | number[];
 }
+
+/** transformers' rope_scaling kinds (modeling_rope_utils), with its field names in camelCase. */
+export type RopeScaling =
+  | { ropeType: "linear"; factor: number }
+  /** NTK: the base grows with the sequence once it passes maxPositionEmbeddings */
+  | { ropeType: "dynamic"; factor: number }
+  | { ropeType: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  | {
+      ropeType: "yarn";
+      factor: number;
+      /** default: the config's maxPositionEmbeddings */
+      originalMaxPositionEmbeddings?: number;
+      betaFast?: number;
+      betaSlow?: number;
+      /** default 0.1·ln(factor) + 1 (or mscale / mscaleAllDim's ratio) */
+      attentionFactor?: number;
+      mscale?: number;
+      mscaleAllDim?: number;
+      truncate?: boolean;
+    };
 
 export interface LlamaModel {
   config: LlamaConfig;

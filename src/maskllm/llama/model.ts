@@ -46,6 +46,10 @@ export function expectedWeightShapes(config: LlamaConfig): Map<string, number[]>
     m.set(`${p}mlp.gate_proj.weight`, [f, h]);
     m.set(`${p}mlp.up_proj.weight`, [f, h]);
     m.set(`${p}mlp.down_proj.weight`, [h, f]);
+    if (config.qkNorm) {
+      m.set(`${p}self_attn.q_norm.weight`, [hd]);
+      m.set(`${p}self_attn.k_norm.weight`, [hd]);
+    }
     if (config.attentionBias) {
       m.set(`${p}self_attn.q_proj.bias`, [nh * hd]);
       m.set(`${p}self_attn.k_proj.bias`, [nkv * hd]);

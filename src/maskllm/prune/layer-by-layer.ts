@@ -8,9 +8,9 @@
 // with the pruned weights gives the next layer's inputs.
 import type { LlamaConfig } from "../llama/config.js";
 import { LINEAR_SUFFIXES } from "../llama/model.js";
-import { ropeTableValues } from "../llama/rope.js";
+import { attentionRopeValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
-import { decoderLayerForward, layerDims, type LayerForward, type LinearSuffix } from "../host/layer-forward.js";
+import { decoderLayerForward, layerDims, qkNormBuffers, type LayerForward, type LinearSuffix } from "../host/layer-forward.js";
 import type { Executor } from "../host/ops.js";
 import { assertPattern, formatPattern } from "../mask/patterns.js";
 import { nmMaskFromScores } from "../mask/select.js";
@@ -96,26 +96,26 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
   const a = (n: number) => exec.f32(Math.max(1, n));
   const w = new Map<string, Float32Array>(LINEAR_SUFFIXES.map((s) => [s, a(shapeOf[s][0] * shapeOf[s][1])]));
   const inNorm = a(d), postNorm = a(d);
+  const qkNorms = config.qkNorm ? { qNorm: a(config.headDim), kNorm: a(config.headDim) } : undefined;
   const bias: Partial<Record<LinearSuffix, Float32Array>> | undefined = config.attentionBias ? { "self_attn.q_proj": a(qd), "self_attn.k_proj": a(kvd), "self_attn.v_proj": a(kvd) } : undefined;
   const windows = calibWindows.length;
   const perBatch = Math.max(1, Math.min(windows || 1, Math.floor(opts.windowsPerBatch ?? 8)));
   const tb = perBatch * seq;
   const widest = Math.max(d, qd, f);
   const act = calibrated
-    ? { hs: a(windows * seq * d), next: a(windows * seq * d), xn: a(tb * d), q: a(tb * qd), k: a(tb * kvd), v: a(tb * kvd), o: a(tb * qd), lse: a(tb * config.numAttentionHeads), r1: a(tb), r2: a(tb), a: a(tb * d), gate: a(tb * f), up: a(tb * f), h: a(tb * f), sig: a(tb * f) }
+    ? { hs: a(windows * seq * d), next: a(windows * seq * d), xn: a(tb * d), q: a(tb * qd), k: a(tb * kvd), v: a(tb * kvd), o: a(tb * qd), lse: a(tb * config.numAttentionHeads), r1: a(tb), r2: a(tb), a: a(tb * d), gate: a(tb * f), up: a(tb * f), h: a(tb * f), sig: a(tb * f), qk: qkNormBuffers(config, tb, a) }
     : undefined;
   const gram = act && method === "sparsegpt" ? new GramAccumulator(exec, widest, tb) : undefined;
   const sgpt = method === "sparsegpt" && !update ? { ws: choleskyWorkspace(exec, widest), h: a(widest * widest) } : undefined;
   let rope: RopeValues | undefined;
   if (calibrated) {
-    const q = ropeTableValues(seq, config.headDim, config.ropeTheta, 1 / Math.sqrt(config.headDim));
-    const k = ropeTableValues(seq, config.headDim, config.ropeTheta);
+    const r = attentionRopeValues(seq, config);
     const shared = (x: Float32Array) => {
       const b = a(x.length);
       b.set(x);
       return b;
     };
-    rope = { cosQ: shared(q.cos), sinQ: shared(q.sin), cosK: shared(k.cos), sinK: shared(k.sin) };
+    rope = { cosQ: shared(r.cosQ), sinQ: shared(r.sinQ), cosK: shared(r.cosK), sinK: shared(r.sinK) };
   }
 
   const read = async (name: string, into: Float32Array) => {
@@ -140,7 +140,7 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
       const b = bias?.[suffix];
       exec.run({ kind: "linear", x: xin, w: w.get(suffix)!, ...(b ? { bias: b } : {}), y, tokens: T, inDim, outDim });
     };
-    decoderLayerForward(exec, { config, rope: rope!, inputNorm: inNorm, postNorm, linear, onLinearInput }, x, out, batch, seq, act!);
+    decoderLayerForward(exec, { config, rope: rope!, inputNorm: inNorm, postNorm, ...qkNorms, linear, onLinearInput }, x, out, batch, seq, act!);
   };
 
   const addColumnNorms = (x: Float32Array, tokens: number, n: number, s: Float64Array) => {
@@ -156,6 +156,10 @@ export async function* pruneLayerByLayer(config: LlamaConfig, source: WeightSour
       await read(`${p}input_layernorm.weight`, inNorm);
       await read(`${p}post_attention_layernorm.weight`, postNorm);
       if (bias) for (const [s, b] of Object.entries(bias)) await read(`${p}${s}.bias`, b);
+      if (qkNorms) {
+        await read(`${p}self_attn.q_norm.weight`, qkNorms.qNorm);
+        await read(`${p}self_attn.k_norm.weight`, qkNorms.kNorm);
+      }
     }
     const names = LINEAR_SUFFIXES.filter((s) => selected.includes(`${p}${s}.weight`));
 

@@ -1,7 +1,8 @@
 // The host trainer (src/maskllm/host) against the TF.js path it replaces on wasm/cpu: the same noise and kernels
 // for sampling, and a hand-written forward/backward whose logits after a few steps must agree with TF.js autograd's
 // to float32 rounding, for the model variants the path takes (GQA, q/k/v bias, untied head, soft and hard masks,
-// 2:4 and 4:8, whose M̃ is formed while packing, and 1:2, whose M̃ goes through the softMask op).
+// 2:4 and 4:8, whose M̃ is formed while packing, and 1:2, whose M̃ goes through the softMask op; Qwen3's q/k norms
+// and scaled RoPE tables).
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
@@ -24,6 +25,10 @@ const variants: [string, TinyLlamaOptions, { n: number; m: number }][] = [
   ["q/k/v bias, untied", { layers: 2, hidden: 32, heads: 4, kvHeads: 4, intermediate: 48, vocab: 64, config: { attentionBias: true, tieWordEmbeddings: false } }, { n: 2, m: 4 }],
   ["4:8", { layers: 1, hidden: 32, heads: 2, kvHeads: 1, intermediate: 64, vocab: 64 }, { n: 4, m: 8 }],
   ["1:2 (softMask op)", { layers: 1, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 64 }, { n: 1, m: 2 }],
+  // q/k masks learn through the per-head RMSNorm's backward
+  ["Qwen3 q/k norms, head_dim 12 ≠ hidden/heads, untied", { layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 64, config: { architecture: "Qwen3ForCausalLM", qkNorm: true, headDim: 12, tieWordEmbeddings: false } }, { n: 2, m: 4 }],
+  ["rope_scaling llama3", { layers: 1, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 64, config: { ropeScaling: { ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 16 } } }, { n: 2, m: 4 }],
+  ["rope_scaling yarn (attention factor in cos/sin)", { layers: 1, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 64, config: { ropeScaling: { ropeType: "yarn", factor: 4, originalMaxPositionEmbeddings: 8 } } }, { n: 2, m: 4 }],
 ];
 
 for (const [label, o, pattern] of variants)

@@ -76,7 +76,7 @@ test("the fused op leaks no tensors, forward or backward", () => {
 
 test("the attention kernel refuses inconsistent shapes and sizes", () => {
   const rope = (seq: number, hd: number) => {
-    const t = ropeTableValues(seq, hd, 10000);
+    const t = ropeTableValues(seq, { headDim: hd, ropeTheta: 10000, maxPositionEmbeddings: seq });
     return { cosQ: t.cos, sinQ: t.sin, cosK: t.cos, sinK: t.sin };
   };
   const f = (n: number) => new Float32Array(n);

@@ -9,7 +9,7 @@ import { choleskyLowerBlockedF32, inverseCholeskyDiagonalF32 } from "../../../sr
 import { inverseCholeskyDiagonal } from "../../../src/maskllm/linalg/inverse-cholesky.js";
 import { InlineExecutor, type Executor } from "../../../src/maskllm/host/ops.js";
 import { OpPool } from "../../../src/parallel/op-pool.js";
-import { tinyLlama } from "../../helpers/tiny-llama.js";
+import { tinyFamilyModel, tinyLlama } from "../../helpers/tiny-llama.js";
 
 // widths past one Gram panel (256) and one Cholesky block (128), a batch split 4 + 2, GQA and a q/k/v bias
 let model: LlamaModel;
@@ -77,6 +77,26 @@ for (const [method, update, least] of [["magnitude", false, 1], ["wanda", false,
       }
   });
 }
+
+test("the families' attention (Qwen3's q/k norms, Llama 3.2's llama3 RoPE) runs in the layer forward: Wanda's masks match the in-memory pruner's", async () => {
+  for (const family of ["qwen3", "llama-3.2"] as const) {
+    const m = tinyFamilyModel(family, 8);
+    try {
+      const win = windows(4, 16, m.config.vocabSize, 3);
+      const ref = await computeOneShotMasks(m, win, { method: "wanda", pattern, update: false, batchSize: 4 });
+      const src: WeightSource = { read: async (name) => Float32Array.from(m.weights.get(name)!.dataSync() as Float32Array) };
+      const it = pruneLayerByLayer(m.config, src, win, { method: "wanda", pattern, executor: new InlineExecutor(), windowsPerBatch: 2 });
+      let layers = 0;
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        layers++;
+        for (const [name, mask] of r.value.masks) assert.ok(agreement(mask, ref.masks.get(name)!) >= 0.999, `${family} ${name}`);
+      }
+      assert.equal(layers, m.config.numHiddenLayers);
+    } finally {
+      disposeModel(m);
+    }
+  }
+});
 
 test("the result does not depend on the thread count or the windows per pass", async () => {
   for (const method of ["wanda", "sparsegpt"] as const) {
