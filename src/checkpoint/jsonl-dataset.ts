@@ -35,7 +35,7 @@ export function jsonlDocuments(text: string, opts: RecordOptions = {}): string[]
     }
     if (typeof row !== "object" || row === null || Array.isArray(row)) throw new DatasetError(`${where}: ${EXPECTED}`);
     const o = row as Record<string, unknown>;
-    const key = opts.field ?? (typeof o.text === "string" ? "text" : Array.isArray(o.messages) ? "messages" : undefined);
+    const key = opts.field ?? ("text" in o ? "text" : "messages" in o ? "messages" : undefined);
     if (key === undefined || !(key in o)) throw new DatasetError(`${where}: ${opts.field ? `no \`${opts.field}\` key (the field the spec names)` : EXPECTED}`);
     const doc = recordDocument(o[key], where, opts, key);
     if (doc !== undefined) docs.push(doc);
