@@ -37,6 +37,8 @@ export function jsonlDocuments(text: string, opts: RecordOptions = {}): string[]
     const o = row as Record<string, unknown>;
     const key = opts.field ?? ("text" in o ? "text" : "messages" in o ? "messages" : undefined);
     if (key === undefined || !(key in o)) throw new DatasetError(`${where}: ${opts.field ? `no \`${opts.field}\` key (the field the spec names)` : EXPECTED}`);
+    // a `messages` value is a conversation or nothing: a string there is a mistake, not a text document
+    if (key === "messages" && o[key] !== null) asConversation(o[key], where);
     const doc = recordDocument(o[key], where, opts, key);
     if (doc !== undefined) docs.push(doc);
   }
