@@ -97,6 +97,7 @@ test("prune --calib-format jsonl (and eval --text-format jsonl) read the same to
   const fromText = JSON.parse((await cli(model, ...common, "--calib", join(dir, "calib.txt"), "--calib-format", "stories", "--out", join(dir, "w-text"))).stdout);
   assert.equal(fromJsonl.calibFormat, "jsonl");
   assert.equal(fromJsonl.allVerified, true);
+  assert.deepEqual([fromText.calibFormat, fromText.calibration.tokens], ["stories", fromJsonl.calibration.tokens]);
   assert.deepEqual(await readFile(join(dir, "w-jsonl", "mask_compressed.npz")), await readFile(join(dir, "w-text", "mask_compressed.npz")), "same windows, same Wanda mask");
   // a bad line is named, with its number, and the run fails
   await writeFile(join(dir, "bad.jsonl"), `${JSON.stringify({ text: docs[0] })}\n{"txt": 1}\n`);
