@@ -45,3 +45,11 @@ export class CheckpointError extends Error {
     this.unsupported = code === "UNSUPPORTED_ARCHITECTURE" || opts.unsupported === true;
   }
 }
+
+/** A dataset file that cannot be read as its format: the message names the line (JSONL), column (Parquet) or byte problem. */
+export class DatasetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatasetError";
+  }
+}

@@ -2,19 +2,21 @@
 // (SHARED_DIR/data/tinystories/PROVENANCE.md): each document gets BOS, documents are concatenated, and the
 // stream is cut into non-overlapping windows with the tail dropped.
 import type { TextTokenizer } from "./tokenizer.js";
+import type { TextFormatName } from "../contract/datasets.js";
 import { mulberry32Bits } from "../maskllm/train/rng.js";
 
-export type TextFormat = "stories" | "wikitext";
+export type TextFormat = TextFormatName;
 
 const EOT = "<|endoftext|>";
 const NUL = String.fromCharCode(0);
 
 /**
- * stories: split on <|endoftext|> or NUL, trim, drop empty pieces, and drop the last piece when the file does not
+ * text: documents separated by blank lines (lines of only whitespace), each trimmed. stories: split on <|endoftext|> or NUL, trim, drop empty pieces, and drop the last piece when the file does not
  * end with a separator (it is a story cut off mid-way). wikitext: the whole file is one document.
  */
 export function readDocuments(text: string, format: TextFormat): string[] {
   if (format === "wikitext") return text.length > 0 ? [text] : [];
+  if (format === "text") return text.split(/\r?\n[^\S\r\n]*\r?\n/).map((p) => p.trim()).filter((p) => p.length > 0);
   const pieces = text.split(EOT).flatMap((p) => p.split(NUL));
   // after a final separator split() yields a trailing "" (dropped as empty); otherwise the last piece is partial
   const tail = text.trimEnd();

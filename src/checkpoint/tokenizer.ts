@@ -15,12 +15,27 @@ export interface TextTokenizer {
   bosId?: number;
   eosId?: number;
   vocabSize: number;
+  /** tokenizer_config.json's chat_template (the "default" one of a list) with the special-token strings it may use */
+  chat?: { template: string; bosToken?: string; eosToken?: string };
+}
+
+function tokenString(v: unknown): string | undefined {
+  const content = typeof v === "string" ? v : typeof v === "object" && v !== null ? (v as { content?: unknown }).content : undefined;
+  return typeof content === "string" ? content : undefined;
+}
+
+/** chat_template is a string, or (newer transformers) a list of {name, template}: the one named "default", else the first. */
+function chatTemplateOf(config: Record<string, unknown>): string | undefined {
+  const t = config.chat_template;
+  if (typeof t === "string") return t;
+  if (!Array.isArray(t)) return undefined;
+  const named = t.filter((x): x is { name?: unknown; template: string } => typeof x === "object" && x !== null && typeof (x as { template?: unknown }).template === "string");
+  return (named.find((x) => x.name === "default") ?? named[0])?.template;
 }
 
 function specialId(tok: Tokenizer, config: Record<string, unknown>, key: string): number | undefined {
-  const v = config[key];
-  const content = typeof v === "string" ? v : typeof v === "object" && v !== null ? (v as { content?: unknown }).content : undefined;
-  return typeof content === "string" ? tok.token_to_id(content) : undefined;
+  const content = tokenString(config[key]);
+  return content !== undefined ? tok.token_to_id(content) : undefined;
 }
 
 export function makeTokenizer(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown> = {}): TextTokenizer {
@@ -30,12 +45,14 @@ export function makeTokenizer(tokenizerJson: unknown, tokenizerConfig: Record<st
   } catch (err) {
     throw new CheckpointError("BAD_TOKENIZER", `tokenizer.json cannot be loaded: ${(err as Error).message}`);
   }
+  const template = chatTemplateOf(tokenizerConfig);
   return {
     encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
     decode: (ids) => tok.decode([...ids], { skip_special_tokens: true }),
     bosId: specialId(tok, tokenizerConfig, "bos_token"),
     eosId: specialId(tok, tokenizerConfig, "eos_token"),
     vocabSize: tok.get_vocab(true).size,
+    ...(template !== undefined ? { chat: { template, bosToken: tokenString(tokenizerConfig.bos_token), eosToken: tokenString(tokenizerConfig.eos_token) } } : {}),
   };
 }
 

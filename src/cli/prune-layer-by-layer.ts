@@ -15,7 +15,6 @@ import { PruneInputError } from "../maskllm/prune/errors.js";
 import type { OneShotMethod, PruneReport } from "../maskllm/prune/oneshot.js";
 import { OpPool } from "../parallel/op-pool.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
-import type { TextFormat } from "../checkpoint/text-dataset.js";
 
 export const LAYER_BY_LAYER_METHODS: readonly string[] = ["magnitude", "wanda", "sparsegpt"] satisfies OneShotMethod[];
 
@@ -32,7 +31,8 @@ export interface LayerByLayerCliOptions {
   batchSize: number;
   maxShardBytes?: number;
   calib?: string;
-  calibFormat: TextFormat;
+  /** recorded in prune_report.json */
+  calibFormat: string;
   seed: number;
 }
 

@@ -15,12 +15,14 @@ import type { MaskTrainingProgress } from "../maskllm/train/loop.js";
 import { TrainingAbortedError } from "../maskllm/train/errors.js";
 import { hardMaskFromLogits, trimMasks } from "../maskllm/train/trim.js";
 import { candidateCount } from "../maskllm/train/logits.js";
-import { evalWindows, type TextFormat } from "../checkpoint/text-dataset.js";
+import { evalWindows } from "../checkpoint/text-dataset.js";
+import { fileDocuments } from "../checkpoint/dataset-formats.js";
+import type { FormatChoice } from "../contract/datasets.js";
 import { decodeMaskNpz } from "../checkpoint/mask-npz.js";
 import { decodeMaskLogits, encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
 import type { BackendChoice } from "../maskllm/backend.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
-import { priorOnce, tokenizeText, trainLogits, type PriorSource, type PruneRun } from "../worker/stages.js";
+import { priorOnce, tokenizeDocuments, trainLogits, type PriorSource, type PruneRun } from "../worker/stages.js";
 
 export const MASKLLM_PRIORS = ["sparsegpt", "wanda", "magnitude", "none"] as const;
 
@@ -32,7 +34,8 @@ export interface MaskLlmCliOptions {
   seqLen: number;
   batchSize: number;
   calib?: string;
-  calibFormat: TextFormat;
+  calibFormat: FormatChoice;
+  calibField?: string;
   out: string;
   snapshotEvery?: number;
   resume?: string;
@@ -93,7 +96,8 @@ export async function runMaskLlm(o: MaskLlmCliOptions, run: PruneRun): Promise<M
   const { model, pattern } = run;
   const targets = selectLayers(linearWeightNames(model.config), run.targets, run.ignore);
   if (targets.length === 0) throw new PruneInputError("--targets/--ignore leave no linear to mask");
-  const windows = evalWindows(tokenizeText(await readFile(o.calib, "utf8"), o.calibFormat, run.tokenizer, o.calib), o.seqLen);
+  const data = await fileDocuments(o.calib, o.calibFormat, run.tokenizer, o.calibField);
+  const windows = evalWindows(tokenizeDocuments(data.docs, data.format, run.tokenizer, o.calib), o.seqLen);
   if (windows.length === 0) throw new PruneInputError(`${o.calib}: shorter than one window of ${o.seqLen} tokens`);
   const resume = o.resume ? new Uint8Array(await readFile(o.resume)) : undefined;
   const prior = priorOnce(run, priorSource(o, run, targets));

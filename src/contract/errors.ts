@@ -138,6 +138,8 @@ const ERROR_CLASSES = new Map<string, (err: unknown) => ErrorClass>(Object.entri
   TransientError: (err) => ({ retry: true, status: "failed", code: "upstream_unavailable", publicMessage: text(prop(err, "publicMessage")) ?? UNAVAILABLE }),
   // checkpoint/: a file of the model folder is unreadable or wrong, or describes a model the core does not run
   CheckpointError: (err) => failed(prop(err, "unsupported") === true ? "unsupported_model" : "checkpoint_invalid", String(prop(err, "message"))),
+  // checkpoint/: a dataset file that is not what its format says (JSONL line, Parquet column, not UTF-8)
+  DatasetError: (err) => failed("dataset_invalid", String(prop(err, "message"))),
   // maskllm/: the data cannot work with this model (too few tokens, no layer left, non-finite statistics)
   PruneInputError: (err) => failed("dataset_invalid", String(prop(err, "message"))),
   TrainingInputError: (err) => failed("dataset_invalid", String(prop(err, "message"))),

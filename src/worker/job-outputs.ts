@@ -16,9 +16,12 @@ import { weight, type LlamaModel } from "../maskllm/llama/model.js";
 import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
 import { candidateCount } from "../maskllm/train/logits.js";
 import { jobMaskKey, jobModelKey } from "../storage/index.js";
-import { loadText } from "./datasets.js";
+import { chatRenderer } from "../checkpoint/chat-template.js";
+import { datasetInput } from "../contract/datasets.js";
+import { redactSpec } from "../contract/job-spec/source.js";
+import { loadDataset } from "./datasets.js";
 import type { JobRun, LayerRow } from "./job-run.js";
-import { tokenizeText } from "./stages.js";
+import { tokenizeDocuments } from "./stages.js";
 
 /** Windows per forward pass when evaluating; fixed so anyone can reproduce the reported perplexity. */
 export const EVAL_BATCH_SIZE = 8;
@@ -46,9 +49,11 @@ export async function evaluating(j: JobRun): Promise<void> {
     sparse.weights.set(name, t);
   }
   const { datasets, seq_len: seqLen } = j.spec.eval;
-  for (const [i, ds] of datasets.entries()) {
-    const text = await loadText(ds, j.io);
-    const w = evalWindows(tokenizeText(text.text, text.format, tokenizer, `dataset ${ds}`), seqLen);
+  const chat = chatRenderer(tokenizer);
+  for (const [i, item] of datasets.entries()) {
+    const data = await loadDataset(datasetInput(item), j.io, chat);
+    const ds = data.label;
+    const w = evalWindows(tokenizeDocuments(data.docs, data.format, tokenizer, `dataset ${ds}`), seqLen);
     if (w.length === 0) throw new InvalidJobError("dataset_invalid", `eval dataset ${ds} is shorter than one window of ${seqLen} tokens`);
     j.r.check();
     const dense = perplexity(model, w, { batchSize: EVAL_BATCH_SIZE, onProgress: (d, n) => j.r.progress((i + (d / n) * 0.5) / datasets.length) });
@@ -67,7 +72,8 @@ export async function exporting(j: JobRun): Promise<void> {
   const source = j.source!;
   const formats = new Set(spec.export.formats);
   const hyperparameters: Record<string, unknown> = {
-    targets: spec.targets, ignore: spec.ignore, calibration: spec.calibration,
+    // the folder travels: a Hub token of a dataset must not
+    targets: spec.targets, ignore: spec.ignore, calibration: redactSpec(spec).calibration,
     ...(spec.method === "maskllm" ? { prior: spec.prior, training: spec.training } : { update: spec.method === "sparsegpt" }),
   };
   const priorName = spec.method === "maskllm" ? (typeof spec.prior === "object" ? `mask ${spec.prior.mask_id}` : spec.prior) : undefined;

@@ -19,13 +19,14 @@ import type { TrainMasksResult } from "../maskllm/train/loop.js";
 import type { MaskTrainingOptions } from "../maskllm/train/options.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import { BlobNotFoundError, jobSnapshotKey } from "../storage/index.js";
-import { loadText } from "./datasets.js";
+import { chatRenderer } from "../checkpoint/chat-template.js";
+import { loadDataset } from "./datasets.js";
 import { readBlob } from "./files.js";
 import { isHandback, TrainingStopGate } from "./handback.js";
 import { evaluating, exportedFileKey, exporting, uploading } from "./job-outputs.js";
 import type { JobRun, PipelineInput, PipelineOutcome } from "./job-run.js";
 import { fetchSource } from "./source/fetch-source.js";
-import { calibrationTokenBudget, oneShotMasks, priorOnce, sampleCalibration, tokenizeText, trainLogits } from "./stages.js";
+import { calibrationTokenBudget, oneShotMasks, priorOnce, sampleCalibration, tokenizeDocuments, trainLogits } from "./stages.js";
 import { loadStoredMask } from "./stored-mask.js";
 import { trainingThreads, validateCheckpoint } from "./validate.js";
 
@@ -72,9 +73,10 @@ async function calibrating(j: JobRun): Promise<void> {
   const { spec } = j;
   const { model, tokenizer } = (j.loaded = await loadModelDir(j.source!.dir));
   const c = spec.calibration;
-  const text = await loadText(c.dataset, j.io);
-  const tokens = tokenizeText(text.text, c.format ?? text.format, tokenizer, `dataset ${c.dataset}`, calibrationTokenBudget(c.samples, c.seq_len));
-  const windows = sampleCalibration(tokens, c.samples, c.seq_len, spec.method === "maskllm" ? spec.training.seed : 0, `dataset ${c.dataset}`);
+  const data = await loadDataset({ dataset: c.dataset, format: c.format, field: c.field }, j.io, chatRenderer(tokenizer));
+  await j.r.log(`calibration dataset ${data.label}: ${data.docs.length} ${data.format} documents`, { documents: data.docs.length, format: data.format });
+  const tokens = tokenizeDocuments(data.docs, data.format, tokenizer, `dataset ${data.label}`, calibrationTokenBudget(c.samples, c.seq_len));
+  const windows = sampleCalibration(tokens, c.samples, c.seq_len, spec.method === "maskllm" ? spec.training.seed : 0, `dataset ${data.label}`);
   j.r.check();
   const run = (j.run = { srcDir: j.source!.dir, model, tokenizer, pattern: j.pattern, targets: spec.targets, ignore: spec.ignore, windows, events: j.r });
   if (spec.method !== "maskllm") {

@@ -10,7 +10,7 @@ import { trainMasks, type MaskTrainingProgress, type TrainMasksResult } from "..
 import type { MaskTrainingOptions } from "../maskllm/train/options.js";
 import { SnapshotError } from "../maskllm/train/snapshot.js";
 import type { BackendChoice } from "../maskllm/backend.js";
-import { readDocuments, sampleWindows, tokenizeStream, type TextFormat } from "../checkpoint/text-dataset.js";
+import { sampleWindows, tokenizeStream } from "../checkpoint/text-dataset.js";
 import type { TextTokenizer } from "../checkpoint/tokenizer.js";
 import { startTrainingThreads } from "../parallel/training-threads.js";
 
@@ -45,12 +45,12 @@ export interface PruneRun {
 // calibrating
 
 /**
- * The token stream of a text (BOS before each document). With maxTokens, documents are tokenized in order only
- * until the stream is that long: calibration samples a few windows, and tokenizing all of a large file would
- * dominate a short job. `name` says which text in errors.
+ * The token stream of a dataset's documents (BOS before each; checkpoint/dataset-formats.ts reads any format into
+ * documents). With maxTokens, documents are tokenized in order only until the stream is that long: calibration
+ * samples a few windows, and tokenizing all of a large file would dominate a short job. `name` says which
+ * dataset in errors, `format` what it was read as.
  */
-export function tokenizeText(text: string, format: TextFormat, tokenizer: TextTokenizer, name: string, maxTokens = Infinity): Int32Array {
-  const docs = readDocuments(text, format);
+export function tokenizeDocuments(docs: readonly string[], format: string, tokenizer: TextTokenizer, name: string, maxTokens = Infinity): Int32Array {
   if (docs.length === 0) throw new PruneInputError(`${name} holds no ${format} documents`);
   if (!Number.isFinite(maxTokens)) return tokenizeStream(tokenizer, docs, { bos: tokenizer.bosId });
   const parts: Int32Array[] = [];

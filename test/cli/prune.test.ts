@@ -86,3 +86,27 @@ test("a pattern the model cannot take fails clearly and leaves no output folder"
   await assert.rejects(runPrune(model, { ...opts, method: "sparsegpt", pattern: "2:4", targets: ["q_prj"], calib: join(dir, "calib.txt") }), /q_prj/);
   await assert.rejects(access(out));
 });
+
+test("prune --calib-format jsonl (and eval --text-format jsonl) read the same token stream as the stories file of the same documents", async () => {
+  const text = await readFile(join(dir, "calib.txt"), "utf8");
+  const docs = text.split("<|endoftext|>").map((d) => d.trim()).filter(Boolean);
+  const jsonl = join(dir, "calib.jsonl");
+  await writeFile(jsonl, docs.map((d) => JSON.stringify({ text: d })).join("\n") + "\n");
+  const common = ["--method", "wanda", "--pattern", "2:4", "--calib-samples", "4", "--seq-len", "32", "--json", "--backend", "wasm"];
+  const fromJsonl = JSON.parse((await cli(model, ...common, "--calib", jsonl, "--calib-format", "jsonl", "--out", join(dir, "w-jsonl"))).stdout);
+  const fromText = JSON.parse((await cli(model, ...common, "--calib", join(dir, "calib.txt"), "--calib-format", "stories", "--out", join(dir, "w-text"))).stdout);
+  assert.equal(fromJsonl.calibFormat, "jsonl");
+  assert.equal(fromJsonl.allVerified, true);
+  assert.deepEqual([fromText.calibFormat, fromText.calibration.tokens], ["stories", fromJsonl.calibration.tokens]);
+  assert.deepEqual(await readFile(join(dir, "w-jsonl", "mask_compressed.npz")), await readFile(join(dir, "w-text", "mask_compressed.npz")), "same windows, same Wanda mask");
+  // a bad line is named, with its number, and the run fails
+  await writeFile(join(dir, "bad.jsonl"), `${JSON.stringify({ text: docs[0] })}\n{"txt": 1}\n`);
+  await assert.rejects(cli(model, ...common, "--calib", join(dir, "bad.jsonl"), "--out", join(dir, "w-bad")), (err: { stderr: string }) => /line 2: expected a JSON object with a string `text` or a `messages` array/.test(err.stderr));
+  // eval: --text-format, and --format as its older name, agree
+  const evalCli = (...args: string[]) => run(process.execPath, ["bin/maskforge.js", "eval", model, "--seq-len", "32", "--json", "--backend", "wasm", ...args], { maxBuffer: 1 << 24 });
+  const a = JSON.parse((await evalCli("--text", jsonl, "--text-format", "jsonl")).stdout);
+  const b = JSON.parse((await evalCli("--text", join(dir, "calib.txt"), "--format", "stories")).stdout);
+  assert.equal(a.documents, docs.length);
+  assert.equal(a.perplexity, b.perplexity);
+  assert.equal(a.tokens, b.tokens);
+});

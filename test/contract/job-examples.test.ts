@@ -11,16 +11,17 @@ const SLOT = "00000000-0000-0000-0000-000000000000";
 const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
 
 /** What the demo does before submitting: put real ids into the slots. */
-function fillSlots(body: Record<string, any>, checkpointId: string, maskId: string) {
+function fillSlots(body: Record<string, any>, checkpointId: string, maskId: string, fileId = "5c7e2a10-8d3b-4f6e-9a1c-2b4d6e8f0a13") {
   const out = structuredClone(body);
   if (out.source?.checkpoint_id === SLOT) out.source.checkpoint_id = checkpointId;
   if (out.prior?.mask_id === SLOT) out.prior.mask_id = maskId;
+  if (out.calibration?.dataset === `file:${SLOT}`) out.calibration.dataset = `file:${fileId}`;
   return out;
 }
 
 describe("jobs/*.json", () => {
   it("holds the documented examples, each explained in jobs/README.md", () => {
-    assert.deepEqual(files.sort(), ["llama-2-7b-gpu.json", "llama-3.2-1b-hub.json", "maskllm-2-4-stories260k.json", "sparsegpt-baseline.json", "transfer-from-mask.json"]);
+    assert.deepEqual(files.sort(), ["llama-2-7b-gpu.json", "llama-3.2-1b-hub.json", "maskllm-2-4-stories260k.json", "sparsegpt-baseline.json", "transfer-from-mask.json", "wanda-jsonl-chat.json"]);
     const readme = readFileSync(join(dir, "README.md"), "utf8");
     for (const f of files) assert.ok(readme.includes(f), `${f} not explained`);
   });
@@ -34,9 +35,16 @@ describe("jobs/*.json", () => {
       assert.ok(!JSON.stringify(filled).includes(SLOT), `${file}: an all-zero id outside the documented slots`);
       const again = parseJobSpec(filled);
       assert.ok(again.ok);
-      assert.deepEqual({ ...again.spec, source: null, prior: null }, { ...r.spec, source: null, prior: null });
+      assert.deepEqual({ ...again.spec, source: null, prior: null, calibration: { ...again.spec.calibration, dataset: null } }, { ...r.spec, source: null, prior: null, calibration: { ...r.spec.calibration, dataset: null } });
     });
   }
+
+  it("wanda-jsonl-chat.json calibrates on an uploaded JSONL chat file with a chat checkpoint from the Hub", () => {
+    const r = parseJobSpec(JSON.parse(readFileSync(join(dir, "wanda-jsonl-chat.json"), "utf8")));
+    assert.ok(r.ok && r.spec.method === "wanda");
+    assert.deepEqual([r.spec.calibration.dataset, r.spec.calibration.format], [`file:${SLOT}`, "jsonl"]);
+    assert.deepEqual(r.spec.source, { hf: { repo: "TinyLlama/TinyLlama-1.1B-Chat-v1.0", revision: "main" } });
+  });
 
   it("llama-2-7b-gpu.json follows the paper's recipe (docs/maskllm.md §4)", () => {
     const r = parseJobSpec(JSON.parse(readFileSync(join(dir, "llama-2-7b-gpu.json"), "utf8")));

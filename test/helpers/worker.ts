@@ -107,13 +107,13 @@ export async function putCheckpoint(e: WorkerEnv, dir: string): Promise<string> 
   return id;
 }
 
-/** A DataFile row with its text in storage (POST /v1/files). */
-export async function putDataFile(e: WorkerEnv, text: string, purpose = "evaluation"): Promise<string> {
+/** A DataFile row with its text (or Parquet bytes) in storage (POST /v1/files); the name is what format auto reads. */
+export async function putDataFile(e: WorkerEnv, text: string | Uint8Array, purpose = "evaluation", name = "eval.txt"): Promise<string> {
   const id = randomUUID();
-  const bytes = Buffer.from(text, "utf8");
+  const bytes = typeof text === "string" ? Buffer.from(text, "utf8") : Buffer.from(text);
   const storageKey = dataFileKey(id);
   await e.store.put(storageKey, bytes);
-  await e.prisma.dataFile.create({ data: { id, tenantId: e.tenantId, name: "eval.txt", purpose, storageKey, bytes: BigInt(bytes.length), sha256: sha(bytes) } });
+  await e.prisma.dataFile.create({ data: { id, tenantId: e.tenantId, name, purpose, storageKey, bytes: BigInt(bytes.length), sha256: sha(bytes) } });
   return id;
 }
 

@@ -1,7 +1,7 @@
 // `maskforge prune <model-dir>`: N:M pruning of a HF LLaMA folder into a new HF folder, on this machine. It runs a
 // job's stage functions (src/worker/stages.ts) and writes the folder with checkpoint/export-sparse.ts, so a folder
 // it writes is what a job would write. Methods dispatch through PRUNE_METHODS, so a new method is one more entry.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { parsePattern } from "../../maskllm/mask/nm.js";
@@ -13,10 +13,11 @@ import { weight } from "../../maskllm/llama/model.js";
 import { writeSparseFolder } from "../../checkpoint/export-sparse.js";
 import { loadModelDir } from "../../checkpoint/load.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../../checkpoint/mask-npz.js";
-import type { TextFormat } from "../../checkpoint/text-dataset.js";
+import { fileDocuments } from "../../checkpoint/dataset-formats.js";
+import { FORMAT_CHOICES, FORMAT_HELP, type FormatChoice } from "../../contract/datasets.js";
 import type { TextTokenizer } from "../../checkpoint/tokenizer.js";
 import { DEFAULT_TRAINING_OPTIONS } from "../../maskllm/train/options.js";
-import { oneShotMasks, sampleCalibration, tokenizeText, type PruneRun, type StageEvents } from "../../worker/stages.js";
+import { oneShotMasks, sampleCalibration, tokenizeDocuments, type PruneRun, type StageEvents } from "../../worker/stages.js";
 import { runMaskLlm, MASKLLM_PRIORS } from "../prune-maskllm.js";
 import { runLayerByLayer } from "../prune-layer-by-layer.js";
 
@@ -67,9 +68,10 @@ export const PRUNE_METHODS: Record<string, PruneMethod> = {
   },
 };
 
-/** `count` seeded windows of seqLen tokens from a text file (BOS before each document). */
-export async function calibrationWindows(file: string, format: TextFormat, tokenizer: TextTokenizer, count: number, seqLen: number, seed: number): Promise<Int32Array[]> {
-  return sampleCalibration(tokenizeText(await readFile(file, "utf8"), format, tokenizer, file), count, seqLen, seed, file);
+/** `count` seeded windows of seqLen tokens from a dataset file in any format (BOS before each document). */
+export async function calibrationWindows(file: string, format: FormatChoice, tokenizer: TextTokenizer, count: number, seqLen: number, seed: number, field?: string): Promise<Int32Array[]> {
+  const data = await fileDocuments(file, format, tokenizer, field);
+  return sampleCalibration(tokenizeDocuments(data.docs, data.format, tokenizer, file), count, seqLen, seed, file);
 }
 
 /** A run's events on the console: no stop but the process's own, log lines on stderr unless the output is JSON. */
@@ -121,7 +123,9 @@ export interface PruneCliOptions {
   update: boolean;
   pattern: string;
   calib?: string;
-  calibFormat: TextFormat;
+  calibFormat: FormatChoice;
+  /** the JSONL key or Parquet column */
+  calibField?: string;
   calibSamples: number;
   seqLen: number;
   seed: number;
@@ -156,7 +160,7 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
   const srcDir = resolve(modelDir);
   const { model, tokenizer } = await loadModelDir(srcDir);
   try {
-    const windows = o.calib ? await calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : [];
+    const windows = o.calib ? await calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed, o.calibField) : [];
     const run: PruneRun = { srcDir, model, tokenizer, pattern, targets: o.targets, ignore: o.ignore, windows, events: consoleEvents(o.json) };
     const outcome = await method.run(run, o);
     // SparseGPT with update changes the kept weights: dense × mask (mask_compressed.npz) is then not the written model
@@ -188,7 +192,7 @@ async function pruneLayerByLayerCli(modelDir: string, o: PruneCliOptions): Promi
   const report = await runLayerByLayer(
     {
       srcDir: resolve(modelDir), outDir,
-      windows: async (tokenizer) => (o.calib ? calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed) : []),
+      windows: async (tokenizer) => (o.calib ? calibrationWindows(o.calib, o.calibFormat, tokenizer, o.calibSamples, o.seqLen, o.seed, o.calibField) : []),
       log: (line) => void (o.json || log(line)),
     },
     o,
@@ -211,8 +215,9 @@ export function register(program: Command): void {
     .addOption(new Option("--method <name>", "pruning method").choices(Object.keys(PRUNE_METHODS)).makeOptionMandatory())
     .option("--no-update", "sparsegpt: keep the weights, choose the mask only (MaskLLM's prior)")
     .option("--pattern <n:m>", "N:M pattern", "2:4")
-    .option("--calib <file>", "calibration text file")
-    .addOption(new Option("--calib-format <format>", "how the calibration file splits into documents").choices(["stories", "wikitext"]).default("stories"))
+    .option("--calib <file>", "calibration dataset file (text, JSONL or Parquet)")
+    .addOption(new Option("--calib-format <format>", `how the calibration file is read: ${FORMAT_HELP}`).choices(FORMAT_CHOICES).default("auto"))
+    .option("--calib-field <name>", "the JSONL key or Parquet column to read (default text, else messages)")
     .option("--calib-samples <n>", "calibration windows", int("calib-samples", 1), 128)
     .option("--seq-len <n>", "tokens per calibration window", int("seq-len", 2), 256)
     .option("--seed <n>", "seed of the window sampler", int("seed", 0), 0)

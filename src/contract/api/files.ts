@@ -21,7 +21,7 @@ export const FileListQuery = Type.Object({ ...PageQuery });
 export const FileUploadBody = multipartBody(
   {
     purpose: Type.Optional(Type.Enum(FILE_PURPOSES, { description: "field before the file; default calibration" })),
-    file: Type.String({ format: "binary", description: "UTF-8 text" }),
+    file: Type.String({ format: "binary", description: "UTF-8 text (plain, stories, WikiText, JSONL) or a Parquet file; the name's extension (.jsonl, .parquet) tells format auto which" }),
   },
   "multipart/form-data with one file part",
 );

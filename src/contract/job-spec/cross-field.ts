@@ -41,17 +41,25 @@ export function crossFieldErrors(body: JobSpecInput, hubHosts: string[], policy?
     else if (typeof hub === "string") errors.push({ path: "/source/url", message: hub });
   }
   if ("hf" in body.source && body.source.hf.revision?.includes("..")) errors.push({ path: "/source/hf/revision", message: 'must not contain ".."' });
-  const dataset = body.calibration!.dataset!;
-  if (dataset.startsWith("https://")) {
-    const problem = httpsProblem(dataset) ?? privateUrlProblem(dataset, policy);
-    if (problem) errors.push({ path: "/calibration/dataset", message: problem });
+  // every dataset with where it sits: the object form's reference is one level down
+  const calibration = { dataset: body.calibration!.dataset!, format: body.calibration!.format, field: body.calibration!.field, at: "/calibration/dataset", path: "/calibration" };
+  const evals = body.eval!.datasets!.map((item, i) =>
+    typeof item === "string" || "hf_dataset" in item ? { dataset: item, format: undefined, field: undefined, at: `/eval/datasets/${i}`, path: `/eval/datasets/${i}` } : { ...item, at: `/eval/datasets/${i}/dataset`, path: `/eval/datasets/${i}` },
+  );
+  for (const d of [calibration, ...evals]) {
+    if (typeof d.dataset === "string") {
+      if (d.dataset.startsWith("https://")) {
+        const problem = httpsProblem(d.dataset) ?? privateUrlProblem(d.dataset, policy);
+        if (problem) errors.push({ path: d.at, message: problem });
+      }
+      const builtinFormat = builtinDataset(d.dataset)?.format;
+      if (builtinFormat && d.format && d.format !== "auto" && d.format !== builtinFormat) errors.push({ path: `${d.path}/format`, message: `${d.dataset} is in the "${builtinFormat}" format; leave format out` });
+      if (builtinFormat && d.field) errors.push({ path: `${d.path}/field`, message: `${d.dataset} is plain text and has no fields` });
+    } else if (d.dataset.hf_dataset.revision?.includes("..")) errors.push({ path: `${d.at}/hf_dataset/revision`, message: 'must not contain ".."' });
   }
-  const builtinFormat = builtinDataset(dataset)?.format;
-  if (builtinFormat && body.calibration!.format && body.calibration!.format !== builtinFormat)
-    errors.push({ path: "/calibration/format", message: `${dataset} is in the "${builtinFormat}" format; leave format out` });
   // builtin:wikitext is the Wikitext-2 *test* split: learning a mask on it and scoring on it measures memorisation
   const wikitext = builtinRef("wikitext");
-  if (dataset === wikitext && body.eval!.datasets!.includes(wikitext))
+  if (calibration.dataset === wikitext && evals.some((e) => e.dataset === wikitext))
     errors.push({ path: "/eval/datasets", message: `${wikitext} is also the calibration text (both are the Wikitext-2 test split); evaluate on other data or calibrate on other text` });
   if (body.webhook) {
     const problem = httpsProblem(body.webhook.url) ?? privateUrlProblem(body.webhook.url, policy);

@@ -2,11 +2,11 @@
 // (every default filled in, the source and file references in their one form).
 import { Type, type TSchema } from "typebox";
 import { Value } from "typebox/value";
-import { builtinDataset } from "../datasets.js";
+import { builtinDataset, type DatasetSource } from "../datasets.js";
 import { InvalidJobError } from "../errors.js";
 import { crossFieldErrors } from "./cross-field.js";
 import type { NetworkPolicy } from "./network-policy.js";
-import { JobSpecSchema, TrainingSchema, type JobSpec, type JobSpecInput } from "./schema.js";
+import { JobSpecSchema, TrainingSchema, type EvalDatasetItem, type JobSpec, type JobSpecInput } from "./schema.js";
 import { isPlainObject, schemaErrors, type SpecError } from "./schema-errors.js";
 import { DEFAULT_HUB_HOSTS, normalizeSource } from "./source.js";
 import { MAX_SPEC_DEPTH, unstorableJson } from "./storable-json.js";
@@ -46,12 +46,13 @@ export function parseJobSpec(body: unknown, opts: ParseOptions = {}): ParseResul
   if (semantic.length > 0) return { ok: false, errors: semantic };
 
   const calibration = checked.calibration!;
-  const format = calibration.format ?? builtinDataset(calibration.dataset!)?.format ?? "stories";
+  const dataset = calibration.dataset!;
+  const format = calibration.format ?? (typeof dataset === "string" ? builtinDataset(dataset)?.format : undefined) ?? "auto";
   const spec = {
     ...checked,
     source: normalizeSource(checked.source, hubHosts),
-    calibration: { ...calibration, format, dataset: normaliseFileRef(calibration.dataset!) },
-    eval: { ...checked.eval!, datasets: checked.eval!.datasets!.map(normaliseFileRef), seq_len: checked.eval!.seq_len ?? calibration.seq_len! },
+    calibration: { ...calibration, format, dataset: normaliseSource(dataset) },
+    eval: { ...checked.eval!, datasets: checked.eval!.datasets!.map(normaliseEvalItem), seq_len: checked.eval!.seq_len ?? calibration.seq_len! },
   } as JobSpec;
   return { ok: true, spec };
 }
@@ -60,6 +61,9 @@ export function parseJobSpec(body: unknown, opts: ParseOptions = {}): ParseResul
 const applyDefaults = (schema: TSchema, value: unknown) => Value.Default(schema, Value.Default(schema, value));
 
 const normaliseFileRef = (ref: string) => (ref.startsWith("file:") ? ref.toLowerCase() : ref);
+const normaliseSource = (d: DatasetSource): DatasetSource => (typeof d === "string" ? normaliseFileRef(d) : { hf_dataset: { ...d.hf_dataset, revision: d.hf_dataset.revision ?? "main" } });
+const normaliseEvalItem = (item: EvalDatasetItem): EvalDatasetItem =>
+  typeof item === "string" || "hf_dataset" in item ? normaliseSource(item) : { ...item, dataset: normaliseSource(item.dataset) };
 
 /** Like parseJobSpec, for the worker re-reading Job.spec: throws InvalidJobError (not retried) on a bad spec. */
 export function assertJobSpec(body: unknown, opts: ParseOptions = {}): JobSpec {

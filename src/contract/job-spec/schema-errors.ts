@@ -11,6 +11,8 @@ export interface SpecError {
   message: string;
 }
 
+const FIELD = "must be a JSONL key or Parquet column name (1-64 letters, digits, _ . -)";
+
 const MESSAGES: Record<string, string> = {
   "/source": 'must be exactly one of {"url": ...}, {"hf": {"repo": ...}}, {"checkpoint_id": ...}',
   "/source/url": "must be an https URL or an s3://<bucket>/<key> URI",
@@ -22,8 +24,19 @@ const MESSAGES: Record<string, string> = {
   "/prior/mask_id": "must be a uuid",
   "/targets/*": "must be a glob of letters, digits, _ . - * ? (at most 200 characters)",
   "/ignore/*": "must be a glob of letters, digits, _ . - * ? (at most 200 characters)",
-  "/calibration/dataset": `must be ${CALIBRATION_BUILTINS.map(builtinRef).join(", ")}, file:<uuid> or an https URL`,
-  "/eval/datasets/*": `must be ${EVAL_BUILTINS.map(builtinRef).join(", ")} or file:<uuid>`,
+  "/calibration/dataset": `must be ${CALIBRATION_BUILTINS.map(builtinRef).join(", ")}, file:<uuid>, an https URL or {"hf_dataset": {"repo": ...}}`,
+  "/eval/datasets/*": `must be ${EVAL_BUILTINS.map(builtinRef).join(", ")}, file:<uuid>, an https URL, {"hf_dataset": {"repo": ...}} or {"dataset": ..., "format": ..., "field": ...}`,
+  "/eval/datasets/*/dataset": `must be ${EVAL_BUILTINS.map(builtinRef).join(", ")}, file:<uuid>, an https URL or {"hf_dataset": {"repo": ...}}`,
+  "/calibration/field": FIELD,
+  "/eval/datasets/*/field": FIELD,
+  ...Object.fromEntries(
+    ["/calibration/dataset", "/eval/datasets/*", "/eval/datasets/*/dataset"].flatMap((at) => [
+      [`${at}/hf_dataset/repo`, 'must be a Hub repo id such as "roneneldan/TinyStories"'],
+      [`${at}/hf_dataset/revision`, "must be a branch, tag or commit name"],
+      [`${at}/hf_dataset/files/*`, "must be a path or glob of the repo's files (letters, digits, _ . - / = * ? and spaces)"],
+      [`${at}/hf_dataset/split`, "must be a split name (1-64 letters, digits, _ . -)"],
+    ]),
+  ),
   "/webhook/url": "must be an https URL",
   "/metadata/tags/*": "must be 1-64 characters of letters, digits, _ . : / -",
 };
@@ -64,7 +77,15 @@ function intendedBranch(branches: Record<string, unknown>[], value: unknown): nu
 /** TypeBox's errors for one part of the body, as one clear message per problem with its JSON Pointer. */
 function explainPart(schema: TSchema, value: unknown, prefix: string): SpecError[] {
   const out: SpecError[] = [];
-  for (const e of Value.Errors(schema, value) as unknown as RawError[]) {
+  let raw = Value.Errors(schema, value) as unknown as RawError[];
+  // a union inside (a dataset reference or {hf_dataset}) is explained by the branch the value was meant for
+  for (const u of raw.filter((e) => e.keyword === "anyOf")) {
+    if (!raw.includes(u)) continue; // inside a union explained already
+    const inner = (e: RawError) => e === u || e.schemaPath.startsWith(`${u.schemaPath}/anyOf/`);
+    raw = raw.filter((e) => !inner(e));
+    out.push(...explainUnion(at(schema, u.schemaPath) as TSchema, at(value, u.instancePath), prefix + u.instancePath));
+  }
+  for (const e of raw) {
     if (e.keyword === "additionalProperties") continue; // the per-key "boolean" errors below name each field
     const path = prefix + e.instancePath;
     const generic = path.replace(/\/\d+(?=\/|$)/g, "/*");
@@ -90,6 +111,15 @@ function explainPart(schema: TSchema, value: unknown, prefix: string): SpecError
   return out;
 }
 
+/** A value against a union: the branch it was meant for explains it, or one message for the whole. */
+function explainUnion(schema: TSchema, value: unknown, path: string): SpecError[] {
+  const branches = (schema as { anyOf?: TSchema[] }).anyOf ?? [];
+  const generic = path.replace(/\/\d+(?=\/|$)/g, "/*");
+  const chosen = intendedBranch(branches as unknown as Record<string, unknown>[], value);
+  if (chosen < 0) return [{ path, message: MESSAGES[generic] ?? "has the wrong shape" }];
+  return explainPart(branches[chosen], value, path).map((e) => (e.path === path && MESSAGES[generic] ? { ...e, message: MESSAGES[generic] } : e));
+}
+
 /**
  * Schema errors of the whole body. Each top-level field is checked on its own: TypeBox buffers at most 8
  * errors per check (a DoS guard we keep), and one bad field must not hide the others. A union is checked
@@ -109,10 +139,7 @@ export function schemaErrors(body: Record<string, unknown>): SpecError[] {
       errors.push(...explainPart(schema, body[key], `/${key}`));
       continue;
     }
-    const chosen = intendedBranch(branches as unknown as Record<string, unknown>[], body[key]);
-    if (chosen < 0) errors.push({ path: `/${key}`, message: MESSAGES[`/${key}`] ?? "has the wrong shape" });
-    else
-      errors.push(...explainPart(branches[chosen], body[key], `/${key}`).map((e) => (e.path === `/${key}` && MESSAGES[e.path] ? { ...e, message: MESSAGES[e.path] } : e)));
+    errors.push(...explainUnion(schema, body[key], `/${key}`));
   }
   const seen = new Set<string>();
   return errors.filter((e) => !seen.has(`${e.path}\n${e.message}`) && seen.add(`${e.path}\n${e.message}`));

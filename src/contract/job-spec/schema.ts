@@ -10,12 +10,15 @@
 //   computes its mask directly, so sending either with it is an error, not a silently ignored field.
 // - A Hugging Face page URL given as `{url}` becomes the `{hf}` source (source.ts, normalizeSource), so the
 //   worker sees one form per origin.
-// - `eval.seq_len` defaults to `calibration.seq_len`; `calibration.format` defaults from the dataset.
+// - `eval.seq_len` defaults to `calibration.seq_len`; `calibration.format` defaults from the dataset: a builtin's
+//   own format, else auto (Parquet bytes or a .parquet/.jsonl name decide; other text is stories when it has
+//   separators, else one wikitext document). An eval dataset is a bare reference (auto) or {dataset, format, field},
+//   so every spec written before these forms means what it meant.
 import { Type, type Static, type TSchema } from "typebox";
 import { Memory } from "typebox/system";
 // the layer choice of the core that prunes (no TF.js there): its defaults are the spec's
 import { DEFAULT_IGNORE, DEFAULT_TARGETS } from "../../maskllm/prune/select-layers.js";
-import { BUILTIN_DATASETS, builtinRef, CALIBRATION_BUILTINS, EVAL_BUILTINS, TEXT_FORMATS } from "../datasets.js";
+import { BUILTIN_DATASETS, builtinRef, CALIBRATION_BUILTINS, EVAL_BUILTINS, FORMAT_CHOICES, FORMAT_HELP, type FormatChoice } from "../datasets.js";
 import { DEFAULT_WEBHOOK_EVENTS, WebhookEventTypeSchema } from "../events.js";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -44,6 +47,11 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 // ---------------------------------------------------------------------------------------------------------
 // Parts of the spec
 
+const HF_REPO = "^([A-Za-z0-9][A-Za-z0-9_.\\-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.\\-]{0,95}$";
+const HfRepo = Type.String({ pattern: HF_REPO, description: "Hub repo id, e.g. meta-llama/Llama-2-7b-hf" });
+const HfRevision = Type.String({ pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.\\-/]{0,254}$", description: "branch, tag or commit (default main)" });
+const HfToken = Type.String({ minLength: 1, maxLength: 512, description: "Hub access token for gated or private repos; stored with the job, never shown again" });
+
 const UrlSource = Type.Object(
   {
     url: Type.String({
@@ -59,10 +67,10 @@ const HfSource = Type.Object(
   {
     hf: Type.Object(
       {
-        repo: Type.String({ pattern: "^([A-Za-z0-9][A-Za-z0-9_.\\-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.\\-]{0,95}$", description: "Hub repo id, e.g. meta-llama/Llama-2-7b-hf" }),
+        repo: HfRepo,
         // no schema default inside a union (ajv's strict mode rejects it): normalizeSource fills in "main"
-        revision: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.\\-/]{0,254}$", description: "branch, tag or commit (default main)" })),
-        token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: "Hub access token for gated or private repos; stored with the job, never shown again" })),
+        revision: Type.Optional(HfRevision),
+        token: Type.Optional(HfToken),
       },
       closed,
     ),
@@ -124,29 +132,59 @@ export const TrainingSchema = Type.Object(
 );
 export type Training = Static<typeof TrainingSchema>;
 
+/** A dataset repo of the Hub, read through HF_ENDPOINT (contract/datasets.ts HfDatasetRef). */
+export const HfDatasetSchema = Type.Object(
+  {
+    hf_dataset: Type.Object(
+      {
+        repo: Type.String({ pattern: HF_REPO, description: "Hub dataset repo id, e.g. roneneldan/TinyStories" }),
+        revision: Type.Optional(HfRevision),
+        files: Type.Optional(
+          Type.Array(Type.String({ pattern: "^[A-Za-z0-9_.*?\\-][A-Za-z0-9_.*?\\-/ =]{0,299}$" }), {
+            minItems: 1, maxItems: 256, uniqueItems: true,
+            description: "paths or globs of the repo's files (** spans folders, * and ? stay in one), e.g. data/train-00000-of-00001.parquet or data/*.jsonl",
+          }),
+        ),
+        split: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.\\-]{1,64}$", description: "when files is absent: the split's .parquet/.jsonl/.txt files by HF's naming (train-00000-of-00001.parquet, train/…); default train" })),
+        token: Type.Optional(HfToken),
+      },
+      closed,
+    ),
+  },
+  { ...closed, description: "a Hugging Face Hub dataset" },
+);
+
+const refPattern = (builtins: readonly string[], https: boolean) => `^(builtin:(${builtins.join("|")})|file:${UUID.slice(1, -1)}${https ? "|https://.+" : ""})$`;
+const refAbout = (builtins: readonly string[]) => [...builtins.map((n) => `${builtinRef(n as keyof typeof BUILTIN_DATASETS)}${BUILTIN_DATASETS[n as keyof typeof BUILTIN_DATASETS].about ? ` (${BUILTIN_DATASETS[n as keyof typeof BUILTIN_DATASETS].about})` : ""}`), "file:<uuid> (POST /v1/files)", "https URL of a dataset file", "{hf_dataset}"].join(" | ");
+const CalibrationRef = Type.String({ pattern: refPattern(CALIBRATION_BUILTINS, true), maxLength: 2048 });
+const EvalRef = Type.String({ pattern: refPattern(EVAL_BUILTINS, true), maxLength: 2048 });
+const Format = Type.Enum(FORMAT_CHOICES, { description: `how the dataset is read. ${FORMAT_HELP}` });
+const Field = Type.String({ pattern: "^[A-Za-z0-9_.\\-]{1,64}$", description: "the JSONL key or Parquet column to read (default text, else messages)" });
+
 const CalibrationSchema = Type.Object(
   {
-    dataset: withDefault(
-      Type.String({
-        pattern: `^(builtin:(${CALIBRATION_BUILTINS.join("|")})|file:${UUID.slice(1, -1)}|https://.+)$`,
-        maxLength: 2048,
-        description: [...CALIBRATION_BUILTINS.map((n) => `${builtinRef(n)} (${BUILTIN_DATASETS[n].about})`), "file:<uuid> (POST /v1/files)", "https URL of a text file"].join(" | "),
-      }),
-      builtinRef("tinystories"),
-    ),
-    format: Type.Optional(Type.Enum(TEXT_FORMATS, { description: "stories: documents separated by <|endoftext|> or NUL; wikitext: one raw text. Defaults from the dataset (stories unless wikitext)" })),
+    dataset: withDefault(Type.Union([CalibrationRef, HfDatasetSchema], { description: refAbout(CALIBRATION_BUILTINS) }), builtinRef("tinystories")),
+    format: Type.Optional(Type.Enum(FORMAT_CHOICES, { description: `how the dataset is read; default: a builtin's own format, else auto. ${FORMAT_HELP}` })),
+    field: Type.Optional(Field),
     samples: withDefault(Type.Integer({ minimum: 1, maximum: 100_000, description: "calibration sequences for one-shot masks and priors" }), 128),
     seq_len: withDefault(Type.Integer({ minimum: 8, maximum: 32_768, description: "tokens per calibration and training sequence" }), 256),
   },
   { ...closed, description: "text for one-shot calibration and for MaskLLM training batches" },
 );
 
+const EvalDataset = Type.Union(
+  [
+    EvalRef,
+    HfDatasetSchema,
+    Type.Object({ dataset: Type.Union([EvalRef, HfDatasetSchema]), format: Type.Optional(Format), field: Type.Optional(Field) }, { ...closed, description: "a dataset with how to read it" }),
+  ],
+  { description: `${refAbout(EVAL_BUILTINS)}, or {dataset, format, field}; a bare reference is read as auto` },
+);
+export type EvalDatasetItem = Static<typeof EvalDataset>;
+
 const EvalSchema = Type.Object(
   {
-    datasets: withDefault(
-      Type.Array(Type.String({ pattern: `^(builtin:(${EVAL_BUILTINS.join("|")})|file:${UUID.slice(1, -1)})$` }), { maxItems: 8, uniqueItems: true, description: "perplexity datasets; [] skips evaluation" }),
-      [builtinRef("tinystories-heldout")],
-    ),
+    datasets: withDefault(Type.Array(EvalDataset, { maxItems: 8, uniqueItems: true, description: "perplexity datasets; [] skips evaluation" }), [builtinRef("tinystories-heldout")]),
     seq_len: Type.Optional(Type.Integer({ minimum: 8, maximum: 32_768, description: "window length (non-overlapping); defaults to calibration.seq_len" })),
   },
   closed,
@@ -198,7 +236,7 @@ export type JobSpecInput = Static<typeof JobSpecSchema>;
 // ---------------------------------------------------------------------------------------------------------
 // The resolved spec: what parseJobSpec (parse.ts) returns, what the Job row stores and what the worker runs.
 
-type KeepOptional = "token" | "webhook" | "name" | "prior" | "training";
+type KeepOptional = "token" | "webhook" | "name" | "prior" | "training" | "files" | "split" | "field" | "format" | "revision";
 type Filled<T> = T extends readonly (infer U)[]
   ? Filled<U>[]
   : T extends object
@@ -207,7 +245,7 @@ type Filled<T> = T extends readonly (infer U)[]
 
 type Resolved = Filled<JobSpecInput>;
 type Base = Omit<Resolved, "method" | "prior" | "training" | "eval" | "calibration"> & {
-  calibration: Resolved["calibration"] & { format: (typeof TEXT_FORMATS)[number] };
+  calibration: Resolved["calibration"] & { format: FormatChoice };
   eval: Resolved["eval"] & { seq_len: number };
 };
 export type MaskllmJobSpec = Base & { method: "maskllm"; prior: Prior; training: Filled<Training> };

@@ -58,8 +58,25 @@ export function normalizeSource(source: JobSource, hubHosts = DEFAULT_HUB_HOSTS)
   return { checkpoint_id: source.checkpoint_id.toLowerCase() };
 }
 
-/** The spec with secrets replaced, for responses, events and logs. */
-export function redactSpec<T extends { source: JobSource }>(spec: T): T {
-  if (!("hf" in spec.source) || spec.source.hf.token === undefined) return spec;
-  return { ...spec, source: { hf: { ...spec.source.hf, token: "[redacted]" } } };
+type WithDataset = { dataset?: unknown };
+const REDACTED = "[redacted]";
+
+/** A dataset (reference, {hf_dataset} or {dataset, …}) with a Hub token replaced. */
+function redactDataset<T>(d: T): T {
+  if (typeof d !== "object" || d === null) return d;
+  if ("hf_dataset" in d) {
+    const h = (d as { hf_dataset: { token?: string } }).hf_dataset;
+    return h.token === undefined ? d : ({ ...d, hf_dataset: { ...h, token: REDACTED } } as T);
+  }
+  if ("dataset" in d) return { ...d, dataset: redactDataset((d as WithDataset).dataset) } as T;
+  return d;
+}
+
+/** The spec with secrets replaced (the source's and the datasets' Hub tokens), for responses, events, logs and exported files. */
+export function redactSpec<T extends { source: JobSource; calibration?: unknown; eval?: unknown }>(spec: T): T {
+  const out: T = "hf" in spec.source && spec.source.hf.token !== undefined ? { ...spec, source: { hf: { ...spec.source.hf, token: REDACTED } } } : { ...spec };
+  if (typeof spec.calibration === "object" && spec.calibration !== null) out.calibration = redactDataset(spec.calibration);
+  const ev = spec.eval as { datasets?: unknown } | undefined;
+  if (typeof ev === "object" && ev !== null && Array.isArray(ev.datasets)) out.eval = { ...ev, datasets: ev.datasets.map(redactDataset) };
+  return out;
 }

@@ -11,6 +11,7 @@ import { ByteBudget, folderDigest, writeStream, type StoredFile } from "../files
 import { fetchCheckpoint } from "./checkpoint-source.js";
 import type { FetchedSource } from "./fetched.js";
 import { guardedGet, type GuardedGetOptions } from "./http.js";
+import { hubFiles, hubFileUrl, hubHttp, type HubRepo } from "./hub.js";
 import { MODEL_SIDE_FILES, shardsOf } from "./model-files.js";
 import { fetchS3Folder, openS3Object, sourceS3Client } from "./s3.js";
 import { extractTar } from "./tar.js";
@@ -70,35 +71,15 @@ async function modelRoot(dir: string, files: StoredFile[]): Promise<{ dir: strin
   throw new InvalidJobError("checkpoint_invalid", "the archive has no config.json at its root or in its single top-level folder");
 }
 
-interface HubSibling {
-  rfilename?: unknown;
-}
-
 async function fetchHub(repo: string, revision: string, token: string | undefined, ctx: JobIoContext, budget: ByteBudget, http: GuardedGetOptions): Promise<StoredFile[]> {
-  const endpoint = ctx.config.hfEndpoint;
-  const enc = (s: string) => s.split("/").map(encodeURIComponent).join("/");
-  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
-  const hub: GuardedGetOptions = { ...http, headers, allowHttp: endpoint.startsWith("http:"), what: "Hugging Face Hub" };
-  const info = await guardedGet(`${endpoint}/api/models/${enc(repo)}/revision/${encodeURIComponent(revision)}`, hub);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of info.body as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > 16 * 1024 * 1024) throw new InvalidJobError("source_too_large", "the Hub's repo listing is larger than 16 MiB");
-    chunks.push(c);
-  }
-  let siblings: string[];
-  try {
-    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { siblings?: HubSibling[] };
-    siblings = (body.siblings ?? []).map((s) => s.rfilename).filter((n): n is string => typeof n === "string");
-  } catch {
-    throw new InvalidJobError("source_not_found", `the Hub's answer for ${repo}@${revision} is not JSON`);
-  }
+  const r: HubRepo = { kind: "models", repo, revision, token };
+  const hub = hubHttp(ctx.config, http, token);
+  const siblings = await hubFiles(ctx.config, r, http);
   const present = new Set(siblings);
   if (!present.has("config.json")) throw new InvalidJobError("checkpoint_invalid", `${repo}@${revision} has no config.json at its root`);
   const weights = present.has("model.safetensors.index.json") ? ["model.safetensors.index.json"] : present.has("model.safetensors") ? ["model.safetensors"] : [];
   if (weights.length === 0) throw new InvalidJobError("unsupported_model", `${repo}@${revision} has no model.safetensors or model.safetensors.index.json; only safetensors checkpoints are supported`);
-  const resolveUrl = (f: string) => `${endpoint}/${enc(repo)}/resolve/${encodeURIComponent(revision)}/${enc(f)}`;
+  const resolveUrl = (f: string) => hubFileUrl(ctx.config, r, f);
   const files: StoredFile[] = [];
   for (const f of [...MODEL_SIDE_FILES.filter((s) => present.has(s)), ...weights]) files.push(await getToFile(resolveUrl(f), ctx.dir, f, budget, hub));
   if (weights[0] === "model.safetensors.index.json")

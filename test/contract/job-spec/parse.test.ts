@@ -56,14 +56,29 @@ const bad: [string, unknown, string, RegExp][] = [
   ["hard not boolean", { ...base, training: { hard: "yes" } }, "/training/hard", /boolean/],
   ["empty targets", { ...base, targets: [] }, "/targets", /must list at least 1 item$/],
   ["target with a space", { ...base, targets: ["q proj"] }, "/targets/0", /glob/],
-  ["unknown calibration dataset", { ...base, calibration: { dataset: "builtin:c4" } }, "/calibration/dataset", /builtin:tinystories, builtin:wikitext, file:<uuid> or an https URL/],
+  ["unknown calibration dataset", { ...base, calibration: { dataset: "builtin:c4" } }, "/calibration/dataset", /builtin:tinystories, builtin:wikitext, file:<uuid>, an https URL or \{"hf_dataset"/],
   ["calibration file id not uuid", { ...base, calibration: { dataset: "file:123" } }, "/calibration/dataset", /file:<uuid>/],
   ["calibration http url", { ...base, calibration: { dataset: "http://x.org/a.txt" } }, "/calibration/dataset", /https URL/],
   ["format contradicting builtin", { ...base, calibration: { dataset: "builtin:wikitext", format: "stories" } }, "/calibration/format", /"wikitext" format/],
   ["samples zero", { ...base, calibration: { samples: 0 } }, "/calibration/samples", />= 1/],
   ["samples too many", { ...base, calibration: { samples: 100_001 } }, "/calibration/samples", /<= 100000/],
   ["seq_len too long", { ...base, calibration: { seq_len: 65_536 } }, "/calibration/seq_len", /<= 32768/],
-  ["eval dataset unknown", { ...base, eval: { datasets: ["builtin:c4"] } }, "/eval/datasets/0", /builtin:tinystories-heldout, builtin:wikitext or file:<uuid>/],
+  ["eval dataset unknown", { ...base, eval: { datasets: ["builtin:c4"] } }, "/eval/datasets/0", /builtin:tinystories-heldout, builtin:wikitext, file:<uuid>, an https URL/],
+  // datasets as users have them (issue 14): formats, fields, {hf_dataset} and the eval object form
+  ["unknown calibration format", { ...base, calibration: { format: "csv" } }, "/calibration/format", /must be one of "auto", "text", "stories", "wikitext", "jsonl", "parquet"/],
+  ["field with a space", { ...base, calibration: { dataset: "file:3f8a2c1e-7b4d-4e9a-9c2f-1a5b6d7e8f91", format: "jsonl", field: "my text" } }, "/calibration/field", /must be a JSONL key or Parquet column name/],
+  ["field of a builtin", { ...base, calibration: { dataset: "builtin:tinystories", field: "text" } }, "/calibration/field", /plain text and has no fields/],
+  ["hf_dataset without repo", { ...base, calibration: { dataset: { hf_dataset: { split: "train" } } } }, "/calibration/dataset/hf_dataset/repo", /is required/],
+  ["hf_dataset bad repo", { ...base, calibration: { dataset: { hf_dataset: { repo: "a/b/c" } } } }, "/calibration/dataset/hf_dataset/repo", /Hub repo id/],
+  ["hf_dataset unknown key", { ...base, calibration: { dataset: { hf_dataset: { repo: "a/b", subset: "x" } } } }, "/calibration/dataset/hf_dataset/subset", /unknown field; allowed: repo, revision, files, split, token/],
+  ["hf_dataset empty files", { ...base, calibration: { dataset: { hf_dataset: { repo: "a/b", files: [] } } } }, "/calibration/dataset/hf_dataset/files", /at least 1 item/],
+  ["hf_dataset revision ..", { ...base, calibration: { dataset: { hf_dataset: { repo: "a/b", revision: "../x" } } } }, "/calibration/dataset/hf_dataset/revision", /".."/],
+  ["hf_dataset in eval, bad split", { ...base, eval: { datasets: [{ hf_dataset: { repo: "a/b", split: "tr ain" } }] } }, "/eval/datasets/0/hf_dataset/split", /must be a split name/],
+  ["eval object form, bad format", { ...base, eval: { datasets: [{ dataset: "builtin:wikitext", format: "xml" }] } }, "/eval/datasets/0/format", /must be one of "auto"/],
+  ["eval object form, builtin's format contradicted", { ...base, eval: { datasets: [{ dataset: "builtin:wikitext", format: "jsonl" }] } }, "/eval/datasets/0/format", /"wikitext" format/],
+  ["eval object form, unknown dataset", { ...base, eval: { datasets: [{ dataset: "builtin:c4" }] } }, "/eval/datasets/0/dataset", /builtin:tinystories-heldout/],
+  ["eval object form, unknown key", { ...base, eval: { datasets: [{ dataset: "builtin:wikitext", column: "x" }] } }, "/eval/datasets/0/column", /unknown field; allowed: dataset, format, field/],
+  ["eval http url", { ...base, eval: { datasets: ["http://x.org/a.jsonl"] } }, "/eval/datasets/0", /https URL/],
   ["calibrating and evaluating on the wikitext test split", { ...base, calibration: { dataset: "builtin:wikitext" }, eval: { datasets: ["builtin:wikitext"] } }, "/eval/datasets", /Wikitext-2 test split/],
   ["eval dataset repeated", { ...base, eval: { datasets: ["builtin:wikitext", "builtin:wikitext"] } }, "/eval/datasets", /repeat/],
   ["unknown export format", { ...base, export: { formats: ["gguf"] } }, "/export/formats/0", /"hf_safetensors", "maskllm_npz", "mask_logits"/],
@@ -170,9 +185,32 @@ describe("parseJobSpec fills in the defaults", () => {
     assert.ok(r.ok && r.spec.method === "maskllm");
     assert.deepEqual(r.spec.prior, { mask_id: MASK });
     assert.equal(r.spec.calibration.dataset, `file:${file}`, "file ids are lower-cased");
-    assert.equal(r.spec.calibration.format, "stories");
+    assert.equal(r.spec.calibration.format, "auto", "an uploaded file's format is read from it (name, PAR1, separators)");
     assert.deepEqual(r.spec.webhook, { url: "https://hooks.example.org/maskforge", events: ["job.succeeded", "job.failed", "job.cancelled"] });
     assert.equal(r.spec.eval.seq_len, 1024);
+  });
+
+  it("accepts datasets as users have them: formats, fields, {hf_dataset} and {dataset, format, field}, old forms unchanged", () => {
+    const FILE = "3f8a2c1e-7b4d-4e9a-9c2f-1a5b6d7e8f91";
+    const r = parseJobSpec({
+      ...base,
+      calibration: { dataset: { hf_dataset: { repo: "HuggingFaceH4/ultrachat_200k", files: ["data/train_sft-*.parquet"], token: "hf_x" } }, format: "parquet", field: "messages" },
+      eval: { datasets: ["builtin:wikitext", `file:${FILE.toUpperCase()}`, { dataset: `file:${FILE}`, format: "jsonl", field: "body" }, { hf_dataset: { repo: "roneneldan/TinyStories", split: "validation" } }] },
+    });
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+    assert.deepEqual(r.spec.calibration.dataset, { hf_dataset: { repo: "HuggingFaceH4/ultrachat_200k", revision: "main", files: ["data/train_sft-*.parquet"], token: "hf_x" } });
+    assert.equal(r.spec.calibration.format, "parquet");
+    assert.deepEqual(r.spec.eval.datasets, ["builtin:wikitext", `file:${FILE}`, { dataset: `file:${FILE}`, format: "jsonl", field: "body" }, { hf_dataset: { repo: "roneneldan/TinyStories", revision: "main", split: "validation" } }]);
+    assert.ok(Value.Check(JobSpecSchema, r.spec));
+    assert.deepEqual(parseJobSpec(r.spec), r, "parsing is idempotent");
+    // the tokens are secrets wherever the spec is shown or exported
+    const shown = JSON.stringify(redactSpec(r.spec));
+    assert.ok(!shown.includes("hf_x") && shown.includes("[redacted]"), shown);
+    // a spec of before keeps its meaning: builtins their own format, strings as they were
+    const old = parseJobSpec({ ...base, calibration: { dataset: "builtin:wikitext" }, eval: { datasets: ["builtin:tinystories-heldout"] } });
+    assert.ok(old.ok);
+    assert.equal(old.spec.calibration.format, "wikitext");
+    assert.deepEqual(old.spec.eval.datasets, ["builtin:tinystories-heldout"]);
   });
 
   it("reads a Hub page URL as the hf source", () => {

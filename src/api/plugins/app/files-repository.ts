@@ -1,4 +1,4 @@
-// Calibration and evaluation text files: rows in Postgres, bytes in the blob store under files/<id>. An upload
+// Calibration and evaluation dataset files: rows in Postgres, bytes in the blob store under files/<id>. An upload
 // that fails on the way is taken back whole.
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -25,7 +25,7 @@ export function createFilesRepository(app: FastifyInstance) {
       return {
         id,
         async store({ name, purpose, body }) {
-          const put = await app.storage.put(key, body, { maxBytes: app.config.limits.uploadFileBytes, contentType: "text/plain; charset=utf-8" });
+          const put = await app.storage.put(key, body, { maxBytes: app.config.limits.uploadFileBytes, contentType: name.toLowerCase().endsWith(".parquet") ? "application/vnd.apache.parquet" : "text/plain; charset=utf-8" });
           return app.prisma.dataFile.create({ data: { id, tenantId, name, purpose, storageKey: key, bytes: BigInt(put.bytes), sha256: put.sha256 } });
         },
         async discard() {

@@ -6,7 +6,7 @@ import fp from "fastify-plugin";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Job, JobEvent } from "@prisma/client";
 import { JOB_EVENT_TYPES } from "../../../contract/events.js";
-import { parseDatasetRef } from "../../../contract/datasets.js";
+import { datasetInput, parseDatasetRef } from "../../../contract/datasets.js";
 import type { JobSpec } from "../../../contract/job-spec/schema.js";
 import { pruneJob, QUEUE_NAMES } from "../../../contract/queues.js";
 import { isFinal, type JobStatus } from "../../../contract/status.js";
@@ -69,10 +69,14 @@ export function createJobsRepository(app: FastifyInstance) {
     if (spec.method === "maskllm" && typeof spec.prior === "object") {
       if (!(await app.masks.get(tenantId, spec.prior.mask_id))) errors.push({ pointer: "/prior/mask_id", detail: "no such mask" });
     }
-    const files = [spec.calibration.dataset, ...spec.eval.datasets].map(parseDatasetRef).flatMap((r) => (r.kind === "file" ? [r.id] : []));
+    const refs = [{ d: spec.calibration.dataset, at: "/calibration/dataset" }, ...spec.eval.datasets.map((item, i) => ({ d: datasetInput(item).dataset, at: `/eval/datasets/${i}` }))];
+    const files = refs.flatMap(({ d, at }) => {
+      const r = typeof d === "string" ? parseDatasetRef(d) : undefined;
+      return r?.kind === "file" ? [{ id: r.id, at }] : [];
+    });
     if (files.length > 0) {
-      const found = await app.files.existing(tenantId, files);
-      for (const id of files) if (!found.has(id)) errors.push({ pointer: spec.calibration.dataset === `file:${id}` ? "/calibration/dataset" : "/eval/datasets", detail: `no such file file:${id}; upload it with POST /v1/files` });
+      const found = await app.files.existing(tenantId, files.map((f) => f.id));
+      for (const f of files) if (!found.has(f.id)) errors.push({ pointer: f.at, detail: `no such file file:${f.id}; upload it with POST /v1/files` });
     }
     return errors;
   }

@@ -1,5 +1,6 @@
-// Calibration and evaluation text (POST /v1/files): one UTF-8 file per request, streamed into storage (the
-// files repository), checked for valid UTF-8 on the way, referred to from job specs as file:<id>.
+// Calibration and evaluation datasets (POST /v1/files): one file per request, UTF-8 text (plain, stories,
+// WikiText, JSONL) or Parquet, streamed into storage (the files repository), checked on the way, referred to from
+// job specs as file:<id>. The name's extension (.jsonl, .parquet) is what a spec's format auto reads.
 import { pipeline, Transform, type TransformCallback } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
@@ -10,18 +11,50 @@ import { listPage } from "./common.js";
 import { UPLOAD_INVALID, uploadProblem } from "./upload-errors.js";
 import { fileView } from "./views.js";
 
-/** Fails the stream at the first byte sequence that is not UTF-8. */
-class Utf8Check extends Transform {
+const PAR1 = Buffer.from("PAR1");
+
+/**
+ * Fails the stream at the first byte sequence that is not UTF-8, unless the file is Parquet: it starts with the
+ * magic PAR1 and must end with it too (a truncated Parquet file has no footer); its columns are checked by the
+ * worker, which reads them. Empty files are refused either way.
+ */
+class ContentCheck extends Transform {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  private head = Buffer.alloc(0);
+  private parquet: boolean | undefined;
+  private tail = Buffer.alloc(0);
+  private seen = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.decoder.decode(chunk, { stream: true });
-    } catch {
-      return done(new HttpProblem(422, "the file is not UTF-8 text; nothing was kept", { type: UPLOAD_INVALID }));
+    this.seen += chunk.length;
+    if (this.parquet === undefined) {
+      this.head = Buffer.concat([this.head, chunk]);
+      if (this.head.length < 4) return done();
+      this.parquet = this.head.subarray(0, 4).equals(PAR1);
+      chunk = this.head;
+      this.head = Buffer.alloc(0);
     }
+    if (this.parquet) this.tail = Buffer.concat([this.tail, chunk]).subarray(-4);
+    else
+      try {
+        this.decoder.decode(chunk, { stream: true });
+      } catch {
+        return done(new HttpProblem(422, "the file is neither UTF-8 text nor Parquet; nothing was kept", { type: UPLOAD_INVALID }));
+      }
     done(null, chunk);
   }
   override _flush(done: TransformCallback): void {
+    if (this.seen === 0) return done(new HttpProblem(422, "the file is empty; nothing was kept", { type: UPLOAD_INVALID }));
+    if (this.parquet === undefined) {
+      // fewer than 4 bytes: text or nothing
+      try {
+        this.decoder.decode(this.head);
+      } catch {
+        return done(new HttpProblem(422, "the file is not UTF-8 text; nothing was kept", { type: UPLOAD_INVALID }));
+      }
+      this.push(this.head);
+      return done();
+    }
+    if (this.parquet) return done(this.tail.equals(PAR1) ? undefined : new HttpProblem(422, "the Parquet file does not end with its footer (truncated?); nothing was kept", { type: UPLOAD_INVALID }));
     try {
       this.decoder.decode();
     } catch {
@@ -42,7 +75,7 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ["files"],
-        summary: "Upload a calibration or evaluation text file",
+        summary: "Upload a calibration or evaluation dataset (UTF-8 text, JSONL or Parquet)",
         consumes: ["multipart/form-data"],
         body: FileUploadBody,
         response: { 201: Type.Ref("DataFile"), ...problemResponses(400, 401, 413, 415, 422, 429) },
@@ -66,7 +99,7 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (row) throw new HttpProblem(400, "send one file per request", { type: PROBLEM_TYPES.validation });
           const name = part.filename || "data.txt";
           if (!NAME.test(name)) throw new HttpProblem(400, "the file name must be 1-200 characters without slashes or control characters", { type: PROBLEM_TYPES.validation });
-          row = await upload.store({ name, purpose, body: pipeline(part.file, new Utf8Check(), () => {}) });
+          row = await upload.store({ name, purpose, body: pipeline(part.file, new ContentCheck(), () => {}) });
         }
         if (!row) throw new HttpProblem(400, "the request has no file part", { type: PROBLEM_TYPES.validation });
       } catch (err) {
@@ -79,7 +112,7 @@ const filesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     "/files",
-    { schema: { tags: ["files"], summary: "Your uploaded text files, newest first", querystring: FileListQuery, response: { 200: FilePage, ...problemResponses(400, 401, 429) } } },
+    { schema: { tags: ["files"], summary: "Your uploaded dataset files, newest first", querystring: FileListQuery, response: { 200: FilePage, ...problemResponses(400, 401, 429) } } },
     async (req) => {
       const page = await listPage(() => app.files.list(req.auth.tenantId, req.query));
       return { items: page.items.map(fileView), nextCursor: page.nextCursor };

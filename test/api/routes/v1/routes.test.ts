@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { appendEvent, createJob } from "../../../../src/db/jobs.repository.js";
 import { transition } from "../../../../src/db/transitions.js";
 import { parseJobSpec } from "../../../../src/contract/job-spec/parse.js";
@@ -77,6 +78,12 @@ test("/v1 routes: success paths and the bad-input table", async (t) => {
   assert.equal(file.statusCode, 201, file.body);
   assert.equal(file.json().ref, `file:${file.json().id}`);
   assert.equal((await inject({ method: "GET", url: "/v1/files", headers: a.auth })).json().items[0].id, file.json().id);
+  // Parquet is binary: accepted by its PAR1 magic and footer, stored byte for byte
+  const parquet = Buffer.from(parquetWriteBuffer({ columnData: [{ name: "text", data: ["Once upon a time.", "The end."], type: "STRING" }] }));
+  const pqUp = multipart([{ field: "file", name: "train-00000-of-00001.parquet", body: parquet, type: "application/octet-stream" }]);
+  const pq = await inject({ method: "POST", url: "/v1/files", headers: { ...a.auth, ...pqUp.headers }, payload: pqUp.payload });
+  assert.equal(pq.statusCode, 201, pq.body);
+  assert.equal(pq.json().bytes, parquet.length);
 
   // --- jobs: create with idempotency, replay, list, get with queue position
   const body = { source: { checkpoint_id: ckpt.id }, method: "wanda", calibration: { dataset: file.json().ref }, webhook: { url: "https://hooks.example.com/x" } };
@@ -224,6 +231,8 @@ test("/v1 routes: success paths and the bad-input table", async (t) => {
     ["upload with the key missing", upload([cfg], {} as typeof a.auth), 401],
     ["text file that is not UTF-8", (() => { const m = multipart([{ field: "file", name: "x.txt", body: Buffer.from([0x66, 0xff, 0xfe, 0x00]) }]); return { method: "POST", url: "/v1/files", headers: { ...a.auth, ...m.headers }, payload: m.payload }; })(), 422],
     ["text file too large", (() => { const m = multipart([{ field: "file", name: "x.txt", body: "x".repeat(5000) }]); return { method: "POST", url: "/v1/files", headers: { ...a.auth, ...m.headers }, payload: m.payload }; })(), 413],
+    ["Parquet file without its footer", (() => { const m = multipart([{ field: "file", name: "x.parquet", body: Buffer.concat([Buffer.from("PAR1"), Buffer.alloc(64)]) }]); return { method: "POST", url: "/v1/files", headers: { ...a.auth, ...m.headers }, payload: m.payload }; })(), 422],
+    ["empty file", (() => { const m = multipart([{ field: "file", name: "x.jsonl", body: "" }]); return { method: "POST", url: "/v1/files", headers: { ...a.auth, ...m.headers }, payload: m.payload }; })(), 422],
     ["file with an unknown purpose", (() => { const m = multipart([{ field: "file", name: "x.txt", body: "hi" }], { purpose: "training" }); return { method: "POST", url: "/v1/files", headers: { ...a.auth, ...m.headers }, payload: m.payload }; })(), 400],
   ];
   assert.ok(cases.length >= 25);
@@ -241,6 +250,14 @@ test("/v1 routes: success paths and the bad-input table", async (t) => {
   assert.equal((await inject({ method: "GET", url: `/v1/masks/${mask.id}`, headers: a.auth })).json().lineage.jobId, null);
   assertProblem(await inject({ method: "GET", url: `/v1/jobs/${done}`, headers: a.auth }), 404, "deleted job");
   assert.equal(await prisma.jobEvent.count({ where: { jobId: done } }), 0);
+
+  // --- datasets with a format: the Parquet upload as calibration text and as an eval dataset (object form)
+  // a job may name it with its format, as an eval dataset in the object form; a missing file is named where it sits
+  const pqJob = await inject({ method: "POST", url: "/v1/jobs", headers: a.auth, payload: { source: { checkpoint_id: ckpt.id }, method: "magnitude", calibration: { dataset: pq.json().ref, format: "parquet" }, eval: { datasets: [{ dataset: pq.json().ref, format: "parquet" }] } } });
+  assert.equal(pqJob.statusCode, 201, pqJob.body);
+  const missing = await inject({ method: "POST", url: "/v1/jobs", headers: a.auth, payload: { source: { checkpoint_id: ckpt.id }, method: "magnitude", eval: { datasets: ["builtin:wikitext", { dataset: `file:${randomUUID()}`, format: "jsonl" }] } } });
+  assert.equal(missing.statusCode, 422, missing.body);
+  assert.match(missing.body, /"pointer":"\/eval\/datasets\/1".*no such file/);
   assert.equal(QUEUE_NAMES.prune, "prune");
 });
 
