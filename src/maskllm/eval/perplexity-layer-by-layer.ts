@@ -7,14 +7,14 @@
 import type { LlamaConfig } from "../llama/config.js";
 import { LINEAR_SUFFIXES } from "../llama/model.js";
 import { attentionRopeValues } from "../llama/rope.js";
-import { decoderLayerForward, layerDims, qkNormBuffers, type LayerBuffers, type LinearSuffix } from "../host/layer-forward.js";
+import { decoderLayerForward, layerBufferFloats, layerDims, qkNormBuffers, type LayerBuffers, type LinearSuffix } from "../host/layer-forward.js";
 import type { Executor } from "../host/ops.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { WeightSource } from "../prune/layer-by-layer.js";
 import type { PerplexityResult } from "./perplexity.js";
 
-/** Logits computed per head call: rows × vocabulary slice (8 MiB of float32). */
-const HEAD_FLOATS = 1 << 21;
+/** Logits computed per head call: rows × vocabulary slice (4 MiB of float32). */
+const HEAD_FLOATS = 1 << 20;
 /** Vocabulary rows of the lm_head copied into the executor's memory at a time. */
 const HEAD_SLICE = 4096;
 
@@ -32,18 +32,22 @@ export interface LayerByLayerPerplexityRun {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** The head's product: vocabulary rows per slice, and token rows per call. */
+export function headShape(vocab: number): { slice: number; rows: number } {
+  const slice = Math.min(vocab, HEAD_SLICE);
+  return { slice, rows: Math.max(1, Math.floor(HEAD_FLOATS / slice)) };
+}
+
 /** The floats a LayerByLayerPerplexity holds for windows of `seq` tokens (what the worker's memory estimate counts). */
 export function layerByLayerPerplexityFloats(c: LlamaConfig, seq: number, groupWindows: number, windowsPerBatch: number): { activations: number; batch: number; head: number } {
-  const { d, qd, kvd, f } = layerDims(c);
+  const d = c.hiddenSize;
   const T = groupWindows * seq;
-  const tb = Math.min(windowsPerBatch, groupWindows) * seq;
-  const qk = c.qkNorm ? qd + kvd + c.numAttentionHeads + c.numKeyValueHeads : 0;
-  const slice = Math.min(c.vocabSize, HEAD_SLICE);
+  const { slice, rows } = headShape(c.vocabSize);
   return {
     // hs and next, the final norm's scales, and the head's per-row state (three float64 each)
     activations: 2 * T * d + T + 6 * T,
-    batch: tb * (3 * d + 2 * qd + 2 * kvd + 4 * f + c.numAttentionHeads + 2 + qk),
-    head: slice * d + Math.min(HEAD_FLOATS, Math.max(1, Math.floor(HEAD_FLOATS / slice)) * slice),
+    batch: layerBufferFloats(c, Math.min(windowsPerBatch, groupWindows) * seq),
+    head: slice * d + rows * slice,
   };
 }
 
@@ -106,9 +110,9 @@ export class LayerByLayerPerplexity {
       return b;
     };
     this.rope = { cosQ: shared(r.cosQ), sinQ: shared(r.sinQ), cosK: shared(r.cosK), sinK: shared(r.sinK) };
-    const slice = Math.min(config.vocabSize, HEAD_SLICE);
+    const { slice, rows } = headShape(config.vocabSize);
     this.headW = a(slice * d);
-    this.rowsPerCall = Math.max(1, Math.floor(HEAD_FLOATS / slice));
+    this.rowsPerCall = rows;
     this.logits = a(this.rowsPerCall * slice);
   }
 
