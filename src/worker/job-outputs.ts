@@ -66,8 +66,8 @@ export async function evaluating(j: JobRun): Promise<void> {
   j.sparsity = layers.reduce((a, l) => a + l.sparsity * l.shape[0] * l.shape[1], 0) / layers.reduce((a, l) => a + l.shape[0] * l.shape[1], 0);
 }
 
-/** The sparse HF folder with its sidecar (sparsity.json), model card and the mask files the spec asks for. */
-export async function exporting(j: JobRun): Promise<void> {
+/** The folder's side files: the sidecar (sparsity.json) and model card, and the learned logits the spec asks for. */
+export function sideFiles(j: JobRun): { extraFiles: Record<string, string | Uint8Array>; maskFiles: Record<string, Uint8Array> } {
   const { spec, jobId } = j;
   const source = j.source!;
   const formats = new Set(spec.export.formats);
@@ -79,10 +79,12 @@ export async function exporting(j: JobRun): Promise<void> {
   const priorName = spec.method === "maskllm" ? (typeof spec.prior === "object" ? `mask ${spec.prior.mask_id}` : spec.prior) : undefined;
   const layers = j.layers!;
   // SparseGPT with update changes the kept weights: MaskLLM's tooling, which rebuilds a model as dense × mask, must not
-  const weightsUpdated = (j.updated?.size ?? 0) > 0;
+  const weightsUpdated = (j.updated?.size ?? 0) > 0 || (j.validated!.execution === "layer-by-layer" && spec.method === "sparsegpt");
   const logits = formats.has("mask_logits") ? j.trained?.logits : undefined;
   const sidecar = {
     format: "maskforge-sparsity", version: 1, pattern: spec.pattern, method: spec.method, ...(priorName ? { prior: priorName } : {}), weights_updated: weightsUpdated,
+    // in memory, or one decoder layer at a time (a model that does not fit the worker: validate.ts)
+    execution: j.validated!.execution,
     hyperparameters, base: { description: source.description, sha256: source.sha256, ...(source.checkpointId ? { checkpointId: source.checkpointId } : {}) },
     job: jobId, sparsity: j.sparsity, layers, eval: j.evals, evalBatchSize: EVAL_BATCH_SIZE, ...(j.training ? { training: j.training } : {}),
   };
@@ -90,16 +92,23 @@ export async function exporting(j: JobRun): Promise<void> {
     name: spec.metadata.name ?? `${source.description} ${spec.pattern} (${spec.method})`, baseModel: source.description, baseSha256: source.sha256,
     pattern: spec.pattern, method: spec.method, prior: priorName, weightsUpdated, maskLogits: logits !== undefined, hyperparameters, layers, sparsity: j.sparsity!, eval: j.evals, jobId,
   };
-  await mkdir(join(j.workDir, "out"), { recursive: true });
   const extraFiles: Record<string, string | Uint8Array> = { "sparsity.json": JSON.stringify(sidecar, null, 2) + "\n", "README.md": renderModelCard(card) };
-  if (formats.has("maskllm_npz")) extraFiles[MASK_NPZ_FILE] = encodeMaskNpz(j.masks!);
   const maskFiles: Record<string, Uint8Array> = {};
   if (logits)
     maskFiles[MASK_LOGITS_FILE] = encodeMaskLogits(logits, candidateCount(j.pattern), {
       pattern: spec.pattern, baseSha256: source.sha256, steps: spec.method === "maskllm" ? spec.training.steps : 0, hyperparameters,
       ...(priorName ? { parentMask: priorName } : {}), ...(spec.method === "maskllm" ? { seed: spec.training.seed } : {}),
     });
-  if (formats.has("hf_safetensors")) j.files = await writeSparseFolder({ srcDir: source.dir, outDir: j.outDir, replaced: j.replaced!, extraFiles, maskFiles });
+  return { extraFiles, maskFiles };
+}
+
+/** The sparse HF folder with its sidecar (sparsity.json), model card and the mask files the spec asks for. */
+export async function exporting(j: JobRun): Promise<void> {
+  const formats = new Set(j.spec.export.formats);
+  const { extraFiles, maskFiles } = sideFiles(j);
+  await mkdir(join(j.workDir, "out"), { recursive: true });
+  if (formats.has("maskllm_npz")) extraFiles[MASK_NPZ_FILE] = encodeMaskNpz(j.masks!);
+  if (formats.has("hf_safetensors")) j.files = await writeSparseFolder({ srcDir: j.source!.dir, outDir: j.outDir, replaced: j.replaced!, extraFiles, maskFiles });
   else {
     await mkdir(j.outDir, { recursive: true });
     j.files = (await writeSideFiles(j.outDir, extraFiles, maskFiles)).sort();

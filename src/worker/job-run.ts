@@ -2,6 +2,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "../contract/job-spec/schema.js";
 import type { LoadedModel } from "../checkpoint/load.js";
+import type { TextTokenizer } from "../checkpoint/tokenizer.js";
 import type { NMPattern } from "../maskllm/mask/nm.js";
 import type { TrainMasksResult } from "../maskllm/train/loop.js";
 import type { JobIoContext } from "./job-io-context.js";
@@ -61,6 +62,9 @@ export interface JobRun {
   validated?: Validated; // validating
   loaded?: LoadedModel; // calibrating
   run?: PruneRun; // calibrating
+  tokenizer?: TextTokenizer; // calibrating (layer by layer: no model is loaded)
+  /** calibrating (layer by layer): the pruned folder, its files, and every pruned linear's mask packed 1 bit a weight */
+  staged?: { dir: string; files: string[]; packed: Map<string, Uint8Array> };
   prior?: () => Promise<Map<string, Uint8Array> | undefined>; // calibrating (MaskLLM)
   resume?: Uint8Array; // calibrating (MaskLLM): an earlier attempt's snapshot
   parentMaskId?: string; // calibrating (MaskLLM)

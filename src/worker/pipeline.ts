@@ -3,7 +3,9 @@
 // mask and writing the folder are stages.ts's and checkpoint/export-sparse.ts's, which `maskforge prune` runs
 // too; what is a job's own is here and in job-outputs.ts: fetching and validating the source, perplexity, the
 // sidecar and card, the upload. Every stage reports through the reporter (events, timing, progress, cancel
-// checks, the snapshot's artifact row), the one way to Postgres; run-job.ts registers the outcome as final.
+// checks, the snapshot's artifact row), the one way to Postgres; run-job.ts registers the outcome as final. A one-shot
+// job whose model does not fit the worker's memory (validate.ts decides) calibrates, evaluates and exports its own way,
+// one decoder layer at a time and without loading the model (layer-by-layer.ts).
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec, MaskllmJobSpec } from "../contract/job-spec/schema.js";
@@ -28,7 +30,8 @@ import type { JobRun, PipelineInput, PipelineOutcome } from "./job-run.js";
 import { fetchSource } from "./source/fetch-source.js";
 import { calibrationTokenBudget, oneShotMasks, priorOnce, sampleCalibration, tokenizeDocuments, trainLogits } from "./stages.js";
 import { loadStoredMask } from "./stored-mask.js";
-import { trainingThreads, validateCheckpoint } from "./validate.js";
+import { gib, trainingThreads, validateCheckpoint } from "./validate.js";
+import { calibratingLayerByLayer, evaluatingLayerByLayer, exportingLayerByLayer } from "./layer-by-layer.js";
 
 export type { EvalResult, PipelineInput, PipelineOutcome, UploadedArtifact } from "./job-run.js";
 
@@ -65,7 +68,15 @@ async function fetching(j: JobRun): Promise<void> {
 }
 
 async function validating(j: JobRun): Promise<void> {
-  j.validated = await validateCheckpoint(j.source!.dir, j.spec, j.io.config);
+  const v = (j.validated = await validateCheckpoint(j.source!.dir, j.spec, j.io.config));
+  if (v.execution === "layer-by-layer") {
+    const { inMemoryBytes, layerByLayerBytes } = v.estimates;
+    const limit = j.io.config.workerMemoryLimitBytes;
+    await j.r.log(
+      `running layer by layer: in memory the job needs about ${gib(inMemoryBytes)}, more than this worker's ${gib(limit)}; one decoder layer at a time it needs about ${gib(layerByLayerBytes!)}`,
+      { execution: v.execution, inMemoryBytes, layerByLayerBytes, limitBytes: limit, threads: v.layerByLayer!.threads },
+    );
+  }
 }
 
 /** The calibration windows and, by method, the one-shot mask itself or the MaskLLM prior (unless a snapshot replaces it). */
@@ -140,15 +151,20 @@ async function trimming(j: JobRun): Promise<void> {
   j.masks = trimMasks(j.trained!.logits, j.trained!.targets, j.pattern);
 }
 
+/** A stage that runs its own way when validation chose the layer-by-layer path. */
+function byPath(inMemory: (j: JobRun) => Promise<void>, layerByLayer: (j: JobRun) => Promise<void>): (j: JobRun) => Promise<void> {
+  return (j) => (j.validated!.execution === "layer-by-layer" ? layerByLayer(j) : inMemory(j));
+}
+
 /** Every stage, by the name the contract orders them by (src/contract/status.ts). */
 const STAGES: Readonly<Record<JobStage, { run: (j: JobRun) => Promise<void>; maskllmOnly?: true }>> = {
   fetching: { run: fetching },
   validating: { run: validating },
-  calibrating: { run: calibrating },
+  calibrating: { run: byPath(calibrating, calibratingLayerByLayer) },
   training: { run: training, maskllmOnly: true },
   trimming: { run: trimming, maskllmOnly: true },
-  evaluating: { run: evaluating },
-  exporting: { run: exporting },
+  evaluating: { run: byPath(evaluating, evaluatingLayerByLayer) },
+  exporting: { run: byPath(exporting, exportingLayerByLayer) },
   uploading: { run: uploading },
 };
 
@@ -172,6 +188,7 @@ function outcome(j: JobRun): PipelineOutcome {
     ...(formats.has("mask_logits") && j.trained ? { logitsKey: exportedFileKey(jobId, `${MASKS_DIR}/${MASK_LOGITS_FILE}`) } : {}),
     metrics: {
       sparsity: j.sparsity, allVerified: true, eval: j.evals, stageSeconds: { ...j.r.stageSeconds }, params: v.params, maskedParams: v.maskedParams, memoryEstimateBytes: v.estimateBytes,
+      execution: v.execution, memoryEstimates: v.estimates,
       ...(first ? { densePerplexity: first.densePerplexity, sparsePerplexity: first.sparsePerplexity } : {}),
       ...(j.training ? { training: j.training } : {}),
     },

@@ -41,6 +41,13 @@ export interface QkNormBuffers {
   rk: Float32Array;
 }
 
+/** Floats of one LayerBuffers for `tokens` tokens (what a memory estimate counts for a batch). */
+export function layerBufferFloats(c: LlamaConfig, tokens: number): number {
+  const { d, qd, kvd, f } = layerDims(c);
+  const qk = c.qkNorm ? qd + kvd + c.numAttentionHeads + c.numKeyValueHeads : 0;
+  return tokens * (3 * d + 2 * qd + 2 * kvd + 4 * f + c.numAttentionHeads + 2 + qk);
+}
+
 /** The per-head q/k RMSNorm's buffers for `tokens` tokens (undefined: the config has none). */
 export function qkNormBuffers(c: LlamaConfig, tokens: number, f32: (n: number) => Float32Array): QkNormBuffers | undefined {
   if (!c.qkNorm) return undefined;

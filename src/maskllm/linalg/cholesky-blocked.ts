@@ -19,6 +19,11 @@ export interface CholeskyWorkspace {
   prod: Float32Array;
 }
 
+/** Floats of choleskyWorkspace(exec, n). */
+export function choleskyWorkspaceFloats(n: number): number {
+  return NB * NB + 2 * n * NB + Math.min(ROW_BLOCK, n) * n;
+}
+
 export function choleskyWorkspace(exec: Executor, n: number): CholeskyWorkspace {
   return { n, inv: exec.f32(NB * NB), panel: exec.f32(n * NB), l21: exec.f32(n * NB), prod: exec.f32(Math.min(ROW_BLOCK, n) * n) };
 }

@@ -3,8 +3,8 @@
 // formed in column panels, each only on and above the diagonal, which with 256-wide panels is ~55% of the full work.
 import type { Executor } from "../host/ops.js";
 
-/** Gram products run in column panels of this width. */
-const PANEL = 256;
+/** Gram products run in column panels of this width (the accumulator's scratch is this many columns wide). */
+export const PANEL = 256;
 
 /** Accumulates the upper triangle of XᵀX (diagonal blocks whole) for inputs up to `maxWidth` × `maxTokens`. */
 export class GramAccumulator {
