@@ -1,0 +1,391 @@
+// The host trainer's linear products in native code (an optional N-API addon; src/native/loader.ts loads it, and
+// the wasm kernels in src/maskllm/kernels stay the fallback). One cache-blocked float32 GEMM, C [m, n] (+)= A·B, as
+// GotoBLAS/BLIS do: B packed once per call into NR-column panels (with the mask, given or formed from the soft
+// mask's ỹ, applied while packing, so W ⊙ M̃ never exists whole), the shared dimension in slices of KC, A's rows of
+// a slice packed into MR-row micro-panels, and an MR × NR register tile: 12×32 on AVX-512, 6×16 on AVX2+FMA, each
+// compiled for its ISA by a target attribute and picked at load time from the CPU's features, so the .node loads
+// on any x86-64 (one without AVX2+FMA reports no ISA, and the loader keeps wasm).
+//
+// Each element of C is summed in the same order whatever rows a call covers (fixed KC slices, each accumulated
+// step by step in registers, then added to C), so splitting an op's rows over threads does not change its values.
+#include <node_api.h>
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace {
+
+constexpr int KC = 256;  // steps of the shared dimension per slice: an A micro-panel (KC × MR) stays in L1
+constexpr int NC = 512;  // columns per block: a block of B's panels (KC × NC, 512 KiB) stays in L2
+
+enum class Isa { none, avx2, avx512 };
+
+struct Tile {
+  int mr, nr;
+  // one MR × NR tile over kl steps from packed panels; first: C = (else C +=); mask: then C ⊙= mask (same layout)
+  void (*kernel)(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols);
+};
+
+// Writes the tile acc (rows × cols valid, row stride nr) into C.
+inline void epilogue(const float* acc, int nr, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+  for (int i = 0; i < rows; i++)
+    for (int q = 0; q < cols; q++) {
+      float v = acc[i * nr + q];
+      if (!first) v += c[i * ldc + q];
+      if (mask) v *= mask[i * ldc + q];
+      c[i * ldc + q] = v;
+    }
+}
+
+// (accumulators as named variables: as an array, GCC stored them to the stack every step)
+#define MF_ROW(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;
+#define MF_STEP(i)                                \
+  {                                               \
+    const __m512 ai = _mm512_set1_ps(pa[i]);      \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);   \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
+  }
+#define MF_OUT(i) out[i][0] = c##i##0, out[i][1] = c##i##1;
+__attribute__((target("avx512f"))) void tile512(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+  constexpr int MR = 12;
+  MF_ROW(0) MF_ROW(1) MF_ROW(2) MF_ROW(3) MF_ROW(4) MF_ROW(5) MF_ROW(6) MF_ROW(7) MF_ROW(8) MF_ROW(9) MF_ROW(10) MF_ROW(11)
+  for (int r = 0; r < kl; r++, pa += MR, pb += 32) {
+    const __m512 b0 = _mm512_load_ps(pb);
+    const __m512 b1 = _mm512_load_ps(pb + 16);
+    MF_STEP(0) MF_STEP(1) MF_STEP(2) MF_STEP(3) MF_STEP(4) MF_STEP(5) MF_STEP(6) MF_STEP(7) MF_STEP(8) MF_STEP(9) MF_STEP(10) MF_STEP(11)
+  }
+  __m512 out[MR][2];
+  MF_OUT(0) MF_OUT(1) MF_OUT(2) MF_OUT(3) MF_OUT(4) MF_OUT(5) MF_OUT(6) MF_OUT(7) MF_OUT(8) MF_OUT(9) MF_OUT(10) MF_OUT(11)
+  if (rows == MR && cols == 32) {
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+      __m512 v0 = out[i][0], v1 = out[i][1];
+      if (!first) {
+        v0 = _mm512_add_ps(v0, _mm512_loadu_ps(ci));
+        v1 = _mm512_add_ps(v1, _mm512_loadu_ps(ci + 16));
+      }
+      if (mask) {
+        v0 = _mm512_mul_ps(v0, _mm512_loadu_ps(mask + i * ldc));
+        v1 = _mm512_mul_ps(v1, _mm512_loadu_ps(mask + i * ldc + 16));
+      }
+      _mm512_storeu_ps(ci, v0);
+      _mm512_storeu_ps(ci + 16, v1);
+    }
+    return;
+  }
+  alignas(64) float spill[MR * 32];
+  for (int i = 0; i < MR; i++) {
+    _mm512_store_ps(spill + i * 32, out[i][0]);
+    _mm512_store_ps(spill + i * 32 + 16, out[i][1]);
+  }
+  epilogue(spill, 32, c, ldc, mask, first, rows, cols);
+}
+#undef MF_ROW
+#undef MF_STEP
+#undef MF_OUT
+
+#define MF_ROW(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0;
+#define MF_STEP(i)                                   \
+  {                                                  \
+    const __m256 ai = _mm256_broadcast_ss(pa + i);   \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);      \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
+  }
+#define MF_OUT(i) out[i][0] = c##i##0, out[i][1] = c##i##1;
+__attribute__((target("avx2,fma"))) void tile256(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+  constexpr int MR = 6;
+  MF_ROW(0) MF_ROW(1) MF_ROW(2) MF_ROW(3) MF_ROW(4) MF_ROW(5)
+  for (int r = 0; r < kl; r++, pa += MR, pb += 16) {
+    const __m256 b0 = _mm256_load_ps(pb);
+    const __m256 b1 = _mm256_load_ps(pb + 8);
+    MF_STEP(0) MF_STEP(1) MF_STEP(2) MF_STEP(3) MF_STEP(4) MF_STEP(5)
+  }
+  __m256 out[MR][2];
+  MF_OUT(0) MF_OUT(1) MF_OUT(2) MF_OUT(3) MF_OUT(4) MF_OUT(5)
+  if (rows == MR && cols == 16) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+      __m256 v0 = out[i][0], v1 = out[i][1];
+      if (!first) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(ci));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(ci + 8));
+      }
+      if (mask) {
+        v0 = _mm256_mul_ps(v0, _mm256_loadu_ps(mask + i * ldc));
+        v1 = _mm256_mul_ps(v1, _mm256_loadu_ps(mask + i * ldc + 8));
+      }
+      _mm256_storeu_ps(ci, v0);
+      _mm256_storeu_ps(ci + 8, v1);
+    }
+    return;
+  }
+  alignas(32) float spill[MR * 16];
+  for (int i = 0; i < MR; i++) {
+    _mm256_store_ps(spill + i * 16, out[i][0]);
+    _mm256_store_ps(spill + i * 16 + 8, out[i][1]);
+  }
+  epilogue(spill, 16, c, ldc, mask, first, rows, cols);
+}
+#undef MF_ROW
+#undef MF_STEP
+#undef MF_OUT
+
+Isa detectIsa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+  return Isa::none;
+}
+
+const Isa bestIsa = detectIsa();
+Isa isa = bestIsa;  // process-wide: every thread must use the same tile (the same sums) for a run
+
+Tile currentTile() { return isa == Isa::avx512 ? Tile{12, 32, tile512} : Tile{6, 16, tile256}; }
+
+// A thread's scratch (B's panels, A's micro-panels), 64-byte aligned, grown to the largest call and kept.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t floats) {
+    if (floats > n) {
+      std::free(p);
+      p = static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64));
+      n = p ? floats : 0;
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+thread_local Scratch scratchB, scratchA;
+
+// How B's element (r, q) (r < k over the shared dimension, q < n) is read: from W [n, k] (forward: B = (W ⊙ M)ᵀ) or
+// W [k, n] (input grad: B = W ⊙ M), times the mask: none, given (laid out as W), or soft (M̃ from ỹ and S).
+struct BSource {
+  const float* w;
+  bool transposed;     // B = Wᵀ: W is [n, k]
+  const float* mask;   // hard mask, as W, or null
+  const float* probs;  // soft: ỹ [groups, c]
+  const float* s;      // soft: S [c, m]
+  int c, m;
+  int k, n;
+  float at(int r, int q) const {
+    const long idx = transposed ? long(q) * k + r : long(r) * n + q;
+    float v = w[idx];
+    if (mask) v *= mask[idx];
+    else if (probs) {
+      const long g = idx / m;
+      const int pos = int(idx - g * m);
+      const float* pr = probs + g * c;
+      float mt = pr[0] * s[pos];
+      for (int j = 1; j < c; j++) mt += pr[j] * s[j * m + pos];
+      v *= mt;
+    }
+    return v;
+  }
+};
+
+// B → panels of nr columns (zero past n): panel j holds k rows of nr floats at bp + j·k·nr.
+void packB(const BSource& src, int nr, float* bp) {
+  const int panels = (src.n + nr - 1) / nr;
+  for (int j = 0; j < panels; j++) {
+    float* dst = bp + long(j) * src.k * nr;
+    const int q0 = j * nr, width = std::min(nr, src.n - q0);
+    if (width < nr) std::memset(dst, 0, sizeof(float) * src.k * nr);
+    if (src.transposed)  // rows of W are contiguous along r
+      for (int q = 0; q < width; q++)
+        for (int r = 0; r < src.k; r++) dst[long(r) * nr + q] = src.at(r, q0 + q);
+    else
+      for (int r = 0; r < src.k; r++)
+        for (int q = 0; q < width; q++) dst[long(r) * nr + q] = src.at(r, q0 + q);
+  }
+}
+
+// A(p, r) = a[p·ap + r·ar] for rows 0..m−1, steps r0..r0+kl−1 → micro-panels of mr rows (zero past m): panel i
+// holds kl steps of mr floats at dst + i·kl·mr.
+void packA(const float* a, long ap, long ar, int m, int r0, int kl, int mr, float* dst) {
+  for (int p0 = 0; p0 < m; p0 += mr) {
+    float* d = dst + long(p0 / mr) * kl * mr;
+    for (int l = 0; l < mr; l++) {
+      const int p = p0 + l;
+      if (p >= m) {
+        for (int r = 0; r < kl; r++) d[r * mr + l] = 0;
+        continue;
+      }
+      const float* src = a + p * ap + long(r0) * ar;
+      for (int r = 0; r < kl; r++) d[r * mr + l] = src[r * ar];
+    }
+  }
+}
+
+// C [m, n] (row stride n) (+)= A·B with B already packed at bp; mask (as C): C ⊙= mask at the end.
+void blocked(const Tile& t, const float* a, long ap, long ar, const float* bp, float* c, const float* mask, bool accumulate, int m, int k, int n) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (!accumulate) std::fill(c, c + long(m) * n, 0.0f);
+    return;
+  }
+  const int mPanels = (m + t.mr - 1) / t.mr;
+  float* apack = scratchA.get(size_t(mPanels) * t.mr * std::min(k, KC));
+  for (int r0 = 0; r0 < k; r0 += KC) {
+    const int kl = std::min(KC, k - r0);
+    const bool first = r0 == 0 && !accumulate, last = r0 + kl >= k;
+    packA(a, ap, ar, m, r0, kl, t.mr, apack);
+    for (int n0 = 0; n0 < n; n0 += NC) {
+      const int n1 = std::min(n, n0 + NC);
+      for (int i = 0; i < mPanels; i++) {
+        const int p = i * t.mr, rows = std::min(t.mr, m - p);
+        const float* pa = apack + long(i) * kl * t.mr;
+        for (int q0 = n0; q0 < n1; q0 += t.nr) {
+          const long at = long(p) * n + q0;
+          const float* pb = bp + long(q0 / t.nr) * k * t.nr + long(r0) * t.nr;
+          t.kernel(kl, pa, pb, c + at, n, last && mask ? mask + at : nullptr, first, rows, std::min(t.nr, n1 - q0));
+        }
+      }
+    }
+  }
+}
+
+float* packedB(const Tile& t, const BSource& src) {
+  float* bp = scratchB.get(size_t((src.n + t.nr - 1) / t.nr) * t.nr * src.k);
+  if (bp) packB(src, t.nr, bp);
+  return bp;
+}
+
+// ---- N-API glue
+
+napi_value throwError(napi_env env, const char* msg) {
+  napi_throw_range_error(env, nullptr, msg);
+  return nullptr;
+}
+
+// a Float32Array argument (or null/undefined when optional) → its data and length; false after throwing
+bool f32Arg(napi_env env, napi_value v, bool optional, float** data, size_t* length) {
+  napi_valuetype vt;
+  napi_typeof(env, v, &vt);
+  if (optional && (vt == napi_null || vt == napi_undefined)) {
+    *data = nullptr;
+    *length = 0;
+    return true;
+  }
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (is) napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr);
+  if (!is || type != napi_float32_array) {
+    throwError(env, "maskforge-native: expected a Float32Array");
+    return false;
+  }
+  *data = static_cast<float*>(p);
+  return true;
+}
+
+bool intArg(napi_env env, napi_value v, int* out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0) {
+    throwError(env, "maskforge-native: expected a non-negative integer");
+    return false;
+  }
+  return true;
+}
+
+// linear(forward, a, w, mask, probs, s, m, tokens, inDim, outDim, out, accumulate)
+//   forward: out [tokens, out] (+)= a [tokens, in]·(w ⊙ M)ᵀ; else out [tokens, in] (+)= a [tokens, out]·(w ⊙ M);
+//   M: none, mask [out, in], or soft from probs [out·in/m, c] and s [c, m]
+napi_value Linear(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 12) return throwError(env, "linear: 12 arguments");
+  bool forward = false, accumulate = false;
+  napi_get_value_bool(env, argv[0], &forward);
+  napi_get_value_bool(env, argv[11], &accumulate);
+  float *a, *w, *mask, *probs, *s, *out;
+  size_t na, nw, nmask, nprobs, ns, nout;
+  int m, tokens, inDim, outDim;
+  if (!f32Arg(env, argv[1], false, &a, &na) || !f32Arg(env, argv[2], false, &w, &nw) || !f32Arg(env, argv[3], true, &mask, &nmask) ||
+      !f32Arg(env, argv[4], true, &probs, &nprobs) || !f32Arg(env, argv[5], true, &s, &ns) || !intArg(env, argv[6], &m) || !intArg(env, argv[7], &tokens) ||
+      !intArg(env, argv[8], &inDim) || !intArg(env, argv[9], &outDim) || !f32Arg(env, argv[10], false, &out, &nout))
+    return nullptr;
+  const size_t kk = forward ? inDim : outDim, nn = forward ? outDim : inDim;
+  if (na != size_t(tokens) * kk || nout != size_t(tokens) * nn || nw != size_t(inDim) * outDim || (mask && nmask != nw))
+    return throwError(env, "linear: array lengths do not match the shape");
+  int c = 0;
+  if (probs) {
+    if (!s || m <= 0 || ns % m != 0 || inDim % m != 0) return throwError(env, "linear: soft mask shape");
+    c = int(ns / m);
+    if (c <= 0 || nprobs != nw / m * c) return throwError(env, "linear: soft mask shape");
+  }
+  if (isa == Isa::none) return throwError(env, "linear: this CPU has no AVX2+FMA");
+  const Tile t = currentTile();
+  const BSource src{w, forward, mask, probs, s, c, m, int(kk), int(nn)};
+  const float* bp = packedB(t, src);
+  if (!bp) return throwError(env, "linear: out of memory");
+  blocked(t, a, long(kk), 1, bp, out, nullptr, accumulate, tokens, int(kk), int(nn));
+  return nullptr;
+}
+
+// maskedWeightGradRows(x, dy, w, tokens, inDim, outDim, r0, r1, g): g [r1−r0, in] = (dy[:, r0:r1]ᵀ·x) ⊙ w[r0:r1]
+napi_value MaskedWeightGradRows(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 9) return throwError(env, "maskedWeightGradRows: 9 arguments");
+  float *x, *dy, *w, *g;
+  size_t nx, ndy, nw, ng;
+  int tokens, inDim, outDim, r0, r1;
+  if (!f32Arg(env, argv[0], false, &x, &nx) || !f32Arg(env, argv[1], false, &dy, &ndy) || !f32Arg(env, argv[2], false, &w, &nw) || !intArg(env, argv[3], &tokens) ||
+      !intArg(env, argv[4], &inDim) || !intArg(env, argv[5], &outDim) || !intArg(env, argv[6], &r0) || !intArg(env, argv[7], &r1) || !f32Arg(env, argv[8], false, &g, &ng))
+    return nullptr;
+  if (r1 < r0 || r1 > outDim) return throwError(env, "maskedWeightGradRows: rows out of range");
+  if (nx != size_t(tokens) * inDim || ndy != size_t(tokens) * outDim || nw != size_t(outDim) * inDim || ng != size_t(r1 - r0) * inDim)
+    return throwError(env, "maskedWeightGradRows: array lengths do not match the shape");
+  if (isa == Isa::none) return throwError(env, "maskedWeightGradRows: this CPU has no AVX2+FMA");
+  const Tile t = currentTile();
+  // B = x [tokens, in] as it is; A(p, r) = dy[r, r0 + p] (dyᵀ read through strides); the epilogue multiplies by w
+  const BSource src{x, false, nullptr, nullptr, nullptr, 0, 0, tokens, inDim};
+  const float* bp = packedB(t, src);
+  if (!bp) return throwError(env, "maskedWeightGradRows: out of memory");
+  blocked(t, dy + r0, 1, outDim, bp, g, w + long(r0) * inDim, false, r1 - r0, tokens, inDim);
+  return nullptr;
+}
+
+const char* isaName(Isa i) { return i == Isa::avx512 ? "avx512" : i == Isa::avx2 ? "avx2" : "none"; }
+
+napi_value GetIsa(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_string_utf8(env, isaName(isa), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+// setIsa("avx2" | "avx512"): a tile the CPU supports (for benchmarks and tests); returns the one in use
+napi_value SetIsa(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char name[16] = {0};
+  size_t len = 0;
+  if (argc == 1) napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
+  const Isa want = std::strcmp(name, "avx512") == 0 ? Isa::avx512 : std::strcmp(name, "avx2") == 0 ? Isa::avx2 : Isa::none;
+  if (want != Isa::none && int(want) <= int(bestIsa)) isa = want;
+  return GetIsa(env, info);
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+      {"linear", nullptr, Linear, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maskedWeightGradRows", nullptr, MaskedWeightGradRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"isa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
