@@ -28,7 +28,8 @@ const flags = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", .
 const r = spawnSync(cxx, flags, { encoding: "utf8" });
 if (r.error || r.status !== 0) {
   rmSync(tmp, { force: true });
-  skip(r.error ? `${cxx}: ${r.error.message}` : `${cxx} failed: ${(r.stderr || "").trim().split("\n")[0]}`);
+  const lines = (r.stderr || "").trim().split("\n");
+  skip(r.error ? `${cxx}: ${r.error.message}` : `${cxx} failed: ${lines.find((l) => / error/.test(l)) ?? lines[0]}`);
 }
 renameSync(tmp, out);
 console.log(`maskforge: native GEMM addon built (${cxx})`);

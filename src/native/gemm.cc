@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -314,13 +315,24 @@ napi_value Linear(napi_env env, napi_callback_info info) {
       !intArg(env, argv[8], &inDim) || !intArg(env, argv[9], &outDim) || !f32Arg(env, argv[10], false, &out, &nout))
     return nullptr;
   const size_t kk = forward ? inDim : outDim, nn = forward ? outDim : inDim;
-  if (na != size_t(tokens) * kk || nout != size_t(tokens) * nn || nw != size_t(inDim) * outDim || (mask && nmask != nw))
-    return throwError(env, "linear: array lengths do not match the shape");
+  // the wasm kernels' names and messages (matmul-module.ts), so a bad op fails the same way on either
+  const char* op = probs ? (forward ? "softLinearForward" : "softLinearInputGrad") : forward ? "linearForward" : "linearInputGrad";
+  const struct { const char* name; size_t have, want; } lengths[] = {
+      {forward ? "x" : "dy", na, size_t(tokens) * kk}, {"w", nw, size_t(inDim) * outDim}, {forward ? "y" : "dx", nout, size_t(tokens) * nn}, {"mask", mask ? nmask : nw, nw}};
+  for (const auto& l : lengths)
+    if (l.have != l.want) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "%s: %s has %zu values, expected %zu", op, l.name, l.have, l.want);
+      return throwError(env, msg);
+    }
   int c = 0;
   if (probs) {
-    if (!s || m <= 0 || ns % m != 0 || inDim % m != 0) return throwError(env, "linear: soft mask shape");
+    if (!s || m <= 0 || ns % m != 0 || inDim % m != 0 || ns == 0 || nprobs != nw / m * (ns / m)) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "%s: a soft mask of %zu candidate probabilities and S of %zu values does not fit group size %d of input %d", op, nprobs, ns, m, inDim);
+      return throwError(env, msg);
+    }
     c = int(ns / m);
-    if (c <= 0 || nprobs != nw / m * c) return throwError(env, "linear: soft mask shape");
   }
   if (isa == Isa::none) return throwError(env, "linear: this CPU has no AVX2+FMA");
   const Tile t = currentTile();
@@ -343,9 +355,18 @@ napi_value MaskedWeightGradRows(napi_env env, napi_callback_info info) {
   if (!f32Arg(env, argv[0], false, &x, &nx) || !f32Arg(env, argv[1], false, &dy, &ndy) || !f32Arg(env, argv[2], false, &w, &nw) || !intArg(env, argv[3], &tokens) ||
       !intArg(env, argv[4], &inDim) || !intArg(env, argv[5], &outDim) || !intArg(env, argv[6], &r0) || !intArg(env, argv[7], &r1) || !f32Arg(env, argv[8], false, &g, &ng))
     return nullptr;
-  if (r1 < r0 || r1 > outDim) return throwError(env, "maskedWeightGradRows: rows out of range");
-  if (nx != size_t(tokens) * inDim || ndy != size_t(tokens) * outDim || nw != size_t(outDim) * inDim || ng != size_t(r1 - r0) * inDim)
-    return throwError(env, "maskedWeightGradRows: array lengths do not match the shape");
+  char msg[200];
+  if (r1 < r0 || r1 > outDim) {
+    std::snprintf(msg, sizeof msg, "maskedWeightGrad: rows %d..%d of %d", r0, r1, outDim);
+    return throwError(env, msg);
+  }
+  const struct { const char* name; size_t have, want; } lengths[] = {
+      {"x", nx, size_t(tokens) * inDim}, {"dy", ndy, size_t(tokens) * outDim}, {"w", nw, size_t(outDim) * inDim}, {"g", ng, size_t(r1 - r0) * inDim}};
+  for (const auto& l : lengths)
+    if (l.have != l.want) {
+      std::snprintf(msg, sizeof msg, "maskedWeightGrad: %s has %zu values, expected %zu", l.name, l.have, l.want);
+      return throwError(env, msg);
+    }
   if (isa == Isa::none) return throwError(env, "maskedWeightGradRows: this CPU has no AVX2+FMA");
   const Tile t = currentTile();
   // B = x [tokens, in] as it is; A(p, r) = dy[r, r0 + p] (dyᵀ read through strides); the epilogue multiplies by w
