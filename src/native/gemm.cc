@@ -176,36 +176,61 @@ struct BSource {
   const float* s;      // soft: S [c, m]
   int c, m;
   int k, n;
-  float at(int r, int q) const {
-    const long idx = transposed ? long(q) * k + r : long(r) * n + q;
-    float v = w[idx];
-    if (mask) v *= mask[idx];
-    else if (probs) {
-      const long g = idx / m;
-      const int pos = int(idx - g * m);
-      const float* pr = probs + g * c;
-      float mt = pr[0] * s[pos];
-      for (int j = 1; j < c; j++) mt += pr[j] * s[j * m + pos];
-      v *= mt;
-    }
-    return v;
-  }
 };
 
-// B → panels of nr columns (zero past n): panel j holds k rows of nr floats at bp + j·k·nr.
+thread_local Scratch scratchRow;
+
+// Row i of W ⊙ M (len floats: W's rows hold whole groups of m, as the input is a multiple of m): W's own row when
+// there is no mask, else the product in a thread's scratch. M̃ = Σ_c ỹ[g][c]·S[c][pos] four positions at a time
+// where m is a multiple of 4 (what the wasm kernels require); this packing is O(weights) against the product's
+// O(tokens·weights), and was half the time of a soft product element by element.
+const float* maskedRow(const BSource& src, long i, int len) {
+  const float* w = src.w + i * len;
+  if (!src.mask && !src.probs) return w;
+  float* out = scratchRow.get(size_t(len));
+  if (src.mask) {
+    const float* mk = src.mask + i * len;
+    for (int q = 0; q < len; q++) out[q] = w[q] * mk[q];
+    return out;
+  }
+  const int m = src.m, c = src.c;
+  const float* pr = src.probs + (i * len / m) * c;
+  for (int g0 = 0; g0 < len; g0 += m, pr += c) {
+    if (m % 4 == 0)
+      for (int pos = 0; pos < m; pos += 4) {
+        __m128 acc = _mm_mul_ps(_mm_set1_ps(pr[0]), _mm_loadu_ps(src.s + pos));
+        for (int j = 1; j < c; j++) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(pr[j]), _mm_loadu_ps(src.s + j * m + pos)));
+        _mm_storeu_ps(out + g0 + pos, _mm_mul_ps(acc, _mm_loadu_ps(w + g0 + pos)));
+      }
+    else
+      for (int pos = 0; pos < m; pos++) {
+        float mt = pr[0] * src.s[pos];
+        for (int j = 1; j < c; j++) mt += pr[j] * src.s[j * m + pos];
+        out[g0 + pos] = w[g0 + pos] * mt;
+      }
+  }
+  return out;
+}
+
+// B → panels of nr columns (zero past n): panel j holds k rows of nr floats at bp + j·k·nr. W ⊙ M is formed a row
+// of W at a time; a row of W is a column of B (transposed) or a row.
 void packB(const BSource& src, int nr, float* bp) {
   const int panels = (src.n + nr - 1) / nr;
-  for (int j = 0; j < panels; j++) {
-    float* dst = bp + long(j) * src.k * nr;
-    const int q0 = j * nr, width = std::min(nr, src.n - q0);
-    if (width < nr) std::memset(dst, 0, sizeof(float) * src.k * nr);
-    if (src.transposed)  // rows of W are contiguous along r
-      for (int q = 0; q < width; q++)
-        for (int r = 0; r < src.k; r++) dst[long(r) * nr + q] = src.at(r, q0 + q);
-    else
-      for (int r = 0; r < src.k; r++)
-        for (int q = 0; q < width; q++) dst[long(r) * nr + q] = src.at(r, q0 + q);
-  }
+  if (src.n % nr != 0) std::memset(bp + long(panels - 1) * src.k * nr, 0, sizeof(float) * src.k * nr);
+  if (src.transposed)
+    for (int q = 0; q < src.n; q++) {
+      const float* row = maskedRow(src, q, src.k);
+      float* dst = bp + long(q / nr) * src.k * nr + q % nr;
+      for (int r = 0; r < src.k; r++) dst[long(r) * nr] = row[r];
+    }
+  else
+    for (int r = 0; r < src.k; r++) {
+      const float* row = maskedRow(src, r, src.n);
+      for (int j = 0; j < panels; j++) {
+        const int q0 = j * nr;
+        std::memcpy(bp + long(j) * src.k * nr + long(r) * nr, row + q0, sizeof(float) * std::min(nr, src.n - q0));
+      }
+    }
 }
 
 // A(p, r) = a[p·ap + r·ar] for rows 0..m−1, steps r0..r0+kl−1 → micro-panels of mr rows (zero past m): panel i
