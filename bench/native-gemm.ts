@@ -2,10 +2,12 @@
 // FMA build, called as src/maskllm/host/ops.ts calls it) against the native addon (src/native, `npm run
 // build:native`) with its AVX-512 and its AVX2 tile, at the 42M/110M models' shapes of bench:scale, plus each
 // native result's error against a float64 reference on sampled rows.
-// Run: npm run bench:native-gemm [-- --tokens 1024 --reps 3 --shapes 768x768,2048x768,…]
+// --mask hard|soft times the masked products instead (W ⊙ M, or M̃ formed from 2:4's six candidates while packing);
+// the error check is of the plain product only.
+// Run: npm run bench:native-gemm [-- --tokens 1024 --reps 3 --shapes 768x768,2048x768,… --mask none|hard|soft]
 import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { parseArgs } from "node:util";
-import { linearForward } from "../src/maskllm/kernels/matmul-module.js";
+import { linearForward, softLinearForward } from "../src/maskllm/kernels/matmul-module.js";
 import { loadNativeAddon } from "../src/native/loader.js";
 
 const { values: a } = parseArgs({
@@ -13,6 +15,7 @@ const { values: a } = parseArgs({
     tokens: { type: "string", default: "1024" },
     reps: { type: "string", default: "3" },
     shapes: { type: "string", default: "768x768,2048x768,768x2048,512x512,1376x512,512x1376,32000x768" },
+    mask: { type: "string", default: "none" },
   },
 });
 const tokens = Number(a.tokens);
@@ -55,6 +58,11 @@ function error(x: Float32Array, w: Float32Array, y: Float32Array, inDim: number,
   return [worst, Math.sqrt(num / den)];
 }
 
+const maskKind = a.mask!;
+if (!["none", "hard", "soft"].includes(maskKind)) throw new Error(`--mask takes none, hard or soft, got ${maskKind}`);
+// 2:4's six candidates as S [6, 4]
+const S = Float32Array.from([1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 1]);
+
 const rows: string[] = [];
 for (const shape of a.shapes!.split(",")) {
   const [outDim, inDim] = shape.split("x").map(Number);
@@ -62,6 +70,23 @@ for (const shape of a.shapes!.split(",")) {
   const w = Float32Array.from({ length: outDim * inDim }, uniform);
   const y = new Float32Array(tokens * outDim);
   const flop = 2 * tokens * inDim * outDim;
+  const mask = maskKind === "hard" ? Float32Array.from(w, (_, i) => (i % 4 < 2 ? 1 : 0)) : undefined;
+  const probs = maskKind === "soft" ? Float32Array.from({ length: (w.length / 4) * 6 }, () => uniform() + 0.5) : undefined;
+  const wasmRun = () => (probs ? softLinearForward(x, w, { probs, s: S, m: 4 }, tokens, inDim, outDim, y) : linearForward(x, w, mask, tokens, inDim, outDim, y));
+  const nativeRun = () => addon.linear(true, x, w, mask ?? null, probs ?? null, probs ? S : null, probs ? 4 : 0, tokens, inDim, outDim, y, false);
+  if (maskKind !== "none") {
+    const wasmMasked = flop / time(wasmRun) / 1e9;
+    const cells = [`${outDim}x${inDim} ${maskKind}`, wasmMasked.toFixed(1), "-"];
+    for (const isa of isas) {
+      addon.setIsa(isa);
+      const g = flop / time(nativeRun) / 1e9;
+      cells.push(g.toFixed(1), `${(g / wasmMasked).toFixed(2)}x`, "-");
+    }
+    addon.setIsa(best);
+    rows.push(cells.join(" | "));
+    process.stderr.write(`${rows.at(-1)}\n`);
+    continue;
+  }
   const wasm = flop / time(() => linearForward(x, w, undefined, tokens, inDim, outDim, y)) / 1e9;
   const [wasmErr] = error(x, w, y, inDim, outDim);
   const cells = [`${outDim}x${inDim}`, wasm.toFixed(1), wasmErr.toExponential(1)];
