@@ -3,8 +3,8 @@
 // has; and the switch that turns them on and off. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { linearForward, linearInputGrad, maskedWeightGradRows, softLinearForward, softLinearInputGrad } from "../../src/maskllm/kernels/matmul-module.js";
-import { linearKernels, setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
+import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad } from "../../src/maskllm/kernels/matmul-module.js";
+import { headLossWith, linearKernels, setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
 import { nativeKernelsMode, useNativeKernels } from "../../src/native/kernels.js";
 
@@ -113,6 +113,30 @@ for (const isa of isas)
       }
     }
   });
+
+test("the lm_head loss on native products equals the wasm kernel's, window by window", { skip }, () => {
+  const [windows, seq, d, v] = [3, 7, 37, 52];
+  const rows = windows * seq;
+  const x = randn(rows * d);
+  const w = randn(v * d);
+  const targets = Int32Array.from({ length: rows }, (_, i) => (i * 17) % v);
+  const weights = Float32Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? 0 : 1));
+  const scale = Float32Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? 0 : 0.5));
+  const dxWasm = new Float32Array(rows * d);
+  const totalsWasm = new Float64Array(windows);
+  lmHeadLoss(x, w, targets, weights, scale, windows, seq, d, v, dxWasm, totalsWasm);
+  const dxNative = new Float32Array(rows * d).fill(NaN);
+  const totalsNative = new Float64Array(windows);
+  headLossWith(addon!, x, w, targets, weights, scale, windows, seq, d, v, dxNative, totalsNative);
+  totalsWasm.forEach((t, i) => assert.ok(Math.abs(t - totalsNative[i]) < 1e-5 * Math.abs(t), `window ${i}: ${t} vs ${totalsNative[i]}`));
+  // dlogits are ≤ 0.5 in size: Σ|dlogit·w| ≤ 0.5·Σ|w| down a column of W
+  const bound = Float32Array.from(dxWasm, (_, at) => {
+    let s = 0;
+    for (let o = 0; o < v; o++) s += 0.5 * Math.abs(w[o * d + (at % d)]);
+    return s;
+  });
+  close("dx", dxNative, dxWasm, bound);
+});
 
 test("a native product's rows do not depend on how the tokens are split (what keeps a run thread-count-free)", { skip }, () => {
   const [tokens, inDim, outDim] = [41, 300, 70];

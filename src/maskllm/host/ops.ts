@@ -7,7 +7,7 @@ import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
-import { linearKernels } from "./linear-kernels.js";
+import { headLossWith, linearKernels } from "./linear-kernels.js";
 
 export type HostOp =
   /** y [tokens, out] = x·(w ⊙ M̃)ᵀ (+ bias), M̃ given (mask) or formed from ỹ while packing (soft); parts: tokens */
@@ -232,7 +232,10 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       if (w0 === w1) return;
       const r0 = w0 * op.seq;
       const r1 = w1 * op.seq;
-      lmHeadLoss(rowsOf(op.x, r0, r1, op.d), op.w, op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1));
+      const nk = linearKernels();
+      const args = [rowsOf(op.x, r0, r1, op.d), op.w, op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1)] as const;
+      if (nk) headLossWith(nk, ...args);
+      else lmHeadLoss(...args);
       return;
     }
   }
