@@ -1,5 +1,5 @@
-// The host trainer's linear products in native code (an optional N-API addon; src/native/loader.ts loads it, and
-// the wasm kernels in src/maskllm/kernels stay the fallback). One cache-blocked float32 GEMM, C [m, n] (+)= A·B, as
+// The host trainer's linear products in native code (an optional N-API addon, addon.cc; src/native/loader.ts loads
+// it, and the wasm kernels in src/maskllm/kernels stay the fallback). One cache-blocked float32 GEMM, C [m, n] (+)= A·B, as
 // GotoBLAS/BLIS do: B packed once per call into NR-column panels (with the mask, given or formed from the soft
 // mask's ỹ, applied while packing, so W ⊙ M̃ never exists whole), the shared dimension in slices of KC, A's rows of
 // a slice packed into MR-row micro-panels, and an MR × NR register tile: 12×32 on AVX-512, 6×16 on AVX2+FMA, each
@@ -8,7 +8,7 @@
 //
 // Each element of C is summed in the same order whatever rows a call covers (fixed KC slices, each accumulated
 // step by step in registers, then added to C), so splitting an op's rows over threads does not change its values.
-#include <node_api.h>
+#include "gemm.h"
 
 #include <immintrin.h>
 
@@ -19,12 +19,11 @@
 #include <cstring>
 #include <memory>
 
+namespace maskforge {
 namespace {
 
 constexpr int KC = 256;  // steps of the shared dimension per slice: an A micro-panel (KC × MR) stays in L1
 constexpr int NC = 512;  // columns per block: a block of B's panels (KC × NC, 512 KiB) stays in L2
-
-enum class Isa { none, avx2, avx512 };
 
 struct Tile {
   int mr, nr;
@@ -145,8 +144,8 @@ Isa detectIsa() {
   return Isa::none;
 }
 
-const Isa bestIsa = detectIsa();
-Isa isa = bestIsa;  // process-wide: every thread must use the same tile (the same sums) for a run
+const Isa best = detectIsa();
+Isa isa = best;  // process-wide: every thread must use the same tile (the same sums) for a run
 
 Tile currentTile() { return isa == Isa::avx512 ? Tile{12, 32, tile512} : Tile{6, 16, tile256}; }
 
@@ -165,18 +164,6 @@ struct Scratch {
   ~Scratch() { std::free(p); }
 };
 thread_local Scratch scratchB, scratchA;
-
-// How B's element (r, q) (r < k over the shared dimension, q < n) is read: from W [n, k] (forward: B = (W ⊙ M)ᵀ) or
-// W [k, n] (input grad: B = W ⊙ M), times the mask: none, given (laid out as W), or soft (M̃ from ỹ and S).
-struct BSource {
-  const float* w;
-  bool transposed;     // B = Wᵀ: W is [n, k]
-  const float* mask;   // hard mask, as W, or null
-  const float* probs;  // soft: ỹ [groups, c]
-  const float* s;      // soft: S [c, m]
-  int c, m;
-  int k, n;
-};
 
 thread_local Scratch scratchRow;
 
@@ -278,160 +265,22 @@ void blocked(const Tile& t, const float* a, long ap, long ar, const float* bp, f
   }
 }
 
-float* packedB(const Tile& t, const BSource& src) {
-  float* bp = scratchB.get(size_t((src.n + t.nr - 1) / t.nr) * t.nr * src.k);
-  if (bp) packB(src, t.nr, bp);
-  return bp;
-}
-
-// ---- N-API glue
-
-napi_value throwError(napi_env env, const char* msg) {
-  napi_throw_range_error(env, nullptr, msg);
-  return nullptr;
-}
-
-// a Float32Array argument (or null/undefined when optional) → its data and length; false after throwing
-bool f32Arg(napi_env env, napi_value v, bool optional, float** data, size_t* length) {
-  napi_valuetype vt;
-  napi_typeof(env, v, &vt);
-  if (optional && (vt == napi_null || vt == napi_undefined)) {
-    *data = nullptr;
-    *length = 0;
-    return true;
-  }
-  bool is = false;
-  napi_is_typedarray(env, v, &is);
-  napi_typedarray_type type;
-  void* p = nullptr;
-  if (is) napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr);
-  if (!is || type != napi_float32_array) {
-    throwError(env, "maskforge-native: expected a Float32Array");
-    return false;
-  }
-  *data = static_cast<float*>(p);
-  return true;
-}
-
-bool intArg(napi_env env, napi_value v, int* out) {
-  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0) {
-    throwError(env, "maskforge-native: expected a non-negative integer");
-    return false;
-  }
-  return true;
-}
-
-// linear(forward, a, w, mask, probs, s, m, tokens, inDim, outDim, out, accumulate)
-//   forward: out [tokens, out] (+)= a [tokens, in]·(w ⊙ M)ᵀ; else out [tokens, in] (+)= a [tokens, out]·(w ⊙ M);
-//   M: none, mask [out, in], or soft from probs [out·in/m, c] and s [c, m]
-napi_value Linear(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value argv[12];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 12) return throwError(env, "linear: 12 arguments");
-  bool forward = false, accumulate = false;
-  napi_get_value_bool(env, argv[0], &forward);
-  napi_get_value_bool(env, argv[11], &accumulate);
-  float *a, *w, *mask, *probs, *s, *out;
-  size_t na, nw, nmask, nprobs, ns, nout;
-  int m, tokens, inDim, outDim;
-  if (!f32Arg(env, argv[1], false, &a, &na) || !f32Arg(env, argv[2], false, &w, &nw) || !f32Arg(env, argv[3], true, &mask, &nmask) ||
-      !f32Arg(env, argv[4], true, &probs, &nprobs) || !f32Arg(env, argv[5], true, &s, &ns) || !intArg(env, argv[6], &m) || !intArg(env, argv[7], &tokens) ||
-      !intArg(env, argv[8], &inDim) || !intArg(env, argv[9], &outDim) || !f32Arg(env, argv[10], false, &out, &nout))
-    return nullptr;
-  const size_t kk = forward ? inDim : outDim, nn = forward ? outDim : inDim;
-  // the wasm kernels' names and messages (matmul-module.ts), so a bad op fails the same way on either
-  const char* op = probs ? (forward ? "softLinearForward" : "softLinearInputGrad") : forward ? "linearForward" : "linearInputGrad";
-  const struct { const char* name; size_t have, want; } lengths[] = {
-      {forward ? "x" : "dy", na, size_t(tokens) * kk}, {"w", nw, size_t(inDim) * outDim}, {forward ? "y" : "dx", nout, size_t(tokens) * nn}, {"mask", mask ? nmask : nw, nw}};
-  for (const auto& l : lengths)
-    if (l.have != l.want) {
-      char msg[200];
-      std::snprintf(msg, sizeof msg, "%s: %s has %zu values, expected %zu", op, l.name, l.have, l.want);
-      return throwError(env, msg);
-    }
-  int c = 0;
-  if (probs) {
-    if (!s || m <= 0 || ns % m != 0 || inDim % m != 0 || ns == 0 || nprobs != nw / m * (ns / m)) {
-      char msg[200];
-      std::snprintf(msg, sizeof msg, "%s: a soft mask of %zu candidate probabilities and S of %zu values does not fit group size %d of input %d", op, nprobs, ns, m, inDim);
-      return throwError(env, msg);
-    }
-    c = int(ns / m);
-  }
-  if (isa == Isa::none) return throwError(env, "linear: this CPU has no AVX2+FMA");
-  const Tile t = currentTile();
-  const BSource src{w, forward, mask, probs, s, c, m, int(kk), int(nn)};
-  const float* bp = packedB(t, src);
-  if (!bp) return throwError(env, "linear: out of memory");
-  blocked(t, a, long(kk), 1, bp, out, nullptr, accumulate, tokens, int(kk), int(nn));
-  return nullptr;
-}
-
-// maskedWeightGradRows(x, dy, w, tokens, inDim, outDim, r0, r1, g): g [r1−r0, in] = (dy[:, r0:r1]ᵀ·x) ⊙ w[r0:r1]
-napi_value MaskedWeightGradRows(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 9) return throwError(env, "maskedWeightGradRows: 9 arguments");
-  float *x, *dy, *w, *g;
-  size_t nx, ndy, nw, ng;
-  int tokens, inDim, outDim, r0, r1;
-  if (!f32Arg(env, argv[0], false, &x, &nx) || !f32Arg(env, argv[1], false, &dy, &ndy) || !f32Arg(env, argv[2], false, &w, &nw) || !intArg(env, argv[3], &tokens) ||
-      !intArg(env, argv[4], &inDim) || !intArg(env, argv[5], &outDim) || !intArg(env, argv[6], &r0) || !intArg(env, argv[7], &r1) || !f32Arg(env, argv[8], false, &g, &ng))
-    return nullptr;
-  char msg[200];
-  if (r1 < r0 || r1 > outDim) {
-    std::snprintf(msg, sizeof msg, "maskedWeightGrad: rows %d..%d of %d", r0, r1, outDim);
-    return throwError(env, msg);
-  }
-  const struct { const char* name; size_t have, want; } lengths[] = {
-      {"x", nx, size_t(tokens) * inDim}, {"dy", ndy, size_t(tokens) * outDim}, {"w", nw, size_t(outDim) * inDim}, {"g", ng, size_t(r1 - r0) * inDim}};
-  for (const auto& l : lengths)
-    if (l.have != l.want) {
-      std::snprintf(msg, sizeof msg, "maskedWeightGrad: %s has %zu values, expected %zu", l.name, l.have, l.want);
-      return throwError(env, msg);
-    }
-  if (isa == Isa::none) return throwError(env, "maskedWeightGradRows: this CPU has no AVX2+FMA");
-  const Tile t = currentTile();
-  // B = x [tokens, in] as it is; A(p, r) = dy[r, r0 + p] (dyᵀ read through strides); the epilogue multiplies by w
-  const BSource src{x, false, nullptr, nullptr, nullptr, 0, 0, tokens, inDim};
-  const float* bp = packedB(t, src);
-  if (!bp) return throwError(env, "maskedWeightGradRows: out of memory");
-  blocked(t, dy + r0, 1, outDim, bp, g, w + long(r0) * inDim, false, r1 - r0, tokens, inDim);
-  return nullptr;
-}
-
-const char* isaName(Isa i) { return i == Isa::avx512 ? "avx512" : i == Isa::avx2 ? "avx2" : "none"; }
-
-napi_value GetIsa(napi_env env, napi_callback_info) {
-  napi_value v;
-  napi_create_string_utf8(env, isaName(isa), NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
-// setIsa("avx2" | "avx512"): a tile the CPU supports (for benchmarks and tests); returns the one in use
-napi_value SetIsa(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  char name[16] = {0};
-  size_t len = 0;
-  if (argc == 1) napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len);
-  const Isa want = std::strcmp(name, "avx512") == 0 ? Isa::avx512 : std::strcmp(name, "avx2") == 0 ? Isa::avx2 : Isa::none;
-  if (want != Isa::none && int(want) <= int(bestIsa)) isa = want;
-  return GetIsa(env, info);
-}
-
 }  // namespace
 
-NAPI_MODULE_INIT() {
-  const napi_property_descriptor props[] = {
-      {"linear", nullptr, Linear, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"maskedWeightGradRows", nullptr, MaskedWeightGradRows, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"isa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+Isa bestIsa() { return best; }
+Isa currentIsa() { return isa; }
+void useIsa(Isa want) {
+  if (want != Isa::none && int(want) <= int(best)) isa = want;
 }
+
+bool product(const BSource& src, const float* a, long ap, long ar, float* c, const float* mask, bool accumulate, int m) {
+  const Tile t = currentTile();
+  float* bp = scratchB.get(size_t((src.n + t.nr - 1) / t.nr) * t.nr * src.k);
+  if (!bp) return false;
+  packB(src, t.nr, bp);
+  blocked(t, a, ap, ar, bp, c, mask, accumulate, m, src.k, src.n);
+  return true;
+}
+
+}  // namespace maskforge
+
