@@ -52,13 +52,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+# Node's headers, for the host trainer's native GEMM addon (src/native/gemm.cc, built below with the same g++)
+COPY --from=node /usr/local/include/node /usr/local/include/node
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 WORKDIR /app
 COPY --from=app /app /app
-# check the addon file, not require(): loading it wants a GPU driver, which a build has none of
+COPY scripts/build-native.mjs ./scripts/
+# check the addon file, not require(): loading it wants a GPU driver, which a build has none of. The native GEMM
+# addon's build never fails (without it the trainer keeps its wasm kernels; it logs why)
 RUN npm rebuild @tensorflow/tfjs-node-gpu \
  && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
+ && node scripts/build-native.mjs \
  && npm cache clean --force
 
 # ---- worker

@@ -3,7 +3,7 @@
 // threads' shared buffers (the host trainer's weights: no TF.js copy), a magnitude 2:4 prior, and runs the real
 // trainMasks for warm-up + measured steps on --threads threads; prints one JSON line {"scaleChild": ...} on stdout
 // (with "error" on failure) holding also the trainer's own memory estimate (host/memory.ts), progress on stderr.
-//   node --import tsx bench/scale-child.ts --shape stories15M --threads 2 --warmup 2 --steps 3
+//   node --import tsx bench/scale-child.ts --shape stories15M --threads 2 --warmup 2 --steps 3 [--native auto|off]
 import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { initBackend } from "../src/maskllm/backend.js";
 import { magnitudeScores } from "../src/maskllm/prune/scores.js";
@@ -13,6 +13,7 @@ import { trainMasks } from "../src/maskllm/train/loop.js";
 import { hostTrainingBytes } from "../src/maskllm/host/memory.js";
 import { InlineExecutor, type Executor } from "../src/maskllm/host/ops.js";
 import { OpPool } from "../src/parallel/op-pool.js";
+import { useNativeKernels, type NativeKernelsMode } from "../src/native/kernels.js";
 import { BATCH, SEQ, TOKENS_PER_STEP, paramCounts, randomWeights, randomWindows, scaleConfig, shapeByName } from "./scale-model.js";
 
 function arg(name: string): string | undefined {
@@ -23,6 +24,8 @@ const shape = shapeByName(arg("shape") ?? "stories260K");
 const threads = Number(arg("threads") ?? 1);
 const warmup = Number(arg("warmup") ?? 2);
 const steps = Number(arg("steps") ?? 3);
+const native = (arg("native") ?? "auto") as NativeKernelsMode;
+if (native !== "auto" && native !== "off") throw new Error(`--native takes auto or off, got ${native}`);
 const MICRO_BATCHES = 2;
 const label = `${shape.name} ${threads}t`;
 const note = (s: string) => process.stderr.write(`  [${label}] ${s}\n`);
@@ -36,6 +39,8 @@ try {
   out.backend = await initBackend("wasm");
   const config = scaleConfig(shape);
   phase = "training threads";
+  // the linear products: the native addon (auto, where it loads) or wasm; the pool's threads follow
+  out.kernels = useNativeKernels(native).kernels;
   if (threads > 1) pool = await OpPool.start(threads);
   const exec: Executor = pool ?? new InlineExecutor();
   const counts = paramCounts(config);

@@ -5,7 +5,7 @@
 // one final JSON line {"bench":"scale",...}. Exits 0 when shapes fail (they are reported); non-zero on harness bugs.
 //   npm run bench:scale -- [--shapes stories260K,stories15M] [--threads 1,2] [--steps N] [--warmup N]
 //                          [--torch-steps N] [--torch-warmup N] [--no-torch] [--openblas DIR] [--shared ../shared]
-//                          [--child-timeout-s 900]
+//                          [--child-timeout-s 900] [--native auto|off]
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -40,6 +40,9 @@ const torchWarmupFlag = optNum("torch-warmup");
 const noTorch = process.argv.includes("--no-torch");
 const shared = resolve(arg("shared") ?? "../shared");
 const childTimeoutS = optNum("child-timeout-s") ?? 900;
+// the host trainer's linear products: the native addon where it loads (src/native), or off: wasm
+const native = arg("native") ?? "auto";
+if (native !== "auto" && native !== "off") throw new Error(`--native takes auto or off, got ${native}`);
 
 // Defaults keep the whole bench near 15 minutes on 2 cores: more steps where a step is cheap.
 const DEFAULT_STEPS: Record<string, { mf: number; torch: number; torchWarmup: number }> = {
@@ -161,6 +164,8 @@ async function torchAvailable(env: NodeJS.ProcessEnv): Promise<string | undefine
 interface MfRun {
   threads: number;
   ok: boolean;
+  /** what the linear products ran on: "wasm", or the native addon's tile */
+  kernels?: string;
   error?: string;
   tokensPerSec?: number;
   gflops?: number;
@@ -198,7 +203,7 @@ if (!noTorch && torchMissing)
 if (!torchMissing && !openblas)
   log("note: no Debian OpenBLAS found (apt-get install -y libopenblas0-openmp, or unpack it and pass --openblas DIR): PyTorch runs on whatever libblas.so.3 the system has");
 
-log(`bench:scale, MaskLLM 2:4, vocab ${VOCAB}, batch ${BATCH}×${SEQ} = ${TOKENS_PER_STEP} tokens a step, 2 micro-batches; maskforge on wasm (one child process per run), warm-up ${warmup} steps; untied lm_head, rms eps 1e-5, RoPE θ 10000, weights N(0, 0.02) seeded, random token ids`);
+log(`bench:scale, MaskLLM 2:4, vocab ${VOCAB}, batch ${BATCH}×${SEQ} = ${TOKENS_PER_STEP} tokens a step, 2 micro-batches; maskforge on wasm${native === "auto" ? " or the native addon where it loads" : ""} (one child process per run), warm-up ${warmup} steps; untied lm_head, rms eps 1e-5, RoPE θ 10000, weights N(0, 0.02) seeded, random token ids`);
 log(`effective GFLOP/s = ${FLOP_FORMULA} / 1e9`);
 log(`memory formula = ${MEMORY_FORMULA}; ratio = measured peak RSS / formula`);
 if (!torchMissing) log(`PyTorch: ${PYTHON} bench/yardstick/maskllm_step.py, BLAS search: ${openblas ? `Debian ${openblas.flavour} (LD_LIBRARY_PATH)` : "system default"}`);
@@ -217,17 +222,17 @@ for (const shape of shapes) {
   const mf: MfRun[] = [];
   for (const threads of threadCounts) {
     log(`-- maskforge ${shape.name}, ${threads} thread(s), ${warmup} warm-up + ${mfSteps} measured steps`);
-    const args = ["--import", "tsx", join(here, "scale-child.ts"), "--shape", shape.name, "--threads", String(threads), "--warmup", String(warmup), "--steps", String(mfSteps)];
+    const args = ["--import", "tsx", join(here, "scale-child.ts"), "--shape", shape.name, "--threads", String(threads), "--warmup", String(warmup), "--steps", String(mfSteps), "--native", native];
     const r = await runJson(process.execPath, args, "scaleChild", process.env, childTimeoutS);
     const j = r.json;
     if (r.code === 0 && j && typeof j.tokensPerSec === "number") {
       const rss = j.peakRssMiB as number;
       const run: MfRun = {
-        threads, ok: true, tokensPerSec: j.tokensPerSec, gflops: effectiveGflops(counts, j.tokensPerSec), peakRssMiB: rss,
+        threads, ok: true, kernels: j.kernels as string, tokensPerSec: j.tokensPerSec, gflops: effectiveGflops(counts, j.tokensPerSec), peakRssMiB: rss,
         measuredVsFormula: (rss * MiB) / mem.bytes, estimateMiB: j.estimateMiB as number, steps: mfSteps, stepSeconds: j.stepSeconds as number[], stepMsAllSteps: j.stepMsAllSteps, wallSeconds: r.seconds,
       };
       mf.push(run);
-      log(`   ${fx(run.tokensPerSec)} tokens/s, ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
+      log(`   ${fx(run.tokensPerSec)} tokens/s on ${String(j.kernels)}, ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
     } else {
       const error = failureMessage(r, childTimeoutS);
       mf.push({ threads, ok: false, error, peakRssMiB: j?.peakRssMiB as number | undefined, wallSeconds: r.seconds });
@@ -298,9 +303,9 @@ for (const r of rows)
 const blasSeen = [...new Set(rows.flatMap((r) => (r.torch as TorchRun[]).filter((t) => t.ok).map((t) => `${t.blas} [${(t.blasLibs ?? []).join(", ")}]`)))];
 if (blasSeen.length) log(`PyTorch BLAS: ${blasSeen.join("; ")}`);
 const wall = (performance.now() - benchT0) / 1000;
-log(`mf = maskforge (wasm); ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
+log(`mf = maskforge (--native ${native}); ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
 log(JSON.stringify({
-  bench: "scale", vocab: VOCAB, seqLen: SEQ, batch: BATCH, tokensPerStep: TOKENS_PER_STEP, microBatches: 2, warmup, threads: threadCounts,
+  bench: "scale", vocab: VOCAB, seqLen: SEQ, batch: BATCH, tokensPerStep: TOKENS_PER_STEP, microBatches: 2, warmup, threads: threadCounts, native,
   lmHead: "untied", flopFormula: FLOP_FORMULA, memoryFormula: MEMORY_FORMULA,
   torch: torchMissing ? { skipped: torchMissing } : { python: PYTHON, openblas: openblas?.flavour ?? null, blas: blasSeen },
   shapes: rows, wallSeconds: wall,

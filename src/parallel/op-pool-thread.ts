@@ -2,6 +2,7 @@
 // counting each done (or failed) part on the shared counter the caller waits on.
 import { parentPort, type MessagePort } from "node:worker_threads";
 import { runPart, type HostOp } from "../maskllm/host/ops.js";
+import { useNativeKernels, type NativeKernelsMode } from "../native/kernels.js";
 import type { BufferRef, ToPoolThread } from "./op-pool.js";
 
 const port = parentPort!;
@@ -24,11 +25,12 @@ function decode(v: unknown): unknown {
   return v;
 }
 
-port.on("message", (msg: ToPoolThread | { kind: "init"; ctrl: Int32Array; errors?: MessagePort }) => {
+port.on("message", (msg: ToPoolThread | { kind: "init"; ctrl: Int32Array; errors?: MessagePort; native: NativeKernelsMode }) => {
   if (msg.kind === "init") {
     ctrl = msg.ctrl;
     errors = msg.errors;
-    port.postMessage({ kind: "ready" });
+    // the pool's owner compares these with its own
+    port.postMessage({ kind: "ready", kernels: useNativeKernels(msg.native).kernels });
   } else if (msg.kind === "buffer") buffers.set(msg.id, msg.sab);
   else {
     const c = ctrl!;

@@ -6,6 +6,8 @@
 // same values on any thread (host/ops.ts), so the thread count never changes a run's result.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { opWork, runPart, type Executor, type HostOp } from "../maskllm/host/ops.js";
+import { linearKernels } from "../maskllm/host/linear-kernels.js";
+import { nativeKernelsMode } from "../native/kernels.js";
 
 export class OpPoolError extends Error {
   constructor(message: string) {
@@ -62,15 +64,24 @@ export class OpPool implements Executor {
     const workers = Array.from({ length: n }, () => new Worker(new URL("./op-pool-thread.mjs", import.meta.url)));
     // one channel per thread for its error messages, read synchronously (receiveMessageOnPort) after a wait
     const channels = workers.map(() => new MessageChannel());
+    // the threads take this thread's linear products (src/native), and must end up on the same ones: an op's
+    // parts summed by different tiles would make the result depend on the thread count
+    const kernels = linearKernels()?.isa() ?? "wasm";
     const pool = new OpPool(workers, channels.map((c) => c.port2), opts.stallMs ?? STALL_MS);
     try {
       await Promise.all(
         workers.map(
           (w, i) =>
             new Promise<void>((resolve, reject) => {
-              w.once("message", (m: { kind: string }) => (m.kind === "ready" ? resolve() : reject(new OpPoolError(`training thread: ${JSON.stringify(m)}`))));
+              w.once("message", (m: { kind: string; kernels?: string }) =>
+                m.kind !== "ready"
+                  ? reject(new OpPoolError(`training thread: ${JSON.stringify(m)}`))
+                  : m.kernels !== kernels
+                    ? reject(new OpPoolError(`a training thread runs its linear products on ${m.kernels}, this thread on ${kernels}`))
+                    : resolve(),
+              );
               w.once("error", (err) => reject(new OpPoolError(`training thread failed to start: ${err.message}`)));
-              w.postMessage({ kind: "init", ctrl: pool.ctrl, errors: channels[i].port1 }, [channels[i].port1]);
+              w.postMessage({ kind: "init", ctrl: pool.ctrl, errors: channels[i].port1, native: nativeKernelsMode() }, [channels[i].port1]);
             }),
         ),
       );

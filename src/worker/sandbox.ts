@@ -1,5 +1,6 @@
 // The BullMQ sandboxed processor: runs in a child process of the worker, so TF.js compute never blocks the
-// parent's lock renewal. Per process, once: the config, the TF backend (initBackend), Prisma and the blob store.
+// parent's lock renewal. Per process, once: the config, the TF backend (initBackend), the native linear kernels,
+// Prisma and the blob store.
 // Per job: a connection for the `webhooks` queue, closed when the job ends, so no socket outlives its job.
 import "../runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { Queue, type SandboxedJob } from "bullmq";
@@ -9,6 +10,7 @@ import { loadConfigOrExit } from "../config.js";
 import { QUEUE_NAMES } from "../contract/queues.js";
 import { createPrisma } from "../db/client.js";
 import { initBackend } from "../maskllm/backend.js";
+import { useNativeKernels } from "../native/kernels.js";
 import { createBlobStore } from "../storage/index.js";
 import { runJob, type QueueJob, type RunJobDeps, type RunJobResult } from "./run-job.js";
 
@@ -19,7 +21,9 @@ function setup(): Promise<RunJobDeps> {
     const config = loadConfigOrExit();
     const log = pino({ level: config.logLevel, name: "worker-sandbox" });
     const backend = await initBackend(config.tfBackend);
-    log.info({ backend, pid: process.pid }, "sandbox ready");
+    // the host trainer's linear products (its op pools' threads follow this process's choice)
+    const native = useNativeKernels(config.nativeKernels);
+    log.info({ backend, linearKernels: native.kernels, ...(native.reason ? { nativeKernelsReason: native.reason } : {}), pid: process.pid }, "sandbox ready");
     return { config, prisma: createPrisma(config.databaseUrl, { maxConnections: 4 }), store: createBlobStore(config.storage), log };
   })());
 }

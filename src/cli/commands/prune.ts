@@ -9,6 +9,8 @@ import { maskedWeight, type LayerReport } from "../../maskllm/prune/oneshot.js";
 import { DEFAULT_IGNORE, DEFAULT_TARGETS } from "../../maskllm/prune/select-layers.js";
 import { PruneInputError } from "../../maskllm/prune/errors.js";
 import { initBackend, type BackendChoice } from "../../maskllm/backend.js";
+import { loadConfig } from "../../config.js";
+import { useNativeKernels } from "../../native/kernels.js";
 import { weight } from "../../maskllm/llama/model.js";
 import { writeSparseFolder } from "../../checkpoint/export-sparse.js";
 import { loadModelDir } from "../../checkpoint/load.js";
@@ -156,6 +158,7 @@ export async function runPrune(modelDir: string, o: PruneCliOptions): Promise<Pr
   if (method.needsCalibration && !o.calib) throw new PruneInputError(`--method ${o.method} needs --calib <file>`);
   if (o.layerByLayer) return pruneLayerByLayerCli(modelDir, o);
   const backend = await initBackend(o.backend);
+  useNativeKernels(loadConfig().nativeKernels); // MaskLLM's host trainer: native linear products where they load
   const t0 = performance.now();
   const srcDir = resolve(modelDir);
   const { model, tokenizer } = await loadModelDir(srcDir);

@@ -7,6 +7,7 @@ import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
+import { headLossWith, linearKernels } from "./linear-kernels.js";
 
 export type HostOp =
   /** y [tokens, out] = x·(w ⊙ M̃)ᵀ (+ bias), M̃ given (mask) or formed from ỹ while packing (soft); parts: tokens */
@@ -136,7 +137,9 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       const [t0, t1] = partRange(op.tokens, part, parts);
       if (t0 === t1) return;
       const y = rowsOf(op.y, t0, t1, op.outDim);
-      if (op.soft) softLinearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, y);
+      const nk = linearKernels();
+      if (nk) nk.linear(true, rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, y, false);
+      else if (op.soft) softLinearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, y);
       else linearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, y);
       if (op.bias) for (let t = 0; t < t1 - t0; t++) for (let o = 0, at = t * op.outDim; o < op.outDim; o++) y[at + o] += op.bias[o];
       return;
@@ -144,7 +147,9 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     case "linearInputGrad": {
       const [t0, t1] = partRange(op.tokens, part, parts);
       if (t0 === t1) return;
-      if (op.soft) softLinearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      const nk = linearKernels();
+      if (nk) nk.linear(false, rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      else if (op.soft) softLinearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       else linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       return;
     }
@@ -152,7 +157,7 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       const [r0, r1] = partRange(op.outDim, part, parts);
       if (r0 === r1) return;
       const g = scratchOf((r1 - r0) * op.inDim);
-      maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
+      (linearKernels() ?? { maskedWeightGradRows }).maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
       const perRow = op.inDim / op.m;
       const l = { groups: (r1 - r0) * perRow, candidates: op.c, m: op.m, s: op.s };
       accumulateCandidateGrad(l, g, op.dProbs.subarray(r0 * perRow * op.c, r1 * perRow * op.c));
@@ -227,7 +232,10 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       if (w0 === w1) return;
       const r0 = w0 * op.seq;
       const r1 = w1 * op.seq;
-      lmHeadLoss(rowsOf(op.x, r0, r1, op.d), op.w, op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1));
+      const nk = linearKernels();
+      const args = [rowsOf(op.x, r0, r1, op.d), op.w, op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1)] as const;
+      if (nk) headLossWith(nk, ...args);
+      else lmHeadLoss(...args);
       return;
     }
   }

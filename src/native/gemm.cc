@@ -1,0 +1,286 @@
+// The host trainer's linear products in native code (an optional N-API addon, addon.cc; src/native/loader.ts loads
+// it, and the wasm kernels in src/maskllm/kernels stay the fallback). One cache-blocked float32 GEMM, C [m, n] (+)= A·B, as
+// GotoBLAS/BLIS do: B packed once per call into NR-column panels (with the mask, given or formed from the soft
+// mask's ỹ, applied while packing, so W ⊙ M̃ never exists whole), the shared dimension in slices of KC, A's rows of
+// a slice packed into MR-row micro-panels, and an MR × NR register tile: 12×32 on AVX-512, 6×16 on AVX2+FMA, each
+// compiled for its ISA by a target attribute and picked at load time from the CPU's features, so the .node loads
+// on any x86-64 (one without AVX2+FMA reports no ISA, and the loader keeps wasm).
+//
+// Each element of C is summed in the same order whatever rows a call covers (fixed KC slices, each accumulated
+// step by step in registers, then added to C), so splitting an op's rows over threads does not change its values.
+#include "gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace maskforge {
+namespace {
+
+constexpr int KC = 256;  // steps of the shared dimension per slice: an A micro-panel (KC × MR) stays in L1
+constexpr int NC = 512;  // columns per block: a block of B's panels (KC × NC, 512 KiB) stays in L2
+
+struct Tile {
+  int mr, nr;
+  // one MR × NR tile over kl steps from packed panels; first: C = (else C +=); mask: then C ⊙= mask (same layout)
+  void (*kernel)(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols);
+};
+
+// Writes the tile acc (rows × cols valid, row stride nr) into C.
+inline void epilogue(const float* acc, int nr, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+  for (int i = 0; i < rows; i++)
+    for (int q = 0; q < cols; q++) {
+      float v = acc[i * nr + q];
+      if (!first) v += c[i * ldc + q];
+      if (mask) v *= mask[i * ldc + q];
+      c[i * ldc + q] = v;
+    }
+}
+
+// (accumulators as named variables: as an array, GCC stored them to the stack every step)
+#define MF_ROW(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;
+#define MF_STEP(i)                                \
+  {                                               \
+    const __m512 ai = _mm512_set1_ps(pa[i]);      \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);   \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
+  }
+#define MF_OUT(i) out[i][0] = c##i##0, out[i][1] = c##i##1;
+__attribute__((target("avx512f"))) void tile512(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+  constexpr int MR = 12;
+  MF_ROW(0) MF_ROW(1) MF_ROW(2) MF_ROW(3) MF_ROW(4) MF_ROW(5) MF_ROW(6) MF_ROW(7) MF_ROW(8) MF_ROW(9) MF_ROW(10) MF_ROW(11)
+  for (int r = 0; r < kl; r++, pa += MR, pb += 32) {
+    const __m512 b0 = _mm512_load_ps(pb);
+    const __m512 b1 = _mm512_load_ps(pb + 16);
+    MF_STEP(0) MF_STEP(1) MF_STEP(2) MF_STEP(3) MF_STEP(4) MF_STEP(5) MF_STEP(6) MF_STEP(7) MF_STEP(8) MF_STEP(9) MF_STEP(10) MF_STEP(11)
+  }
+  __m512 out[MR][2];
+  MF_OUT(0) MF_OUT(1) MF_OUT(2) MF_OUT(3) MF_OUT(4) MF_OUT(5) MF_OUT(6) MF_OUT(7) MF_OUT(8) MF_OUT(9) MF_OUT(10) MF_OUT(11)
+  if (rows == MR && cols == 32) {
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+      __m512 v0 = out[i][0], v1 = out[i][1];
+      if (!first) {
+        v0 = _mm512_add_ps(v0, _mm512_loadu_ps(ci));
+        v1 = _mm512_add_ps(v1, _mm512_loadu_ps(ci + 16));
+      }
+      if (mask) {
+        v0 = _mm512_mul_ps(v0, _mm512_loadu_ps(mask + i * ldc));
+        v1 = _mm512_mul_ps(v1, _mm512_loadu_ps(mask + i * ldc + 16));
+      }
+      _mm512_storeu_ps(ci, v0);
+      _mm512_storeu_ps(ci + 16, v1);
+    }
+    return;
+  }
+  alignas(64) float spill[MR * 32];
+  for (int i = 0; i < MR; i++) {
+    _mm512_store_ps(spill + i * 32, out[i][0]);
+    _mm512_store_ps(spill + i * 32 + 16, out[i][1]);
+  }
+  epilogue(spill, 32, c, ldc, mask, first, rows, cols);
+}
+#undef MF_ROW
+#undef MF_STEP
+#undef MF_OUT
+
+#define MF_ROW(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0;
+#define MF_STEP(i)                                   \
+  {                                                  \
+    const __m256 ai = _mm256_broadcast_ss(pa + i);   \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);      \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
+  }
+#define MF_OUT(i) out[i][0] = c##i##0, out[i][1] = c##i##1;
+__attribute__((target("avx2,fma"))) void tile256(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+  constexpr int MR = 6;
+  MF_ROW(0) MF_ROW(1) MF_ROW(2) MF_ROW(3) MF_ROW(4) MF_ROW(5)
+  for (int r = 0; r < kl; r++, pa += MR, pb += 16) {
+    const __m256 b0 = _mm256_load_ps(pb);
+    const __m256 b1 = _mm256_load_ps(pb + 8);
+    MF_STEP(0) MF_STEP(1) MF_STEP(2) MF_STEP(3) MF_STEP(4) MF_STEP(5)
+  }
+  __m256 out[MR][2];
+  MF_OUT(0) MF_OUT(1) MF_OUT(2) MF_OUT(3) MF_OUT(4) MF_OUT(5)
+  if (rows == MR && cols == 16) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+      __m256 v0 = out[i][0], v1 = out[i][1];
+      if (!first) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(ci));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(ci + 8));
+      }
+      if (mask) {
+        v0 = _mm256_mul_ps(v0, _mm256_loadu_ps(mask + i * ldc));
+        v1 = _mm256_mul_ps(v1, _mm256_loadu_ps(mask + i * ldc + 8));
+      }
+      _mm256_storeu_ps(ci, v0);
+      _mm256_storeu_ps(ci + 8, v1);
+    }
+    return;
+  }
+  alignas(32) float spill[MR * 16];
+  for (int i = 0; i < MR; i++) {
+    _mm256_store_ps(spill + i * 16, out[i][0]);
+    _mm256_store_ps(spill + i * 16 + 8, out[i][1]);
+  }
+  epilogue(spill, 16, c, ldc, mask, first, rows, cols);
+}
+#undef MF_ROW
+#undef MF_STEP
+#undef MF_OUT
+
+Isa detectIsa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+  return Isa::none;
+}
+
+const Isa best = detectIsa();
+Isa isa = best;  // process-wide: every thread must use the same tile (the same sums) for a run
+
+Tile currentTile() { return isa == Isa::avx512 ? Tile{12, 32, tile512} : Tile{6, 16, tile256}; }
+
+// A thread's scratch (B's panels, A's micro-panels), 64-byte aligned, grown to the largest call and kept.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t floats) {
+    if (floats > n) {
+      std::free(p);
+      p = static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64));
+      n = p ? floats : 0;
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+thread_local Scratch scratchB, scratchA;
+
+thread_local Scratch scratchRow;
+
+// Row i of W ⊙ M (len floats: W's rows hold whole groups of m, as the input is a multiple of m): W's own row when
+// there is no mask, else the product in a thread's scratch. M̃ = Σ_c ỹ[g][c]·S[c][pos] four positions at a time
+// where m is a multiple of 4 (what the wasm kernels require); this packing is O(weights) against the product's
+// O(tokens·weights), and was half the time of a soft product element by element.
+const float* maskedRow(const BSource& src, long i, int len) {
+  const float* w = src.w + i * len;
+  if (!src.mask && !src.probs) return w;
+  float* out = scratchRow.get(size_t(len));
+  if (src.mask) {
+    const float* mk = src.mask + i * len;
+    for (int q = 0; q < len; q++) out[q] = w[q] * mk[q];
+    return out;
+  }
+  const int m = src.m, c = src.c;
+  const float* pr = src.probs + (i * len / m) * c;
+  for (int g0 = 0; g0 < len; g0 += m, pr += c) {
+    if (m % 4 == 0)
+      for (int pos = 0; pos < m; pos += 4) {
+        __m128 acc = _mm_mul_ps(_mm_set1_ps(pr[0]), _mm_loadu_ps(src.s + pos));
+        for (int j = 1; j < c; j++) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(pr[j]), _mm_loadu_ps(src.s + j * m + pos)));
+        _mm_storeu_ps(out + g0 + pos, _mm_mul_ps(acc, _mm_loadu_ps(w + g0 + pos)));
+      }
+    else
+      for (int pos = 0; pos < m; pos++) {
+        float mt = pr[0] * src.s[pos];
+        for (int j = 1; j < c; j++) mt += pr[j] * src.s[j * m + pos];
+        out[g0 + pos] = w[g0 + pos] * mt;
+      }
+  }
+  return out;
+}
+
+// B → panels of nr columns (zero past n): panel j holds k rows of nr floats at bp + j·k·nr. W ⊙ M is formed a row
+// of W at a time; a row of W is a column of B (transposed) or a row.
+void packB(const BSource& src, int nr, float* bp) {
+  const int panels = (src.n + nr - 1) / nr;
+  if (src.n % nr != 0) std::memset(bp + long(panels - 1) * src.k * nr, 0, sizeof(float) * src.k * nr);
+  if (src.transposed)
+    for (int q = 0; q < src.n; q++) {
+      const float* row = maskedRow(src, q, src.k);
+      float* dst = bp + long(q / nr) * src.k * nr + q % nr;
+      for (int r = 0; r < src.k; r++) dst[long(r) * nr] = row[r];
+    }
+  else
+    for (int r = 0; r < src.k; r++) {
+      const float* row = maskedRow(src, r, src.n);
+      for (int j = 0; j < panels; j++) {
+        const int q0 = j * nr;
+        std::memcpy(bp + long(j) * src.k * nr + long(r) * nr, row + q0, sizeof(float) * std::min(nr, src.n - q0));
+      }
+    }
+}
+
+// A(p, r) = a[p·ap + r·ar] for rows 0..m−1, steps r0..r0+kl−1 → micro-panels of mr rows (zero past m): panel i
+// holds kl steps of mr floats at dst + i·kl·mr.
+void packA(const float* a, long ap, long ar, int m, int r0, int kl, int mr, float* dst) {
+  for (int p0 = 0; p0 < m; p0 += mr) {
+    float* d = dst + long(p0 / mr) * kl * mr;
+    for (int l = 0; l < mr; l++) {
+      const int p = p0 + l;
+      if (p >= m) {
+        for (int r = 0; r < kl; r++) d[r * mr + l] = 0;
+        continue;
+      }
+      const float* src = a + p * ap + long(r0) * ar;
+      for (int r = 0; r < kl; r++) d[r * mr + l] = src[r * ar];
+    }
+  }
+}
+
+// C [m, n] (row stride n) (+)= A·B with B already packed at bp; mask (as C): C ⊙= mask at the end.
+void blocked(const Tile& t, const float* a, long ap, long ar, const float* bp, float* c, const float* mask, bool accumulate, int m, int k, int n) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (!accumulate) std::fill(c, c + long(m) * n, 0.0f);
+    return;
+  }
+  const int mPanels = (m + t.mr - 1) / t.mr;
+  float* apack = scratchA.get(size_t(mPanels) * t.mr * std::min(k, KC));
+  for (int r0 = 0; r0 < k; r0 += KC) {
+    const int kl = std::min(KC, k - r0);
+    const bool first = r0 == 0 && !accumulate, last = r0 + kl >= k;
+    packA(a, ap, ar, m, r0, kl, t.mr, apack);
+    for (int n0 = 0; n0 < n; n0 += NC) {
+      const int n1 = std::min(n, n0 + NC);
+      for (int i = 0; i < mPanels; i++) {
+        const int p = i * t.mr, rows = std::min(t.mr, m - p);
+        const float* pa = apack + long(i) * kl * t.mr;
+        for (int q0 = n0; q0 < n1; q0 += t.nr) {
+          const long at = long(p) * n + q0;
+          const float* pb = bp + long(q0 / t.nr) * k * t.nr + long(r0) * t.nr;
+          t.kernel(kl, pa, pb, c + at, n, last && mask ? mask + at : nullptr, first, rows, std::min(t.nr, n1 - q0));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Isa bestIsa() { return best; }
+Isa currentIsa() { return isa; }
+void useIsa(Isa want) {
+  if (want != Isa::none && int(want) <= int(best)) isa = want;
+}
+
+bool product(const BSource& src, const float* a, long ap, long ar, float* c, const float* mask, bool accumulate, int m) {
+  const Tile t = currentTile();
+  float* bp = scratchB.get(size_t((src.n + t.nr - 1) / t.nr) * t.nr * src.k);
+  if (!bp) return false;
+  packB(src, t.nr, bp);
+  blocked(t, a, ap, ar, bp, c, mask, accumulate, m, src.k, src.n);
+  return true;
+}
+
+}  // namespace maskforge
+

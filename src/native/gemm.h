@@ -1,0 +1,34 @@
+// The native GEMM (gemm.cc) as the N-API functions (addon.cc) call it.
+#pragma once
+
+#include <cstddef>
+
+namespace maskforge {
+
+enum class Isa { none, avx2, avx512 };
+
+/** the best tile this CPU runs (none: no AVX2+FMA), and the one in use, process-wide */
+Isa bestIsa();
+Isa currentIsa();
+/** uses a tile the CPU supports (benchmarks, tests); others are ignored */
+void useIsa(Isa isa);
+
+// How B's element (r, q) (r < k over the shared dimension, q < n) is read: from W [n, k] (forward: B = (W ⊙ M)ᵀ) or
+// W [k, n] (input grad: B = W ⊙ M), times the mask: none, given (laid out as W), or soft (M̃ from ỹ and S).
+struct BSource {
+  const float* w;
+  bool transposed;     // B = Wᵀ: W is [n, k]
+  const float* mask;   // hard mask, as W, or null
+  const float* probs;  // soft: ỹ [groups, c]
+  const float* s;      // soft: S [c, m]
+  int c, m;
+  int k, n;
+};
+
+/**
+ * C [m, n] (row stride n) (+)= A·B with A(p, r) = a[p·ap + r·ar] (m rows, k steps) and B packed from src on this
+ * thread; mask (laid out as C, or null): C ⊙= mask at the end. False when the scratch cannot be allocated.
+ */
+bool product(const BSource& src, const float* a, long ap, long ar, float* c, const float* mask, bool accumulate, int m);
+
+}  // namespace maskforge
