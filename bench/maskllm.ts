@@ -7,6 +7,7 @@
 // core, at most two). Prints every figure and one final JSON line.
 //   npm run bench:maskllm -- [--steps-list 100,300,1000] [--transfer-source-steps 300] [--transfer-steps 200]
 //                            [--transfer-budgets 25,50,100,150] [--no-transfer] [--no-equal-budget-scratch] [--threads N]
+//                            [--native auto|off]
 //                            [--eval-windows N] [--wiki-eval-windows N] [--shared ../shared]
 import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -28,6 +29,7 @@ import { hardMaskFromLogits } from "../src/maskllm/train/trim.js";
 import { formatPattern } from "../src/maskllm/mask/patterns.js";
 import { defaultTrainingThreads } from "../src/parallel/thread-replicas.js";
 import { startTrainingThreads, type TrainingThreads } from "../src/parallel/training-threads.js";
+import { useNativeKernels, type NativeKernelsMode } from "../src/native/kernels.js";
 
 const P24 = { n: 2, m: 4 };
 const SEQ = 256;
@@ -50,6 +52,9 @@ const equalBudgetScratch = !process.argv.includes("--no-equal-budget-scratch");
 const evalCap = arg("eval-windows") ? Number(arg("eval-windows")) : Infinity;
 const wikiEvalCap = Number(arg("wiki-eval-windows") ?? 256);
 const shared = resolve(arg("shared") ?? "../shared");
+// the host trainer's linear products: the native addon where it loads (as jobs run them), or off: wasm
+const native = (arg("native") ?? "auto") as NativeKernelsMode;
+if (native !== "auto" && native !== "off") throw new Error(`--native takes auto or off, got ${native}`);
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const f = (x: number, d = 3) => x.toFixed(d);
 
@@ -103,8 +108,10 @@ try {
   const trainWindows = evalWindows(trainTokens, SEQ);
   const heldWindows = evalWindows(heldTokens, SEQ).slice(0, evalCap);
   const calib = sampleWindows(trainTokens, 128, SEQ, 0);
+  const kernels = useNativeKernels(native).kernels;
+  result.kernels = kernels;
   pool = await startTrainingThreads(model, threads, "wasm");
-  log(`stories260K 2:4 on ${backend}, ${MICRO_BATCHES} micro-batches a step on ${threads} thread(s); train ${trainTokens.length} tokens (${trainWindows.length} windows of ${SEQ}), held-out ${heldWindows.length} windows; calibration 128×${SEQ}`);
+  log(`stories260K 2:4 on ${backend} (linear products: ${kernels}), ${MICRO_BATCHES} micro-batches a step on ${threads} thread(s); train ${trainTokens.length} tokens (${trainWindows.length} windows of ${SEQ}), held-out ${heldWindows.length} windows; calibration 128×${SEQ}`);
 
   const dense = ppl(model, heldWindows);
   log(`dense perplexity                  ${f(dense)}`);
