@@ -192,6 +192,7 @@ async function pruneLayerByLayerCli(modelDir: string, o: PruneCliOptions): Promi
   const t0 = performance.now();
   const outDir = resolve(o.out);
   await initBackend("wasm"); // the host ops' kernels; the model never enters a TF.js backend
+  useNativeKernels(loadConfig().nativeKernels); // the products on the native GEMM where it loads; the pool's threads follow
   const report = await runLayerByLayer(
     {
       srcDir: resolve(modelDir), outDir,
