@@ -26,9 +26,12 @@ export const SHAPES: ScaleShape[] = [
   { name: "stories110M", dim: 768, layers: 12, heads: 12, kvHeads: 12, ffn: 2048 },
 ];
 
-// By name only (--shapes): TinyLlama-1.1B's width, heads and FFN with 12 of its 22 layers, 660M parameters, about
-// the largest model whose MaskLLM run fits a 24 GiB machine (host/memory.ts estimates 19.6 GiB on two threads).
-export const EXTRA_SHAPES: ScaleShape[] = [{ name: "tinyllama-12L", dim: 2048, layers: 12, heads: 32, kvHeads: 4, ffn: 5632 }];
+// By name only (--shapes): a 1024-wide, 24-layer LLaMA (374M parameters with vocab 32000), and TinyLlama-1.1B's
+// width, heads and FFN with 12 of its 22 layers (660M), near the largest model whose MaskLLM run fits a 24 GiB machine.
+export const EXTRA_SHAPES: ScaleShape[] = [
+  { name: "llama-374M", dim: 1024, layers: 24, heads: 16, kvHeads: 16, ffn: 2816 },
+  { name: "tinyllama-12L", dim: 2048, layers: 12, heads: 32, kvHeads: 4, ffn: 5632 },
+];
 
 export function shapeByName(name: string): ScaleShape {
   const s = [...SHAPES, ...EXTRA_SHAPES].find((x) => x.name === name);

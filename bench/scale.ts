@@ -50,6 +50,7 @@ const DEFAULT_STEPS: Record<string, { mf: number; torch: number; torchWarmup: nu
   stories15M: { mf: 2, torch: 3, torchWarmup: 1 },
   stories42M: { mf: 1, torch: 2, torchWarmup: 1 },
   stories110M: { mf: 1, torch: 2, torchWarmup: 1 },
+  "llama-374M": { mf: 1, torch: 1, torchWarmup: 0 },
   "tinyllama-12L": { mf: 1, torch: 1, torchWarmup: 0 },
 };
 
