@@ -38,9 +38,9 @@ function layerOrder(a: string, b: string): number {
 /**
  * Prunes the checkpoint in `srcDir` (model.safetensors or shards + index) layer by layer into the HF folder `outDir`:
  * the source's tensors (same names, shapes and dtypes) and files, plus mask_compressed.npz and the caller's files.
- * Returns the files written and the pruner's report.
+ * Returns the files written, the pruner's report, and every mask packed 1 bit a weight (what the npz holds).
  */
-export async function pruneCheckpointStreaming(srcDir: string, outDir: string, config: LlamaConfig, calibWindows: readonly Int32Array[], opts: StreamingPruneOptions): Promise<{ files: string[]; report: PruneReport }> {
+export async function pruneCheckpointStreaming(srcDir: string, outDir: string, config: LlamaConfig, calibWindows: readonly Int32Array[], opts: StreamingPruneOptions): Promise<{ files: string[]; report: PruneReport; packedMasks: Map<string, Uint8Array> }> {
   const reader = await CheckpointReader.open(srcDir);
   try {
     const layers = pruneLayerByLayer(config, { read: async (name) => (await reader.readFloat32(name)).values }, calibWindows, opts);
@@ -77,7 +77,7 @@ export async function pruneCheckpointStreaming(srcDir: string, outDir: string, c
         return { extraFiles: { [MASK_NPZ_FILE]: encodePackedMaskNpz(packed), ...opts.extraFiles?.(report) } };
       },
     });
-    return { files, report: report! };
+    return { files, report: report!, packedMasks: packed };
   } finally {
     await reader.close();
   }

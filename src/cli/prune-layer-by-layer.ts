@@ -9,11 +9,10 @@ import { parseHfConfig } from "../checkpoint/hf-config.js";
 import { readConfigJson } from "../checkpoint/load.js";
 import { pruneCheckpointStreaming } from "../checkpoint/prune-streaming.js";
 import { loadTokenizer } from "../checkpoint/tokenizer.js";
-import { InlineExecutor } from "../maskllm/host/ops.js";
 import { parsePattern } from "../maskllm/mask/nm.js";
 import { PruneInputError } from "../maskllm/prune/errors.js";
 import type { OneShotMethod, PruneReport } from "../maskllm/prune/oneshot.js";
-import { OpPool } from "../parallel/op-pool.js";
+import { withExecutor } from "../parallel/op-pool.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
 
 export const LAYER_BY_LAYER_METHODS: readonly string[] = ["magnitude", "wanda", "sparsegpt"] satisfies OneShotMethod[];
@@ -54,13 +53,12 @@ export async function runLayerByLayer(run: LayerByLayerRun, o: LayerByLayerCliOp
   const windows = await run.windows(tokenizer);
   // one layer's products are large enough to split over every core
   const threads = o.threads ?? defaultTrainingThreads();
-  const pool = threads > 1 ? await OpPool.start(threads) : undefined;
-  try {
+  return withExecutor(threads, async (executor) => {
     const t0 = performance.now();
     const method = o.method as OneShotMethod;
     const { report } = await pruneCheckpointStreaming(run.srcDir, run.outDir, config, windows, {
       method, pattern: parsePattern(o.pattern), update: method === "sparsegpt" && o.update, targets: o.targets, ignore: o.ignore,
-      executor: pool ?? new InlineExecutor(), windowsPerBatch: o.batchSize, maxShardBytes: o.maxShardBytes,
+      executor, windowsPerBatch: o.batchSize, maxShardBytes: o.maxShardBytes,
       onProgress: (p) => {
         if (p.phase === "calibrate" || (p.phase === "prune" && method === "magnitude" && p.weightName?.endsWith("q_proj.weight")))
           run.log(`layer ${p.layer + 1}/${p.layers} at ${((performance.now() - t0) / 1000).toFixed(0)} s`);
@@ -71,7 +69,5 @@ export async function runLayerByLayer(run: LayerByLayerRun, o: LayerByLayerCliOp
       }),
     });
     return { ...report, threads };
-  } finally {
-    await pool?.close();
-  }
+  });
 }

@@ -5,7 +5,7 @@
 // the frozen weights, the activations and ỹ/∂ỹ exist once however many threads there are. A part computes the
 // same values on any thread (host/ops.ts), so the thread count never changes a run's result.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
-import { opWork, runPart, type Executor, type HostOp } from "../maskllm/host/ops.js";
+import { InlineExecutor, opWork, runPart, type Executor, type HostOp } from "../maskllm/host/ops.js";
 import { linearKernels } from "../maskllm/host/linear-kernels.js";
 import { nativeKernelsMode } from "../native/kernels.js";
 
@@ -154,5 +154,15 @@ export class OpPool implements Executor {
     this.closed = true;
     for (const p of this.errors) p.close();
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** Runs fn on an executor over `threads` threads (a pool, or the calling thread alone for one), closed however fn ends. */
+export async function withExecutor<T>(threads: number, fn: (exec: Executor) => Promise<T>): Promise<T> {
+  const pool = threads > 1 ? await OpPool.start(threads) : undefined;
+  try {
+    return await fn(pool ?? new InlineExecutor());
+  } finally {
+    await pool?.close();
   }
 }
