@@ -5,23 +5,19 @@ import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { InvalidJobError } from "../contract/errors.js";
 import { MASKS_DIR, sparseValues, sourceDtypes, writeSideFiles, writeSparseFolder } from "../checkpoint/export-sparse.js";
 import { encodeMaskLogits, MASK_LOGITS_FILE } from "../checkpoint/mask-logits.js";
 import { encodeMaskNpz, MASK_NPZ_FILE } from "../checkpoint/mask-npz.js";
 import { renderModelCard, type ModelCardInput } from "../checkpoint/model-card.js";
-import { evalWindows } from "../checkpoint/text-dataset.js";
 import { perplexity } from "../maskllm/eval/perplexity.js";
 import { weight, type LlamaModel } from "../maskllm/llama/model.js";
 import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
 import { candidateCount } from "../maskllm/train/logits.js";
 import { jobMaskKey, jobModelKey } from "../storage/index.js";
 import { chatRenderer } from "../checkpoint/chat-template.js";
-import { datasetInput } from "../contract/datasets.js";
+import { evalDatasetWindows } from "./job-datasets.js";
 import { redactSpec } from "../contract/job-spec/source.js";
-import { loadDataset } from "./datasets.js";
 import type { JobRun, LayerRow } from "./job-run.js";
-import { tokenizeDocuments } from "./stages.js";
 
 /** Windows per forward pass when evaluating; fixed so anyone can reproduce the reported perplexity. */
 export const EVAL_BATCH_SIZE = 8;
@@ -51,11 +47,7 @@ export async function evaluating(j: JobRun): Promise<void> {
   const { datasets, seq_len: seqLen } = j.spec.eval;
   const chat = chatRenderer(tokenizer);
   for (const [i, item] of datasets.entries()) {
-    const data = await loadDataset(datasetInput(item), j.io, chat);
-    const ds = data.label;
-    const w = evalWindows(tokenizeDocuments(data.docs, data.format, tokenizer, `dataset ${ds}`), seqLen);
-    if (w.length === 0) throw new InvalidJobError("dataset_invalid", `eval dataset ${ds} is shorter than one window of ${seqLen} tokens`);
-    j.r.check();
+    const { label: ds, windows: w } = await evalDatasetWindows(j, item, tokenizer, chat);
     const dense = perplexity(model, w, { batchSize: EVAL_BATCH_SIZE, onProgress: (d, n) => j.r.progress((i + (d / n) * 0.5) / datasets.length) });
     await new Promise((res) => setImmediate(res));
     j.r.check();

@@ -6,62 +6,42 @@
 // the plan's threads, closed when its stage ends.
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { InvalidJobError } from "../contract/errors.js";
 import { chatRenderer } from "../checkpoint/chat-template.js";
 import { pruneCheckpointStreaming } from "../checkpoint/prune-streaming.js";
 import { MASK_NPZ_FILE } from "../checkpoint/mask-npz.js";
 import { CheckpointReader } from "../checkpoint/safetensors/checkpoint.js";
-import { evalWindows } from "../checkpoint/text-dataset.js";
 import { loadTokenizer } from "../checkpoint/tokenizer.js";
 import { writeSideFiles } from "../checkpoint/export-sparse.js";
-import { datasetInput } from "../contract/datasets.js";
 import { LayerByLayerPerplexity } from "../maskllm/eval/perplexity-layer-by-layer.js";
-import { InlineExecutor, type Executor } from "../maskllm/host/ops.js";
 import { LINEAR_SUFFIXES } from "../maskllm/llama/model.js";
-import { packBits, unpackBits } from "../maskllm/mask/packbits.js";
+import { unpackBits } from "../maskllm/mask/packbits.js";
 import { verifyNMMask, zerosMatchMask } from "../maskllm/mask/verify.js";
 import type { OneShotMethod } from "../maskllm/prune/oneshot.js";
-import { OpPool } from "../parallel/op-pool.js";
-import { loadDataset } from "./datasets.js";
+import { withExecutor } from "../parallel/op-pool.js";
 import type { JobRun, LayerRow } from "./job-run.js";
 import { sideFiles } from "./job-outputs.js";
-import { calibrationTokenBudget, sampleCalibration, tokenizeDocuments } from "./stages.js";
+import { calibrationWindows, evalDatasetWindows } from "./job-datasets.js";
 
 /** The staged folder's place in the job's scratch space (moved to outDir when exported). */
 const stagedDir = (j: JobRun) => join(j.workDir, "staged", "model");
 
-/** Runs fn on an executor over the plan's threads, closed however fn ends. */
-async function withExecutor<T>(j: JobRun, fn: (exec: Executor) => Promise<T>): Promise<T> {
-  const threads = j.validated!.layerByLayer!.threads;
-  const pool = threads > 1 ? await OpPool.start(threads) : undefined;
-  try {
-    return await fn(pool ?? new InlineExecutor());
-  } finally {
-    await pool?.close();
-  }
-}
+/** The plan's threads: every product of a stage runs on an executor over them, closed when the stage ends. */
+const planThreads = (j: JobRun) => j.validated!.layerByLayer!.threads;
 
 export async function calibratingLayerByLayer(j: JobRun): Promise<void> {
   const { spec } = j;
   const v = j.validated!;
   const srcDir = j.source!.dir;
   const tokenizer = (j.tokenizer = await loadTokenizer(srcDir));
-  const c = spec.calibration;
-  const data = await loadDataset({ dataset: c.dataset, format: c.format, field: c.field }, j.io, chatRenderer(tokenizer));
-  await j.r.log(`calibration dataset ${data.label}: ${data.docs.length} ${data.format} documents`, { documents: data.docs.length, format: data.format });
-  const tokens = tokenizeDocuments(data.docs, data.format, tokenizer, `dataset ${data.label}`, calibrationTokenBudget(c.samples, c.seq_len));
-  const windows = sampleCalibration(tokens, c.samples, c.seq_len, 0, `dataset ${data.label}`);
-  j.r.check();
+  const windows = await calibrationWindows(j, tokenizer, chatRenderer(tokenizer), 0);
   const L = v.llama.numHiddenLayers;
-  const packed = new Map<string, Uint8Array>();
   const t0 = performance.now();
   await mkdir(join(j.workDir, "staged"), { recursive: true });
-  const { files, report } = await withExecutor(j, (executor) =>
+  const { files, report, packedMasks: packed } = await withExecutor(planThreads(j), (executor) =>
     pruneCheckpointStreaming(srcDir, stagedDir(j), v.llama, windows, {
       method: spec.method as OneShotMethod, pattern: j.pattern, update: spec.method === "sparsegpt", targets: spec.targets, ignore: spec.ignore,
       executor, windowsPerBatch: v.layerByLayer!.windowsPerBatch, signal: j.r.signal,
       onLayer: async (layer) => {
-        for (const [name, mask] of layer.masks) packed.set(name, packBits(mask));
         j.r.progress((layer.layer + 1) / L, { step: layer.layer + 1, steps: L });
         await j.r.log(`layer ${layer.layer + 1}/${L} pruned`, { layer: layer.layer, layers: L, seconds: (performance.now() - t0) / 1000 });
         j.r.check();
@@ -110,14 +90,10 @@ export async function evaluatingLayerByLayer(j: JobRun): Promise<void> {
   const dense = await CheckpointReader.open(j.source!.dir);
   const sparse = await CheckpointReader.open(j.staged!.dir);
   try {
-    await withExecutor(j, async (executor) => {
+    await withExecutor(planThreads(j), async (executor) => {
       const ev = new LayerByLayerPerplexity(v.llama, seqLen, { executor, groupWindows: plan.evalGroupWindows, windowsPerBatch: plan.evalWindowsPerBatch });
       for (const [i, item] of datasets.entries()) {
-        const data = await loadDataset(datasetInput(item), j.io, chat);
-        const ds = data.label;
-        const w = evalWindows(tokenizeDocuments(data.docs, data.format, tokenizer, `dataset ${ds}`), seqLen);
-        if (w.length === 0) throw new InvalidJobError("dataset_invalid", `eval dataset ${ds} is shorter than one window of ${seqLen} tokens`);
-        j.r.check();
+        const { label: ds, windows: w } = await evalDatasetWindows(j, item, tokenizer, chat);
         const run = (reader: CheckpointReader, half: number) =>
           ev.run({ read: async (name) => (await reader.readFloat32(name)).values }, w, {
             signal: j.r.signal,

@@ -22,13 +22,13 @@ import type { MaskTrainingOptions } from "../maskllm/train/options.js";
 import { trimMasks } from "../maskllm/train/trim.js";
 import { BlobNotFoundError, jobSnapshotKey } from "../storage/index.js";
 import { chatRenderer } from "../checkpoint/chat-template.js";
-import { loadDataset } from "./datasets.js";
+import { calibrationWindows } from "./job-datasets.js";
 import { readBlob } from "./files.js";
 import { isHandback, TrainingStopGate } from "./handback.js";
 import { evaluating, exportedFileKey, exporting, uploading } from "./job-outputs.js";
 import type { JobRun, PipelineInput, PipelineOutcome } from "./job-run.js";
 import { fetchSource } from "./source/fetch-source.js";
-import { calibrationTokenBudget, oneShotMasks, priorOnce, sampleCalibration, tokenizeDocuments, trainLogits } from "./stages.js";
+import { oneShotMasks, priorOnce, trainLogits } from "./stages.js";
 import { loadStoredMask } from "./stored-mask.js";
 import { gib, trainingThreads, validateCheckpoint } from "./validate.js";
 import { calibratingLayerByLayer, evaluatingLayerByLayer, exportingLayerByLayer } from "./layer-by-layer.js";
@@ -83,12 +83,7 @@ async function validating(j: JobRun): Promise<void> {
 async function calibrating(j: JobRun): Promise<void> {
   const { spec } = j;
   const { model, tokenizer } = (j.loaded = await loadModelDir(j.source!.dir));
-  const c = spec.calibration;
-  const data = await loadDataset({ dataset: c.dataset, format: c.format, field: c.field }, j.io, chatRenderer(tokenizer));
-  await j.r.log(`calibration dataset ${data.label}: ${data.docs.length} ${data.format} documents`, { documents: data.docs.length, format: data.format });
-  const tokens = tokenizeDocuments(data.docs, data.format, tokenizer, `dataset ${data.label}`, calibrationTokenBudget(c.samples, c.seq_len));
-  const windows = sampleCalibration(tokens, c.samples, c.seq_len, spec.method === "maskllm" ? spec.training.seed : 0, `dataset ${data.label}`);
-  j.r.check();
+  const windows = await calibrationWindows(j, tokenizer, chatRenderer(tokenizer), spec.method === "maskllm" ? spec.training.seed : 0);
   const run = (j.run = { srcDir: j.source!.dir, model, tokenizer, pattern: j.pattern, targets: spec.targets, ignore: spec.ignore, windows, events: j.r });
   if (spec.method !== "maskllm") {
     const res = await oneShotMasks(run, { method: spec.method, update: spec.method === "sparsegpt" });
