@@ -48,37 +48,33 @@ test("a run interrupted at step k and resumed from its snapshot ends with bit-id
   await assert.rejects(trainMasks({ model, windows, resume: snaps.get(5)!, options: { lr: 1e-3 } }), SnapshotError);
 });
 
-test("an abort whose reason asks for it snapshots the steps done since the last snapshot, and that resumes exactly", async () => {
-  const model = tinyModel();
-  const full = await trainMasks({ model, windows, options: base });
+/** Trains with a snapshot every 5 steps, aborting after step 7 for `reason` (only "shutdown" asks for a snapshot on abort); the snapshots taken. */
+async function abortAtStep7(model: ReturnType<typeof tinyModel>, reason: string, expected: Parameters<typeof assert.rejects>[1]): Promise<Map<number, Uint8Array>> {
   const snaps = new Map<number, Uint8Array>();
   const ac = new AbortController();
   await assert.rejects(
     trainMasks({
       model, windows, signal: ac.signal, options: { ...base, snapshotEvery: 5, progressEvery: 1 },
-      snapshotOnAbort: (reason) => reason === "shutdown",
+      snapshotOnAbort: (r) => r === "shutdown",
       onSnapshot: (bytes, step) => void snaps.set(step, bytes),
-      onProgress: (p) => { if (p.step === 7) ac.abort("shutdown"); },
+      onProgress: (p) => { if (p.step === 7) ac.abort(reason); },
     }),
-    (e: unknown) => e instanceof TrainingAbortedError && e.step === 7,
+    expected,
   );
+  return snaps;
+}
+
+test("an abort whose reason asks for it snapshots the steps done since the last snapshot, and that resumes exactly", async () => {
+  const model = tinyModel();
+  const full = await trainMasks({ model, windows, options: base });
+  const snaps = await abortAtStep7(model, "shutdown", (e: unknown) => e instanceof TrainingAbortedError && e.step === 7);
   // the scheduled snapshot at 5, then the one taken on abort after 7 completed steps
   assert.deepEqual([...snaps.keys()], [5, 7]);
   const resumed = await trainMasks({ model, windows, resume: snaps.get(7)!, options: { progressEvery: 1 } });
   assert.equal(resumed.startStep, 7);
   for (const [name, l] of full.logits) assert.deepEqual(resumed.logits.get(name), l, name);
   // a reason that does not ask for it (a cancel) stores nothing extra
-  const none = new Map<number, Uint8Array>();
-  const ac2 = new AbortController();
-  await assert.rejects(
-    trainMasks({
-      model, windows, signal: ac2.signal, options: { ...base, snapshotEvery: 5, progressEvery: 1 },
-      snapshotOnAbort: (reason) => reason === "shutdown",
-      onSnapshot: (bytes, step) => void none.set(step, bytes),
-      onProgress: (p) => { if (p.step === 7) ac2.abort("cancel"); },
-    }),
-    TrainingAbortedError,
-  );
+  const none = await abortAtStep7(model, "cancel", TrainingAbortedError);
   assert.deepEqual([...none.keys()], [5]);
 });
 
