@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "gemm.h"
+#include "head-loss.h"
 
 namespace {
 
@@ -39,6 +40,24 @@ bool f32Arg(napi_env env, napi_value v, bool optional, float** data, size_t* len
     return false;
   }
   *data = static_cast<float*>(p);
+  return true;
+}
+
+// a typed array of the given type → its data and length; false after throwing
+template <typename T>
+bool typedArg(napi_env env, napi_value v, napi_typedarray_type want, const char* what, T** data, size_t* length) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (is) napi_get_typedarray_info(env, v, &type, length, &p, nullptr, nullptr);
+  if (!is || type != want) {
+    char msg[120];
+    std::snprintf(msg, sizeof msg, "maskforge-native: expected %s", what);
+    throwError(env, msg);
+    return false;
+  }
+  *data = static_cast<T*>(p);
   return true;
 }
 
@@ -125,6 +144,78 @@ napi_value MaskedWeightGradRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// packedFloats(k, n): the length of B = Wᵀ's panels for W [n, k] on the tile in use
+napi_value PackedFloats(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int k, n;
+  if (argc != 2 || !intArg(env, argv[0], &k) || !intArg(env, argv[1], &n)) return argc != 2 ? throwError(env, "packedFloats: 2 arguments") : nullptr;
+  napi_value v;
+  napi_create_double(env, double(maskforge::packedFloats(k, n)), &v);
+  return v;
+}
+
+// packTransposed(w, k, n, out): out = panels of B = Wᵀ for W [n, k] (a frozen lm_head, packed once for a run)
+napi_value PackTransposed(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 4) return throwError(env, "packTransposed: 4 arguments");
+  float *w, *out;
+  size_t nw, nout;
+  int k, n;
+  if (!f32Arg(env, argv[0], false, &w, &nw) || !intArg(env, argv[1], &k) || !intArg(env, argv[2], &n) || !f32Arg(env, argv[3], false, &out, &nout)) return nullptr;
+  char msg[200];
+  if (nw != size_t(k) * n || nout != maskforge::packedFloats(k, n)) {
+    std::snprintf(msg, sizeof msg, "packTransposed: w has %zu values and out %zu, expected %zu and %zu", nw, nout, size_t(k) * n, maskforge::packedFloats(k, n));
+    return throwError(env, msg);
+  }
+  if (currentIsa() == Isa::none) return throwError(env, "packTransposed: this CPU has no AVX2+FMA");
+  maskforge::packTransposed(w, k, n, out);
+  return nullptr;
+}
+
+// headLoss(x, w, packedWt, targets, rowWeights, rowScale, windows, seq, d, v, dx, totals): the headLoss op of
+// src/maskllm/host/ops.ts (lmHeadLoss's contract), Wᵀ from packTransposed(w, d, v, packedWt)
+napi_value HeadLoss(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 12) return throwError(env, "headLoss: 12 arguments");
+  float *x, *w, *packed, *rowWeights, *rowScale, *dx;
+  int* targets;
+  double* totals;
+  size_t nx, nw, npacked, nt, nrw, nrs, ndx, ntot;
+  int windows, seq, d, v;
+  if (!f32Arg(env, argv[0], false, &x, &nx) || !f32Arg(env, argv[1], false, &w, &nw) || !f32Arg(env, argv[2], false, &packed, &npacked) ||
+      !typedArg(env, argv[3], napi_int32_array, "an Int32Array", &targets, &nt) || !f32Arg(env, argv[4], false, &rowWeights, &nrw) || !f32Arg(env, argv[5], false, &rowScale, &nrs) ||
+      !intArg(env, argv[6], &windows) || !intArg(env, argv[7], &seq) || !intArg(env, argv[8], &d) || !intArg(env, argv[9], &v) || !f32Arg(env, argv[10], false, &dx, &ndx) ||
+      !typedArg(env, argv[11], napi_float64_array, "a Float64Array", &totals, &ntot))
+    return nullptr;
+  const size_t rows = size_t(windows) * seq;
+  char msg[200];
+  const struct { const char* name; size_t have, want; } lengths[] = {
+      {"x", nx, rows * d}, {"w", nw, size_t(v) * d}, {"packed lm_head", npacked, maskforge::packedFloats(d, v)}, {"targets", nt, rows}, {"rowWeights", nrw, rows}, {"rowScale", nrs, rows}, {"dx", ndx, rows * d}};
+  for (const auto& l : lengths)
+    if (l.have != l.want) {
+      std::snprintf(msg, sizeof msg, "lmHeadLoss: %s has %zu values, expected %zu", l.name, l.have, l.want);
+      return throwError(env, msg);
+    }
+  if (ntot < size_t(windows)) {
+    std::snprintf(msg, sizeof msg, "lmHeadLoss: %zu totals for %d windows", ntot, windows);
+    return throwError(env, msg);
+  }
+  for (size_t r = 0; r < rows; r++)
+    if (targets[r] < 0 || targets[r] >= v) {
+      std::snprintf(msg, sizeof msg, "lmHeadLoss: target %d of row %zu is outside the vocabulary (%d)", targets[r], r, v);
+      return throwError(env, msg);
+    }
+  if (currentIsa() == Isa::none) return throwError(env, "headLoss: this CPU has no AVX2+FMA");
+  if (!maskforge::headLoss(x, w, packed, targets, rowWeights, rowScale, windows, seq, d, v, dx, totals)) return throwError(env, "headLoss: out of memory");
+  return nullptr;
+}
+
 const char* isaName(Isa i) { return i == Isa::avx512 ? "avx512" : i == Isa::avx2 ? "avx2" : "none"; }
 
 napi_value GetIsa(napi_env env, napi_callback_info) {
@@ -152,6 +243,9 @@ NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"linear", nullptr, Linear, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maskedWeightGradRows", nullptr, MaskedWeightGradRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"packedFloats", nullptr, PackedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"packTransposed", nullptr, PackTransposed, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"headLoss", nullptr, HeadLoss, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

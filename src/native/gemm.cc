@@ -1,7 +1,8 @@
 // The host trainer's linear products in native code (an optional N-API addon, addon.cc; src/native/loader.ts loads
 // it, and the wasm kernels in src/maskllm/kernels stay the fallback). One cache-blocked float32 GEMM, C [m, n] (+)= A·B, as
 // GotoBLAS/BLIS do: B packed once per call into NR-column panels (with the mask, given or formed from the soft
-// mask's ỹ, applied while packing, so W ⊙ M̃ never exists whole), the shared dimension in slices of KC, A's rows of
+// mask's ỹ, applied while packing, so W ⊙ M̃ never exists whole; an unmasked B = W is read in place, and the frozen
+// lm_head is packed once for a run: packTransposed), the shared dimension in slices of KC, A's rows of
 // a slice packed into MR-row micro-panels, and an MR × NR register tile: 12×32 on AVX-512, 6×16 on AVX2+FMA, each
 // compiled for its ISA by a target attribute and picked at load time from the CPU's features, so the .node loads
 // on any x86-64 (one without AVX2+FMA reports no ISA, and the loader keeps wasm).
@@ -24,11 +25,13 @@ namespace {
 
 constexpr int KC = 256;  // steps of the shared dimension per slice: an A micro-panel (KC × MR) stays in L1
 constexpr int NC = 512;  // columns per block: a block of B's panels (KC × NC, 512 KiB) stays in L2
+constexpr size_t SMALL_A = 1 << 18;  // floats of A (1 MiB) up to which it is packed whole (blocked())
 
 struct Tile {
   int mr, nr;
-  // one MR × NR tile over kl steps from packed panels; first: C = (else C +=); mask: then C ⊙= mask (same layout)
-  void (*kernel)(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols);
+  // one MR × NR tile over kl steps from packed panels (B's rows ldb floats apart: NR when packed, W's width when
+  // read in place); first: C = (else C +=); mask: then C ⊙= mask (same layout)
+  void (*kernel)(int kl, const float* pa, const float* pb, long ldb, float* c, long ldc, const float* mask, bool first, int rows, int cols);
 };
 
 // Writes the tile acc (rows × cols valid, row stride nr) into C.
@@ -51,12 +54,12 @@ inline void epilogue(const float* acc, int nr, float* c, long ldc, const float* 
     c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
   }
 #define MF_OUT(i) out[i][0] = c##i##0, out[i][1] = c##i##1;
-__attribute__((target("avx512f"))) void tile512(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+__attribute__((target("avx512f"))) void tile512(int kl, const float* pa, const float* pb, long ldb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
   constexpr int MR = 12;
   MF_ROW(0) MF_ROW(1) MF_ROW(2) MF_ROW(3) MF_ROW(4) MF_ROW(5) MF_ROW(6) MF_ROW(7) MF_ROW(8) MF_ROW(9) MF_ROW(10) MF_ROW(11)
-  for (int r = 0; r < kl; r++, pa += MR, pb += 32) {
-    const __m512 b0 = _mm512_load_ps(pb);
-    const __m512 b1 = _mm512_load_ps(pb + 16);
+  for (int r = 0; r < kl; r++, pa += MR, pb += ldb) {
+    const __m512 b0 = _mm512_loadu_ps(pb);
+    const __m512 b1 = _mm512_loadu_ps(pb + 16);
     MF_STEP(0) MF_STEP(1) MF_STEP(2) MF_STEP(3) MF_STEP(4) MF_STEP(5) MF_STEP(6) MF_STEP(7) MF_STEP(8) MF_STEP(9) MF_STEP(10) MF_STEP(11)
   }
   __m512 out[MR][2];
@@ -98,12 +101,12 @@ __attribute__((target("avx512f"))) void tile512(int kl, const float* pa, const f
     c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);      \
   }
 #define MF_OUT(i) out[i][0] = c##i##0, out[i][1] = c##i##1;
-__attribute__((target("avx2,fma"))) void tile256(int kl, const float* pa, const float* pb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
+__attribute__((target("avx2,fma"))) void tile256(int kl, const float* pa, const float* pb, long ldb, float* c, long ldc, const float* mask, bool first, int rows, int cols) {
   constexpr int MR = 6;
   MF_ROW(0) MF_ROW(1) MF_ROW(2) MF_ROW(3) MF_ROW(4) MF_ROW(5)
-  for (int r = 0; r < kl; r++, pa += MR, pb += 16) {
-    const __m256 b0 = _mm256_load_ps(pb);
-    const __m256 b1 = _mm256_load_ps(pb + 8);
+  for (int r = 0; r < kl; r++, pa += MR, pb += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(pb);
+    const __m256 b1 = _mm256_loadu_ps(pb + 8);
     MF_STEP(0) MF_STEP(1) MF_STEP(2) MF_STEP(3) MF_STEP(4) MF_STEP(5)
   }
   __m256 out[MR][2];
@@ -237,31 +240,65 @@ void packA(const float* a, long ap, long ar, int m, int r0, int kl, int mr, floa
   }
 }
 
-// C [m, n] (row stride n) (+)= A·B with B already packed at bp; mask (as C): C ⊙= mask at the end.
-void blocked(const Tile& t, const float* a, long ap, long ar, const float* bp, float* c, const float* mask, bool accumulate, int m, int k, int n) {
+// Where the tile reads B's columns q0..q0+nr from step r0: packed panels, or W itself (B = W [k, n] with no mask:
+// its rows already hold nr consecutive columns, so nothing is copied), with the last, partial panel packed.
+struct BView {
+  const float* packed;  // panels of nr columns, k rows each; null: read w
+  const float* w;       // B = W [k, n], row stride n
+  const float* tail;    // W's last n mod nr columns as one packed panel (zero past n), or null
+  int k, n, nr;
+  const float* at(int q0, int r0, long* ldb) const {
+    if (packed) {
+      *ldb = nr;
+      return packed + long(q0 / nr) * k * nr + long(r0) * nr;
+    }
+    if (q0 + nr <= n) {
+      *ldb = n;
+      return w + long(r0) * n + q0;
+    }
+    *ldb = nr;
+    return tail + long(r0) * nr;
+  }
+};
+
+// C [m, n] (row stride n) (+)= A·B with B seen through b; mask (as C): C ⊙= mask at the end.
+void blocked(const Tile& t, const float* a, long ap, long ar, const BView& b, float* c, const float* mask, bool accumulate, int m) {
+  const int k = b.k, n = b.n;
   if (m == 0 || n == 0) return;
   if (k == 0) {
     if (!accumulate) std::fill(c, c + long(m) * n, 0.0f);
     return;
   }
   const int mPanels = (m + t.mr - 1) / t.mr;
+  // the tiles of row panel i over the slice from r0, columns n0..n1 (first, last: whether it starts C or ends the sum)
+  auto tiles = [&](const float* apack, int r0, int kl, int n0, int n1, int i) {
+    const bool first = r0 == 0 && !accumulate, last = r0 + kl >= k;
+    const int p = i * t.mr, rows = std::min(t.mr, m - p);
+    const float* pa = apack + long(i) * kl * t.mr;
+    for (int q0 = n0; q0 < n1; q0 += t.nr) {
+      const long at = long(p) * n + q0;
+      long ldb;
+      const float* pb = b.at(q0, r0, &ldb);
+      t.kernel(kl, pa, pb, ldb, c + at, n, last && mask ? mask + at : nullptr, first, rows, std::min(t.nr, n1 - q0));
+    }
+  };
+  if (size_t(mPanels) * t.mr * k <= SMALL_A) {
+    // few rows (the lm_head's row blocks): A packed whole, once, and C's columns in blocks outermost, so a block of
+    // C stays in L2 over all the slices instead of all of C going to memory once a slice; each element of C still
+    // sums its slices in order
+    float* apack = scratchA.get(size_t(mPanels) * t.mr * k);
+    for (int r0 = 0; r0 < k; r0 += KC) packA(a, ap, ar, m, r0, std::min(KC, k - r0), t.mr, apack + long(mPanels) * t.mr * r0);
+    for (int n0 = 0; n0 < n; n0 += NC)
+      for (int r0 = 0; r0 < k; r0 += KC)
+        for (int i = 0; i < mPanels; i++) tiles(apack + long(mPanels) * t.mr * r0, r0, std::min(KC, k - r0), n0, std::min(n, n0 + NC), i);
+    return;
+  }
   float* apack = scratchA.get(size_t(mPanels) * t.mr * std::min(k, KC));
   for (int r0 = 0; r0 < k; r0 += KC) {
     const int kl = std::min(KC, k - r0);
-    const bool first = r0 == 0 && !accumulate, last = r0 + kl >= k;
     packA(a, ap, ar, m, r0, kl, t.mr, apack);
-    for (int n0 = 0; n0 < n; n0 += NC) {
-      const int n1 = std::min(n, n0 + NC);
-      for (int i = 0; i < mPanels; i++) {
-        const int p = i * t.mr, rows = std::min(t.mr, m - p);
-        const float* pa = apack + long(i) * kl * t.mr;
-        for (int q0 = n0; q0 < n1; q0 += t.nr) {
-          const long at = long(p) * n + q0;
-          const float* pb = bp + long(q0 / t.nr) * k * t.nr + long(r0) * t.nr;
-          t.kernel(kl, pa, pb, c + at, n, last && mask ? mask + at : nullptr, first, rows, std::min(t.nr, n1 - q0));
-        }
-      }
-    }
+    for (int n0 = 0; n0 < n; n0 += NC)
+      for (int i = 0; i < mPanels; i++) tiles(apack, r0, kl, n0, std::min(n, n0 + NC), i);
   }
 }
 
@@ -275,11 +312,42 @@ void useIsa(Isa want) {
 
 bool product(const BSource& src, const float* a, long ap, long ar, float* c, const float* mask, bool accumulate, int m) {
   const Tile t = currentTile();
-  float* bp = scratchB.get(size_t((src.n + t.nr - 1) / t.nr) * t.nr * src.k);
-  if (!bp) return false;
-  packB(src, t.nr, bp);
-  blocked(t, a, ap, ar, bp, c, mask, accumulate, m, src.k, src.n);
+  BView b{nullptr, src.w, nullptr, src.k, src.n, t.nr};
+  if (src.transposed || src.mask || src.probs) {
+    // W ⊙ M, or Wᵀ: packed whole, once per call
+    float* bp = scratchB.get(packedFloats(src.k, src.n));
+    if (!bp) return false;
+    packB(src, t.nr, bp);
+    b.packed = bp;
+  } else if (src.n % t.nr != 0) {
+    // W read in place but for its last columns, packed as one zero-padded panel
+    float* tail = scratchB.get(size_t(src.k) * t.nr);
+    if (!tail) return false;
+    const int q0 = src.n - src.n % t.nr;
+    for (int r = 0; r < src.k; r++) {
+      float* d = tail + long(r) * t.nr;
+      std::memcpy(d, src.w + long(r) * src.n + q0, sizeof(float) * (src.n - q0));
+      std::fill(d + (src.n - q0), d + t.nr, 0.0f);
+    }
+    b.tail = tail;
+  }
+  blocked(t, a, ap, ar, b, c, mask, accumulate, m);
   return true;
+}
+
+size_t packedFloats(int k, int n) {
+  const int nr = currentTile().nr;
+  return size_t((n + nr - 1) / nr) * nr * k;
+}
+
+void packTransposed(const float* w, int k, int n, float* out) {
+  const BSource src{w, true, nullptr, nullptr, nullptr, 0, 0, k, n};
+  packB(src, currentTile().nr, out);
+}
+
+void productPacked(const float* packed, int k, int n, const float* a, long ap, long ar, float* c, bool accumulate, int m) {
+  const Tile t = currentTile();
+  blocked(t, a, ap, ar, BView{packed, nullptr, nullptr, k, n, t.nr}, c, nullptr, accumulate, m);
 }
 
 }  // namespace maskforge

@@ -31,4 +31,11 @@ struct BSource {
  */
 bool product(const BSource& src, const float* a, long ap, long ar, float* c, const float* mask, bool accumulate, int m);
 
+// A frozen, unmasked W [n, k] (the lm_head) used as B = Wᵀ many times: packed once into panels of the current tile
+// (packedFloats(k, n) floats; all threads of a run use one tile) and then multiplied without packing again.
+size_t packedFloats(int k, int n);
+void packTransposed(const float* w, int k, int n, float* out);
+/** C [m, n] (+)= A·B, B from packTransposed's panels */
+void productPacked(const float* packed, int k, int n, const float* a, long ap, long ar, float* c, bool accumulate, int m);
+
 }  // namespace maskforge

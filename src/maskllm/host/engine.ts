@@ -15,6 +15,7 @@ import { attentionRopeValues } from "../llama/rope.js";
 import type { RopeValues } from "../kernels/attention-module.js";
 import type { MaskTarget } from "../train/logits.js";
 import type { Executor } from "./ops.js";
+import { linearKernels } from "./linear-kernels.js";
 import { decoderLayerForward, layerDims, qkNormBuffers, type LinearSuffix, type QkNormBuffers } from "./layer-forward.js";
 import { fusedKernelsSupported } from "../kernels/fused-kernel.js";
 
@@ -107,6 +108,8 @@ export class HostEngine {
   private readonly rowWeights: Float32Array;
   private readonly rowScale: Float32Array;
   private readonly totals: Float64Array;
+  /** the lm_head packed once for the run by the native kernels (frozen, read by every thread), if they pack */
+  private readonly headPacked?: Float32Array;
   // backward scratch
   private readonly dx: Float32Array;
   private readonly da: Float32Array;
@@ -197,6 +200,12 @@ export class HostEngine {
     this.rowWeights = a(T);
     this.rowScale = a(T);
     this.totals = exec.f64(spec.maxWindows);
+    const nk = linearKernels();
+    if (nk?.headLoss && nk.packedFloats && nk.packTransposed) {
+      const head = this.w.get(c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")!;
+      this.headPacked = exec.f32(nk.packedFloats(d, c.vocabSize));
+      nk.packTransposed(head, d, c.vocabSize, this.headPacked);
+    }
     const wide = Math.max(d, qd);
     this.dx = a(T * d);
     this.da = a(T * d);
@@ -328,7 +337,7 @@ export class HostEngine {
         scale[k] = has ? weight / count : 0;
       }
     const dxf = cut(this.tmp, d);
-    exec.run({ kind: "headLoss", x: xf, w: this.w.get(`${head}.weight`)!, targets, weights: rowW, scale, dx: dxf, totals: this.totals, windows, seq, d, vocab: V });
+    exec.run({ kind: "headLoss", x: xf, w: this.w.get(`${head}.weight`)!, packed: this.headPacked, targets, weights: rowW, scale, dx: dxf, totals: this.totals, windows, seq, d, vocab: V });
     let total = 0;
     for (let r = 0; r < windows; r++) total += this.totals[r];
     const lm = (total / count) * weight;

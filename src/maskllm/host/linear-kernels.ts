@@ -2,8 +2,6 @@
 // core (src/native registers its AVX-512/AVX2 addon here); without one, runPart (ops.ts) uses the wasm kernels.
 // The choice is per thread and must be the same on every thread of a run: an op's parts then sum in one order,
 // so the thread count still never changes a result (src/parallel/op-pool.ts checks its threads agree).
-import { crossEntropyBackward, crossEntropyForward } from "../kernels/loss-module.js";
-
 /** The linear products, over the callers' own arrays (no copies), with M the mask: none, given, or soft. */
 export interface LinearKernels {
   /** which implementation, for logs ("avx512", "avx2") */
@@ -15,6 +13,17 @@ export interface LinearKernels {
   linear(forward: boolean, a: Float32Array, w: Float32Array, mask: Float32Array | null, probs: Float32Array | null, s: Float32Array | null, m: number, tokens: number, inDim: number, outDim: number, out: Float32Array, accumulate: boolean): void;
   /** g [r1 − r0, in] = (dy[:, r0:r1]ᵀ·x) ⊙ w[r0:r1] for x [tokens, in], dy [tokens, out], w [out, in] */
   maskedWeightGradRows(x: Float32Array, dy: Float32Array, w: Float32Array, tokens: number, inDim: number, outDim: number, r0: number, r1: number, g: Float32Array): void;
+  /**
+   * The frozen lm_head W [n, k] as B = Wᵀ, packed once for a run into a buffer every thread reads: its length
+   * (it depends on the kernels' tile), and the packing.
+   */
+  packedFloats?(k: number, n: number): number;
+  packTransposed?(w: Float32Array, k: number, n: number, out: Float32Array): void;
+  /**
+   * The headLoss op (ops.ts; the wasm lmHeadLoss's contract) from W and its packTransposed(w, d, v) panels, the
+   * logits of a block of rows alive at a time
+   */
+  headLoss?(x: Float32Array, w: Float32Array, packedWt: Float32Array, targets: Int32Array, rowWeights: Float32Array, rowScale: Float32Array, windows: number, seq: number, d: number, v: number, dx: Float32Array, totals: Float64Array): void;
 }
 
 let current: LinearKernels | undefined;
@@ -27,26 +36,4 @@ export function setLinearKernels(k: LinearKernels | undefined): void {
 /** This thread's linear products, if any were plugged in. */
 export function linearKernels(): LinearKernels | undefined {
   return current;
-}
-
-// a thread's logits and lse of one window, grown to the largest seen
-let logitsScratch = new Float32Array(0);
-
-/**
- * The headLoss op (ops.ts) on k's products, window by window as the wasm kernel does: logits = x·Wᵀ, the loss
- * kernels' cross-entropy (totals[i] = Σ weight·nll, the logits' gradient in place), then dx = dlogits·W.
- */
-export function headLossWith(k: LinearKernels, x: Float32Array, w: Float32Array, targets: Int32Array, rowWeights: Float32Array, rowScale: Float32Array, windows: number, seq: number, d: number, v: number, dx: Float32Array, totals: Float64Array): void {
-  const rows = windows * seq;
-  if (targets.length !== rows || totals.length < windows || rowWeights.length !== rows || rowScale.length !== rows) throw new RangeError(`lmHeadLoss: ${targets.length} targets and ${totals.length} totals for ${windows} windows of ${seq}`);
-  if (logitsScratch.length < seq * (v + 1)) logitsScratch = new Float32Array(seq * (v + 1));
-  const logits = logitsScratch.subarray(0, seq * v);
-  const lse = logitsScratch.subarray(seq * v, seq * (v + 1));
-  for (let i = 0; i < windows; i++) {
-    const [r0, r1] = [i * seq, (i + 1) * seq];
-    k.linear(true, x.subarray(r0 * d, r1 * d), w, null, null, null, 0, seq, d, v, logits, false);
-    totals[i] = crossEntropyForward(logits, targets.subarray(r0, r1), rowWeights.subarray(r0, r1), seq, v, lse);
-    crossEntropyBackward(logits, targets.subarray(r0, r1), rowScale.subarray(r0, r1), lse, seq, v, logits);
-    k.linear(false, logits, w, null, null, null, 0, seq, d, v, dx.subarray(r0 * d, r1 * d), false);
-  }
 }

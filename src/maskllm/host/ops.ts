@@ -7,7 +7,7 @@ import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
-import { headLossWith, linearKernels } from "./linear-kernels.js";
+import { linearKernels } from "./linear-kernels.js";
 
 export type HostOp =
   /** y [tokens, out] = x·(w ⊙ M̃)ᵀ (+ bias), M̃ given (mask) or formed from ỹ while packing (soft); parts: tokens */
@@ -30,9 +30,10 @@ export type HostOp =
   | { kind: "attentionBackward"; shape: AttentionShape; q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array; lse: Float32Array; dO: Float32Array; rope: RopeValues; dq: Float32Array; dk: Float32Array; dv: Float32Array }
   /**
    * lm_head + next-token loss + their backward, per window: totals[window] = Σ weight·nll, dx = ∂(Σ scale·nll)/∂x;
-   * the logits exist one window at a time; parts: windows
+   * the logits exist one window (native kernels: a block of rows) at a time; packed: w as the native kernels'
+   * packTransposed panels, made once for a run; parts: windows
    */
-  | { kind: "headLoss"; x: Float32Array; w: Float32Array; targets: Int32Array; weights: Float32Array; scale: Float32Array; dx: Float32Array; totals: Float64Array; windows: number; seq: number; d: number; vocab: number }
+  | { kind: "headLoss"; x: Float32Array; w: Float32Array; packed?: Float32Array; targets: Int32Array; weights: Float32Array; scale: Float32Array; dx: Float32Array; totals: Float64Array; windows: number; seq: number; d: number; vocab: number }
   /**
    * The step's ỹ of each target (ranges of `groups` rows from `offsets`): Gumbel noise from its seed, divided by τ,
    * then softmax(scale·π + noise); parts: targets (i ≡ part mod parts)
@@ -233,9 +234,10 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       const r0 = w0 * op.seq;
       const r1 = w1 * op.seq;
       const nk = linearKernels();
-      const args = [rowsOf(op.x, r0, r1, op.d), op.w, op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1)] as const;
-      if (nk) headLossWith(nk, ...args);
-      else lmHeadLoss(...args);
+      const x = rowsOf(op.x, r0, r1, op.d);
+      const rest = [op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1)] as const;
+      if (nk?.headLoss && op.packed) nk.headLoss(x, op.w, op.packed, ...rest);
+      else lmHeadLoss(x, op.w, ...rest);
       return;
     }
   }
