@@ -10,6 +10,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
+import { linearForward } from "../src/maskllm/kernels/matmul-module.js";
+import { loadNativeAddon } from "../src/native/loader.js";
 import {
   FLOP_FORMULA, MEMORY_FORMULA, SHAPES, TOKENS_PER_STEP, VOCAB, SEQ, BATCH, effectiveGflops, memoryFormulaBytes, paramCounts,
   savedActivationFloats, scaleConfig, shapeByName, type ScaleShape,
@@ -194,6 +197,44 @@ interface TorchRun {
   wallSeconds: number;
 }
 
+/**
+ * Our GEMM's single-thread rate on this shape, the yardstick of the per-core figure: the linear product
+ * y [1024, out] = x·Wᵀ at every linear shape of a step (the masked linears and the lm_head), on the kernels the
+ * trainer uses (native where it loads, else wasm), best of 3 each, as Σ flops / Σ time weighted by how often each
+ * shape occurs in a step. Measured in this process between the children, so the same hour's speed.
+ */
+function gemmReferenceGflops(shape: ScaleShape): { gflops: number; kernels: string } {
+  const config = scaleConfig(shape);
+  const addon = native === "auto" ? loadNativeAddon() : undefined;
+  const tokens = 1024;
+  const dims = expectedWeightShapes(config);
+  const uses = new Map<string, number>();
+  for (const n of [...linearWeightNames(config), "lm_head.weight"]) {
+    const key = dims.get(n)!.join("x");
+    uses.set(key, (uses.get(key) ?? 0) + 1);
+  }
+  let seed = 5;
+  const uniform = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296 - 0.5;
+  let flops = 0;
+  let seconds = 0;
+  for (const [key, count] of uses) {
+    const [outDim, inDim] = key.split("x").map(Number);
+    const x = Float32Array.from({ length: tokens * inDim }, uniform);
+    const w = Float32Array.from({ length: outDim * inDim }, uniform);
+    const y = new Float32Array(tokens * outDim);
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      if (addon) addon.linear(true, x, w, null, null, null, 0, tokens, inDim, outDim, y, false);
+      else linearForward(x, w, undefined, tokens, inDim, outDim, y);
+      best = Math.min(best, (performance.now() - t0) / 1000);
+    }
+    flops += count * 2 * tokens * inDim * outDim;
+    seconds += count * best;
+  }
+  return { gflops: flops / seconds / 1e9, kernels: addon ? addon.isa() : "wasm" };
+}
+
 const benchT0 = performance.now();
 const openblas = noTorch ? undefined : findOpenBlasDir();
 const torchEnvBase: NodeJS.ProcessEnv = { ...process.env };
@@ -220,6 +261,8 @@ for (const shape of shapes) {
   const torchWarmup = torchWarmupFlag ?? d.torchWarmup;
   log("");
   log(`== ${shape.name}: dim ${shape.dim}, ${shape.layers} layers, ${shape.heads} heads (${shape.kvHeads} kv), FFN ${shape.ffn}; masked ${(counts.masked / 1e6).toFixed(2)}M, lm_head ${(counts.lmHead / 1e6).toFixed(2)}M, embed ${(counts.embed / 1e6).toFixed(2)}M; saved activations ${(savedActivationFloats(config, TOKENS_PER_STEP) / 1e6).toFixed(1)}M floats; formula ${(mem.bytes / MiB).toFixed(0)} MiB (weights+logits+Adam ${(mem.weightsBytes / MiB).toFixed(0)}, activations ${(mem.activationBytes / MiB).toFixed(0)})`);
+  const gemm = gemmReferenceGflops(shape);
+  log(`-- our GEMM alone (${gemm.kernels}), one thread, y = x·Wᵀ at this shape's linears and lm_head, 1024 tokens: ${fx(gemm.gflops, 1)} GFLOP/s`);
   const mf: MfRun[] = [];
   for (const threads of threadCounts) {
     log(`-- maskforge ${shape.name}, ${threads} thread(s), ${warmup} warm-up + ${mfSteps} measured steps`);
@@ -233,7 +276,7 @@ for (const shape of shapes) {
         measuredVsFormula: (rss * MiB) / mem.bytes, estimateMiB: j.estimateMiB as number, steps: mfSteps, stepSeconds: j.stepSeconds as number[], stepMsAllSteps: j.stepMsAllSteps, wallSeconds: r.seconds,
       };
       mf.push(run);
-      log(`   ${fx(run.tokensPerSec)} tokens/s on ${String(j.kernels)}, ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
+      log(`   ${fx(run.tokensPerSec)} tokens/s on ${String(j.kernels)}, ${fx(run.gflops, 2)} effective GFLOP/s (per core ${fx((100 * run.gflops!) / threads / gemm.gflops, 0)}% of the GEMM's one-thread rate), peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
     } else {
       const error = failureMessage(r, childTimeoutS);
       mf.push({ threads, ok: false, error, peakRssMiB: j?.peakRssMiB as number | undefined, wallSeconds: r.seconds });
@@ -268,6 +311,8 @@ for (const shape of shapes) {
   const ratio = Number.isFinite(mfBest) && Number.isFinite(torchBest) ? mfBest / torchBest : undefined;
   rows.push({
     shape: shape.name, dim: shape.dim, layers: shape.layers, heads: shape.heads, kvHeads: shape.kvHeads, ffn: shape.ffn,
+    gemmOneThreadGflops: gemm.gflops, gemmKernels: gemm.kernels,
+    perCoreVsGemm: Object.fromEntries(mf.filter((x) => x.ok).map((x) => [`${x.threads}t`, x.gflops! / x.threads / gemm.gflops])),
     params: counts, memoryFormulaMiB: mem.bytes / MiB, memoryFormulaParts: { weightsMiB: mem.weightsBytes / MiB, activationsMiB: mem.activationBytes / MiB },
     savedActivationFloats: savedActivationFloats(config, TOKENS_PER_STEP),
     maskforge: mf, torch, maskforgeBestTokensPerSec: Number.isFinite(mfBest) ? mfBest : null, torchBestTokensPerSec: Number.isFinite(torchBest) ? torchBest : null,
@@ -277,7 +322,7 @@ for (const shape of shapes) {
 
 // ---- the table ----------------------------------------------------------------------------------------------------
 log("");
-const cols = ["shape", ...threadCounts.map((t) => `mf ${t}t tok/s`), "mf GFLOP/s", ...threadCounts.map((t) => `RSS ${t}t MiB`), "formula MiB", ...threadCounts.map((t) => `ratio ${t}t`), ...threadCounts.map((t) => `torch ${t}t tok/s`), "mf/torch"];
+const cols = ["shape", ...threadCounts.map((t) => `mf ${t}t tok/s`), "mf GFLOP/s", "GEMM 1t", ...threadCounts.map((t) => `core ${t}t`), ...threadCounts.map((t) => `RSS ${t}t MiB`), "formula MiB", ...threadCounts.map((t) => `ratio ${t}t`), ...threadCounts.map((t) => `torch ${t}t tok/s`), "mf/torch"];
 const table: string[][] = [cols];
 for (const r of rows) {
   const mf = r.maskforge as MfRun[];
@@ -288,6 +333,11 @@ for (const r of rows) {
     r.shape as string,
     ...threadCounts.map((t) => (at(mf, t)?.ok ? fx(at(mf, t)!.tokensPerSec) : "FAIL")),
     bestMf ? fx(bestMf.gflops, 2) : "-",
+    fx(r.gemmOneThreadGflops as number, 1),
+    ...threadCounts.map((t) => {
+      const v = (r.perCoreVsGemm as Record<string, number>)[`${t}t`];
+      return v === undefined ? "-" : `${fx(100 * v, 0)}%`;
+    }),
     ...threadCounts.map((t) => fx(at(mf, t)?.peakRssMiB)),
     fx(r.memoryFormulaMiB as number),
     ...threadCounts.map((t) => (at(mf, t)?.ok ? fx(at(mf, t)!.measuredVsFormula, 2) : "-")),
@@ -304,7 +354,7 @@ for (const r of rows)
 const blasSeen = [...new Set(rows.flatMap((r) => (r.torch as TorchRun[]).filter((t) => t.ok).map((t) => `${t.blas} [${(t.blasLibs ?? []).join(", ")}]`)))];
 if (blasSeen.length) log(`PyTorch BLAS: ${blasSeen.join("; ")}`);
 const wall = (performance.now() - benchT0) / 1000;
-log(`mf = maskforge (--native ${native}); ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
+log(`mf = maskforge (--native ${native}); GEMM 1t = our GEMM's one-thread GFLOP/s at the shape; core Nt = effective GFLOP/s per thread ÷ GEMM 1t; ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
 log(JSON.stringify({
   bench: "scale", vocab: VOCAB, seqLen: SEQ, batch: BATCH, tokensPerStep: TOKENS_PER_STEP, microBatches: 2, warmup, threads: threadCounts, native,
   lmHead: "untied", flopFormula: FLOP_FORMULA, memoryFormula: MEMORY_FORMULA,
