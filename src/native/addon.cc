@@ -1,12 +1,16 @@
-// The N-API face of the native GEMM (gemm.h): the functions src/native/loader.ts types as NativeAddon, checking
-// their arguments with the wasm kernels' messages (src/maskllm/kernels/matmul-module.ts) before any work.
+// Long file: the addon's one N-API table, each function checking its arguments as the wasm wrapper it replaces
+// The N-API face of the native GEMM (gemm.h), the lm_head loss (head-loss.h) and the mask-step math (mask-step.h): the
+// types as NativeAddon, checking their arguments with the wasm kernels' messages (src/maskllm/kernels/
+// matmul-module.ts, mask-step-module.ts) before any work.
 #include <node_api.h>
 
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "gemm.h"
 #include "head-loss.h"
+#include "mask-step.h"
 
 namespace {
 
@@ -216,6 +220,166 @@ napi_value HeadLoss(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Reads argc arguments into argv; false after throwing when there are not exactly argc.
+bool args(napi_env env, napi_callback_info info, size_t argc, napi_value* argv, const char* name) {
+  size_t have = argc;
+  napi_get_cb_info(env, info, &have, argv, nullptr, nullptr);
+  if (have == argc) return true;
+  char msg[120];
+  std::snprintf(msg, sizeof msg, "%s: %zu arguments", name, argc);
+  throwError(env, msg);
+  return false;
+}
+
+bool floatArg(napi_env env, napi_value v, float* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    throwError(env, "maskforge-native: expected a number");
+    return false;
+  }
+  *out = float(d);  // as a wasm f32 parameter receives it
+  return true;
+}
+
+// A mask layout's array lengths against groups·per (the wasm wrapper's check() messages); false after throwing.
+struct Len {
+  const char* name;
+  size_t have, per;
+};
+bool checkLayout(napi_env env, const char* op, size_t ns, int groups, int c, int m, std::initializer_list<Len> arrays) {
+  char msg[200];
+  if (c <= 0 || m <= 0 || ns != size_t(c) * m) {
+    std::snprintf(msg, sizeof msg, "%s: candidate matrix has %zu values, expected %d", op, ns, c * m);
+    return throwError(env, msg), false;
+  }
+  for (const Len& a : arrays)
+    if (a.have != size_t(groups) * a.per) {
+      std::snprintf(msg, sizeof msg, "%s: %s has %zu values, expected %zu", op, a.name, a.have, size_t(groups) * a.per);
+      return throwError(env, msg), false;
+    }
+  return true;
+}
+
+bool noIsa(napi_env env, const char* op) {
+  if (currentIsa() != Isa::none) return false;
+  char msg[120];
+  std::snprintf(msg, sizeof msg, "%s: this CPU has no AVX2+FMA", op);
+  throwError(env, msg);
+  return true;
+}
+
+// gumbelNoise(out, seed, scale): out[i] = scale·Gumbel draw i of mulberry32(seed), as gumbel-module.ts
+napi_value GumbelNoise(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  float* out;
+  size_t n;
+  uint32_t seed;
+  float scale;
+  if (!args(env, info, 3, argv, "gumbelNoise") || !f32Arg(env, argv[0], false, &out, &n)) return nullptr;
+  if (napi_get_value_uint32(env, argv[1], &seed) != napi_ok) return throwError(env, "gumbelNoise: expected a seed");
+  if (!floatArg(env, argv[2], &scale) || noIsa(env, "gumbelNoise")) return nullptr;
+  maskforge::gumbelNoise(out, long(n), seed, scale);
+  return nullptr;
+}
+
+// sampleProbs(logits, probs, groups, c, seed, invTau, scale): probs = softmax(scale·logits + invTau·gumbel(seed))
+napi_value SampleProbs(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  float *logits, *probs;
+  size_t nl, np;
+  int groups, c;
+  uint32_t seed;
+  float invTau, scale;
+  if (!args(env, info, 7, argv, "sampleProbs") || !f32Arg(env, argv[0], false, &logits, &nl) || !f32Arg(env, argv[1], false, &probs, &np) ||
+      !intArg(env, argv[2], &groups) || !intArg(env, argv[3], &c))
+    return nullptr;
+  if (napi_get_value_uint32(env, argv[4], &seed) != napi_ok) return throwError(env, "sampleProbs: expected a seed");
+  if (!floatArg(env, argv[5], &invTau) || !floatArg(env, argv[6], &scale)) return nullptr;
+  if (!checkLayout(env, "sampleMasks", size_t(c), groups, c, 1, {{"logits", nl, size_t(c)}, {"probs", np, size_t(c)}}) || noIsa(env, "sampleProbs")) return nullptr;
+  maskforge::sampleProbs(logits, probs, groups, c, seed, invTau, scale);
+  return nullptr;
+}
+
+// softMask(probs, s, masks, groups, c, m, hard): masks = probs·S per group (hard: the argmax's row of S)
+napi_value SoftMask(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  float *probs, *s, *masks;
+  size_t np, ns, nm;
+  int groups, c, m;
+  bool hard = false;
+  if (!args(env, info, 7, argv, "softMask") || !f32Arg(env, argv[0], false, &probs, &np) || !f32Arg(env, argv[1], false, &s, &ns) ||
+      !f32Arg(env, argv[2], false, &masks, &nm) || !intArg(env, argv[3], &groups) || !intArg(env, argv[4], &c) || !intArg(env, argv[5], &m))
+    return nullptr;
+  napi_get_value_bool(env, argv[6], &hard);
+  if (!checkLayout(env, "softMask", ns, groups, c, m, {{"probs", np, size_t(c)}, {"masks", nm, size_t(m)}}) || noIsa(env, "softMask")) return nullptr;
+  maskforge::softMask(probs, s, masks, groups, c, m, hard);
+  return nullptr;
+}
+
+// candidateGrad(dMasks, s, dProbs, groups, c, m): dProbs += dMasks·Sᵀ
+napi_value CandidateGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  float *dm, *s, *dp;
+  size_t ndm, ns, ndp;
+  int groups, c, m;
+  if (!args(env, info, 6, argv, "candidateGrad") || !f32Arg(env, argv[0], false, &dm, &ndm) || !f32Arg(env, argv[1], false, &s, &ns) ||
+      !f32Arg(env, argv[2], false, &dp, &ndp) || !intArg(env, argv[3], &groups) || !intArg(env, argv[4], &c) || !intArg(env, argv[5], &m))
+    return nullptr;
+  if (!checkLayout(env, "accumulateCandidateGrad", ns, groups, c, m, {{"dMasks", ndm, size_t(m)}, {"dProbs", ndp, size_t(c)}}) || noIsa(env, "candidateGrad")) return nullptr;
+  maskforge::candidateGrad(dm, s, dp, groups, c, m);
+  return nullptr;
+}
+
+// candidateLogitsGrad(probs, dProbs, w, s, groups, c, m, scale, twoLambda, hard, stats): ∂π in place over dProbs,
+// stats (a Float64Array of 3) = Σ‖W⊙M̃‖², Σ_groups max ỹ, Σ ∂π²
+napi_value CandidateLogitsGrad(napi_env env, napi_callback_info info) {
+  napi_value argv[11];
+  float *probs, *dp, *w, *s;
+  size_t np, ndp, nw, ns;
+  int groups, c, m;
+  float scale, twoLambda;
+  bool hard = false;
+  if (!args(env, info, 11, argv, "candidateLogitsGrad") || !f32Arg(env, argv[0], false, &probs, &np) || !f32Arg(env, argv[1], false, &dp, &ndp) ||
+      !f32Arg(env, argv[2], false, &w, &nw) || !f32Arg(env, argv[3], false, &s, &ns) || !intArg(env, argv[4], &groups) || !intArg(env, argv[5], &c) ||
+      !intArg(env, argv[6], &m) || !floatArg(env, argv[7], &scale) || !floatArg(env, argv[8], &twoLambda))
+    return nullptr;
+  napi_get_value_bool(env, argv[9], &hard);
+  bool is = false;
+  napi_is_typedarray(env, argv[10], &is);
+  napi_typedarray_type type;
+  size_t nst = 0;
+  void* st = nullptr;
+  if (is) napi_get_typedarray_info(env, argv[10], &type, &nst, &st, nullptr, nullptr);
+  if (!is || type != napi_float64_array || nst != 3) return throwError(env, "candidateLogitsGrad: stats must be a Float64Array of 3");
+  if (!checkLayout(env, "candidateLogitsGrad", ns, groups, c, m, {{"probs", np, size_t(c)}, {"dProbs", ndp, size_t(c)}, {"w", nw, size_t(m)}}) || noIsa(env, "candidateLogitsGrad"))
+    return nullptr;
+  maskforge::candidateLogitsGrad(probs, dp, w, s, groups, c, m, scale, twoLambda, hard, static_cast<double*>(st));
+  return nullptr;
+}
+
+// adamw(logits, mom, vel, grad, coef, beta1, beta2, eps, decay, stepSize, invSqrtBc2): in place from grad·coef
+napi_value Adamw(napi_env env, napi_callback_info info) {
+  napi_value argv[11];
+  float* a[4];
+  size_t n[4];
+  float f[7];
+  if (!args(env, info, 11, argv, "adamw")) return nullptr;
+  for (int i = 0; i < 4; i++)
+    if (!f32Arg(env, argv[i], false, &a[i], &n[i])) return nullptr;
+  for (int i = 0; i < 7; i++)
+    if (!floatArg(env, argv[4 + i], &f[i])) return nullptr;
+  const char* names[] = {"logits", "m", "v"};
+  for (int i = 0; i < 3; i++)
+    if (n[i] != n[3]) {
+      char msg[120];
+      std::snprintf(msg, sizeof msg, "adamw: %s has %zu values, expected %zu", names[i], n[i], n[3]);
+      return throwError(env, msg);
+    }
+  if (noIsa(env, "adamw")) return nullptr;
+  maskforge::adamw(a[0], a[1], a[2], a[3], long(n[3]), f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+  return nullptr;
+}
+
 const char* isaName(Isa i) { return i == Isa::avx512 ? "avx512" : i == Isa::avx2 ? "avx2" : "none"; }
 
 napi_value GetIsa(napi_env env, napi_callback_info) {
@@ -246,6 +410,12 @@ NAPI_MODULE_INIT() {
       {"packedFloats", nullptr, PackedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packTransposed", nullptr, PackTransposed, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"headLoss", nullptr, HeadLoss, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gumbelNoise", nullptr, GumbelNoise, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sampleProbs", nullptr, SampleProbs, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softMask", nullptr, SoftMask, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"candidateGrad", nullptr, CandidateGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"candidateLogitsGrad", nullptr, CandidateLogitsGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

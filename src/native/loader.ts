@@ -3,8 +3,8 @@
 import { createRequire } from "node:module";
 import type { LinearKernels } from "../maskllm/host/linear-kernels.js";
 
-/** The addon's functions (addon.cc): the host trainer's linear products, and its tile. */
-export interface NativeAddon extends LinearKernels {
+/** The addon's functions (addon.cc): the host trainer's linear products and mask math, and its tile. */
+export interface NativeAddon extends Required<LinearKernels> {
   /** the register tile in use: "avx512", "avx2", or "none" (no AVX2+FMA: unusable) */
   isa(): string;
   /** uses a tile the CPU supports (benchmarks, tests); returns the one in use */

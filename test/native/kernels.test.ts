@@ -125,11 +125,11 @@ test("the native lm_head loss equals the wasm kernel's, with the lm_head packed 
       const targets = Int32Array.from({ length: rows }, (_, i) => (i * 17) % v);
       const weights = Float32Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? 0 : 1));
       const scale = Float32Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? 0 : 0.5));
-      const packed = new Float32Array(addon!.packedFloats!(d, v));
-      addon!.packTransposed!(w, d, v, packed);
+      const packed = new Float32Array(addon!.packedFloats(d, v));
+      addon!.packTransposed(w, d, v, packed);
       const dxNative = new Float32Array(rows * d).fill(NaN);
       const totalsNative = new Float64Array(windows);
-      addon!.headLoss!(x, w, packed, targets, weights, scale, windows, seq, d, v, dxNative, totalsNative);
+      addon!.headLoss(x, w, packed, targets, weights, scale, windows, seq, d, v, dxNative, totalsNative);
       const label = `${isa} ${windows}×${seq}, d ${d}, vocab ${v}`;
       // vocab 53 is not a multiple of 4, which the wasm kernel needs: checked against the reference below instead
       const dxRef = new Float32Array(rows * d);
@@ -146,7 +146,7 @@ test("the native lm_head loss equals the wasm kernel's, with the lm_head packed 
       close(`${label} dx`, dxNative, dxRef, bound);
     }
   addon!.setIsa(best);
-  assert.throws(() => addon!.headLoss!(randn(10), randn(8), new Float32Array(4), new Int32Array(2), new Float32Array(2), new Float32Array(2), 1, 2, 5, 4, new Float32Array(10), new Float64Array(1)), /lmHeadLoss: w has 8 values, expected 20/);
+  assert.throws(() => addon!.headLoss(randn(10), randn(8), new Float32Array(4), new Int32Array(2), new Float32Array(2), new Float32Array(2), 1, 2, 5, 4, new Float32Array(10), new Float64Array(1)), /lmHeadLoss: w has 8 values, expected 20/);
 });
 
 // the loss in float64, row by row: lse − x[t] weighted, and scale·(softmax − onehot)·W

@@ -1,5 +1,6 @@
-// Where a faster implementation of the linear products can be plugged into the host trainer from outside the pure
-// core (src/native registers its AVX-512/AVX2 addon here); without one, runPart (ops.ts) uses the wasm kernels.
+// Where faster implementations of the host trainer's kernels can be plugged in from outside the pure core
+// (src/native registers its AVX-512/AVX2 addon here): the linear products, and optionally the per-step mask math;
+// without them, runPart (ops.ts) uses the wasm kernels.
 // The choice is per thread and must be the same on every thread of a run: an op's parts then sum in one order,
 // so the thread count still never changes a result (src/parallel/op-pool.ts checks its threads agree).
 /** The linear products, over the callers' own arrays (no copies), with M the mask: none, given, or soft. */
@@ -24,6 +25,25 @@ export interface LinearKernels {
    * logits of a block of rows alive at a time
    */
   headLoss?(x: Float32Array, w: Float32Array, packedWt: Float32Array, targets: Int32Array, rowWeights: Float32Array, rowScale: Float32Array, windows: number, seq: number, d: number, v: number, dx: Float32Array, totals: Float64Array): void;
+
+  // The per-step mask math (mask-step-module.ts, gumbel-module.ts) in place on the callers' arrays; each, where
+  // present, gives the wasm kernel's bits (an addon that cannot should leave it out). Groups: ỹ/∂ỹ/π [groups, c],
+  // M̃/∂M̃/w [groups, m], S [c, m].
+  /** out[i] = scale·(−log(−log uᵢ)) for the uniforms of mulberry32(seed): gumbelNoiseInto */
+  gumbelNoise?(out: Float32Array, seed: number, scale: number): void;
+  /** probs = softmax(scale·logits + invTau·gumbelNoise(seed)) per group: gumbelNoiseInto then sampleMasks' ỹ, in one pass */
+  sampleProbs?(logits: Float32Array, probs: Float32Array, groups: number, c: number, seed: number, invTau: number, scale: number): void;
+  /** masks = probs·S (hard: the argmax candidate's row of S): softMask */
+  softMask?(probs: Float32Array, s: Float32Array, masks: Float32Array, groups: number, c: number, m: number, hard: boolean): void;
+  /** dProbs += dMasks·Sᵀ: accumulateCandidateGrad */
+  candidateGrad?(dMasks: Float32Array, s: Float32Array, dProbs: Float32Array, groups: number, c: number, m: number): void;
+  /**
+   * softMask then candidateLogitsGrad in one pass (M̃ never stored): ∂π in place over dProbs, and stats (3 values) =
+   * its reg, maxProbSum and sq
+   */
+  candidateLogitsGrad?(probs: Float32Array, dProbs: Float32Array, w: Float32Array, s: Float32Array, groups: number, c: number, m: number, scale: number, twoLambda: number, hard: boolean, stats: Float64Array): void;
+  /** adamwUpdate in place over the whole arrays */
+  adamw?(logits: Float32Array, mom: Float32Array, vel: Float32Array, grad: Float32Array, coef: number, beta1: number, beta2: number, eps: number, decay: number, stepSize: number, invSqrtBc2: number): void;
 }
 
 let current: LinearKernels | undefined;

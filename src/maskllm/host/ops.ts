@@ -102,9 +102,15 @@ export function runPart(op: HostOp, part: number, parts: number): void {
   switch (op.kind) {
     case "sample": {
       const { c, m } = op;
+      const nk = linearKernels();
       for (let i = part; i < op.groups.length; i += parts) {
         const g = op.groups[i];
         const rows = (a: Float32Array, w: number) => a.subarray(op.offsets[i] * w, (op.offsets[i] + g) * w);
+        // the noise drawn as it is used; M̃ is not kept (layers rebuild it from ỹ), so only ỹ is made
+        if (nk?.sampleProbs) {
+          nk.sampleProbs(rows(op.logits, c), rows(op.probs, c), g, c, op.seeds[i] >>> 0, op.invTau, op.scale);
+          continue;
+        }
         const buf = scratchOf(g * (c + m));
         const noise = buf.subarray(0, g * c);
         gumbelNoiseInto(noise, op.seeds[i], op.invTau);
@@ -114,9 +120,14 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     }
     case "logitsGrad": {
       const { c, m } = op;
+      const nk = linearKernels();
       for (let i = part; i < op.groups.length; i += parts) {
         const g = op.groups[i];
         const rows = (a: Float32Array) => a.subarray(op.offsets[i] * c, (op.offsets[i] + g) * c);
+        if (nk?.candidateLogitsGrad) {
+          nk.candidateLogitsGrad(rows(op.probs), rows(op.dProbs), op.w[i], op.s, g, c, m, op.scale, op.twoLambda, op.hard, op.stats.subarray(3 * i, 3 * i + 3));
+          continue;
+        }
         const l = { groups: g, candidates: c, m, s: op.s };
         const masks = scratchOf(g * m);
         softMask(l, rows(op.probs), op.hard, masks);
@@ -127,6 +138,12 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     }
     case "adamw": {
       const [e0, e1] = partRange(op.grad.length, part, parts);
+      const nk = linearKernels();
+      if (nk?.adamw) {
+        const cut = (x: Float32Array) => x.subarray(e0, e1);
+        nk.adamw(cut(op.logits), cut(op.mom), cut(op.vel), cut(op.grad), op.coef, op.beta1, op.beta2, op.eps, op.decay, op.stepSize, op.invSqrtBc2);
+        return;
+      }
       // in slices: each call copies four arrays into the kernel's memory, which keeps its largest size
       for (let a = e0; a < e1; a += CHUNK_FLOATS) {
         const cut = (x: Float32Array) => x.subarray(a, Math.min(e1, a + CHUNK_FLOATS));
@@ -158,16 +175,20 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       const [r0, r1] = partRange(op.outDim, part, parts);
       if (r0 === r1) return;
       const g = scratchOf((r1 - r0) * op.inDim);
-      (linearKernels() ?? { maskedWeightGradRows }).maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
+      const nk = linearKernels();
+      (nk ?? { maskedWeightGradRows }).maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
       const perRow = op.inDim / op.m;
-      const l = { groups: (r1 - r0) * perRow, candidates: op.c, m: op.m, s: op.s };
-      accumulateCandidateGrad(l, g, op.dProbs.subarray(r0 * perRow * op.c, r1 * perRow * op.c));
+      const dProbs = op.dProbs.subarray(r0 * perRow * op.c, r1 * perRow * op.c);
+      if (nk?.candidateGrad) nk.candidateGrad(g, op.s, dProbs, (r1 - r0) * perRow, op.c, op.m);
+      else accumulateCandidateGrad({ groups: (r1 - r0) * perRow, candidates: op.c, m: op.m, s: op.s }, g, dProbs);
       return;
     }
     case "softMask": {
       const [g0, g1] = partRange(op.groups, part, parts);
       if (g0 === g1) return;
-      softMask({ groups: g1 - g0, candidates: op.c, m: op.m, s: op.s }, rowsOf(op.probs, g0, g1, op.c), op.hard, rowsOf(op.masks, g0, g1, op.m));
+      const nk = linearKernels();
+      if (nk?.softMask) nk.softMask(rowsOf(op.probs, g0, g1, op.c), op.s, rowsOf(op.masks, g0, g1, op.m), g1 - g0, op.c, op.m, op.hard);
+      else softMask({ groups: g1 - g0, candidates: op.c, m: op.m, s: op.s }, rowsOf(op.probs, g0, g1, op.c), op.hard, rowsOf(op.masks, g0, g1, op.m));
       return;
     }
     case "rmsNorm": {

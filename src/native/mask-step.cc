@@ -1,0 +1,161 @@
+// The host trainer's per-step mask math (mask-step.h) on the caller's arrays: the wasm kernels' math op for op, so the
+// results are bit-identical to theirs (test/native/mask-step.test.ts). The O(parameters) passes with transcendental
+// work (Gumbel noise + softmax, AdamW) run on AVX-512 or AVX2 vectors (mask-step-simd.inc, compiled once per ISA
+// under a target pragma and picked with the GEMM's tile, gemm.h); the per-group passes are scalar, as the f64 sums
+// of their stats must be added group by group in the wasm kernel's order to give its bits.
+//
+// No FMA contraction: GCC fuses a·b + c (vector extensions included) under an FMA target by default, which would
+// round differently from wasm's separate mul and add.
+#pragma GCC optimize("fp-contract=off")
+
+#include "mask-step.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+
+namespace maskforge {
+namespace {
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace avx512 {
+constexpr int W = 16;
+typedef float F __attribute__((vector_size(64)));
+typedef int32_t I __attribute__((vector_size(64)));
+typedef uint32_t U __attribute__((vector_size(64)));
+inline F vsqrt(F v) { return (F)_mm512_sqrt_ps((__m512)v); }
+#include "mask-step-simd.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+constexpr int W = 8;
+typedef float F __attribute__((vector_size(32)));
+typedef int32_t I __attribute__((vector_size(32)));
+typedef uint32_t U __attribute__((vector_size(32)));
+inline F vsqrt(F v) { return (F)_mm256_sqrt_ps((__m256)v); }
+#include "mask-step-simd.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+
+bool wide() { return currentIsa() == Isa::avx512; }
+
+// wasm's f32.max: NaN if either is
+inline float wasmMax(float a, float b) { return a != a || b != b ? a + b : a > b ? a : b; }
+
+// One group's M̃ [m] from its ỹ [c], as softMask() (hard: S's row of the first largest ỹ).
+template <int CT, int MT>
+inline void maskRow(const float* pr, const float* s, float* out, int cr, int mr, bool hard) {
+  const int c = CT ? CT : cr, m = MT ? MT : mr;
+  if (hard) {
+    int best = 0;
+    float bv = pr[0];
+    for (int j = 1; j < c; j++)
+      if (pr[j] > bv) bv = pr[j], best = j;
+    std::memcpy(out, s + best * m, m * sizeof(float));
+    return;
+  }
+  for (int i = 0; i < m; i++) {
+    float acc = 0;
+    for (int j = 0; j < c; j++) acc += pr[j] * s[j * m + i];
+    out[i] = acc;
+  }
+}
+
+template <int CT, int MT>
+void softMaskT(const float* probs, const float* s, float* masks, long groups, int cr, int mr, bool hard) {
+  const int c = CT ? CT : cr, m = MT ? MT : mr;
+  for (long g = 0; g < groups; g++) maskRow<CT, MT>(probs + g * c, s, masks + g * m, c, m, hard);
+}
+
+template <int CT, int MT>
+void candidateGradT(const float* dm, const float* s, float* dp, long groups, int cr, int mr) {
+  const int c = CT ? CT : cr, m = MT ? MT : mr;
+  for (long g = 0; g < groups; g++) {
+    const float* src = dm + g * m;
+    float* dst = dp + g * c;
+    for (int j = 0; j < c; j++) {
+      float acc = 0;
+      for (int i = 0; i < m; i++)
+        if (s[j * m + i] != 0) acc += src[i];
+      dst[j] = dst[j] + acc;
+    }
+  }
+}
+
+template <int CT, int MT>
+void logitsGradT(const float* probs, float* dp, const float* w, const float* s, long groups, int cr, int mr, float scale, float twoLambda, bool hard, double stats[3]) {
+  const int c = CT ? CT : cr, m = MT ? MT : mr;
+  std::vector<float> row(m);
+  float* mk = row.data();
+  double reg = 0, maxProb = 0, sq = 0;
+  for (long g = 0; g < groups; g++) {
+    const float* pr = probs + g * c;
+    float* d = dp + g * c;
+    const float* wr = w + g * m;
+    maskRow<CT, MT>(pr, s, mk, c, m, hard);
+    for (int i = 0; i < m; i++) {
+      const float wm = wr[i] * wr[i] * mk[i];
+      reg += double(wm * mk[i]);
+      const float dm = -twoLambda * wm;
+      if (dm != 0)
+        for (int j = 0; j < c; j++)
+          if (s[j * m + i] != 0) d[j] = d[j] + dm;
+    }
+    float dot = 0, best = 0;
+    for (int j = 0; j < c; j++) {
+      dot += d[j] * pr[j];
+      best = wasmMax(best, pr[j]);
+    }
+    maxProb += double(best);
+    for (int j = 0; j < c; j++) {
+      const float v = scale * pr[j] * (d[j] - dot);
+      d[j] = v;
+      sq += double(v * v);
+    }
+  }
+  stats[0] = reg;
+  stats[1] = maxProb;
+  stats[2] = sq;
+}
+
+}  // namespace
+
+void gumbelNoise(float* out, long n, uint32_t seed, float scale) {
+  if (wide()) avx512::gumbelNoise(out, n, seed, scale);
+  else avx2::gumbelNoise(out, n, seed, scale);
+}
+
+void sampleProbs(const float* logits, float* probs, long groups, int c, uint32_t seed, float invTau, float scale) {
+  if (wide()) avx512::sampleProbs(logits, probs, groups, c, seed, invTau, scale);
+  else avx2::sampleProbs(logits, probs, groups, c, seed, invTau, scale);
+}
+
+void adamw(float* logits, float* mom, float* vel, const float* grad, long n, float coef, float b1, float b2, float eps, float decay, float stepSize, float invSqrtBc2) {
+  if (wide()) avx512::adamw(logits, mom, vel, grad, n, coef, b1, b2, eps, decay, stepSize, invSqrtBc2);
+  else avx2::adamw(logits, mom, vel, grad, n, coef, b1, b2, eps, decay, stepSize, invSqrtBc2);
+}
+
+// The per-group passes with C and M known at compile time for 2:4 (C 6) and 1:4 (C 4), which lets GCC unroll them.
+#define MF_DISPATCH(fn, ...)                                     \
+  if (c == 6 && m == 4) fn<6, 4>(__VA_ARGS__);                   \
+  else if (c == 4 && m == 4) fn<4, 4>(__VA_ARGS__);              \
+  else fn<0, 0>(__VA_ARGS__);
+
+void softMask(const float* probs, const float* s, float* masks, long groups, int c, int m, bool hard) { MF_DISPATCH(softMaskT, probs, s, masks, groups, c, m, hard) }
+
+void candidateGrad(const float* dm, const float* s, float* dp, long groups, int c, int m) { MF_DISPATCH(candidateGradT, dm, s, dp, groups, c, m) }
+
+void candidateLogitsGrad(const float* probs, float* dp, const float* w, const float* s, long groups, int c, int m, float scale, float twoLambda, bool hard, double stats[3]) {
+  MF_DISPATCH(logitsGradT, probs, dp, w, s, groups, c, m, scale, twoLambda, hard, stats)
+}
+
+}  // namespace maskforge
