@@ -1,5 +1,5 @@
-// Builds the optional native GEMM addon (src/native/{addon,gemm}.cc → build/native/maskforge-native.node) with the C++
-// compiler and Node's own headers; run by postinstall after the other steps and by `npm run build:native`. It never
+// Builds the optional native addon (src/native/{addon,gemm,attention}.cc: the GEMM and the causal attention →
+// build/native/maskforge-native.node) with the C++ compiler and Node's own headers; run by postinstall after the other steps and by `npm run build:native`. It never
 // fails the install: without a compiler, headers or an x86-64 CPU it logs one line and the trainer keeps its wasm
 // kernels. The .node is written beside and renamed into place, so a failed build leaves none half-written.
 import { spawnSync } from "node:child_process";
@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const sources = ["addon.cc", "gemm.cc"].map((f) => join(root, "src/native", f));
+const sources = ["addon.cc", "gemm.cc", "attention.cc"].map((f) => join(root, "src/native", f));
 const outDir = join(root, "build/native");
 const out = join(outDir, "maskforge-native.node");
 const skip = (why) => {

@@ -1,9 +1,12 @@
-// Loads the native GEMM addon (addon.cc + gemm.cc, built by scripts/build-native.mjs into build/native/) when it is
-// there and this CPU has AVX2+FMA; otherwise undefined, and the host trainer keeps its wasm kernels.
+// Loads the native addon (addon.cc + gemm.cc + attention.cc, built by scripts/build-native.mjs into build/native/)
+// when it is there and this CPU has AVX2+FMA; otherwise undefined, and the host trainer keeps its wasm kernels.
 import { createRequire } from "node:module";
 import type { LinearKernels } from "../maskllm/host/linear-kernels.js";
 
-/** The addon's functions (addon.cc): the host trainer's linear products, and its tile. */
+/**
+ * The addon's functions (addon.cc): the host trainer's linear products, its causal attention (optional in the type:
+ * an addon built before attention.cc lacks them, and the trainer then keeps the wasm attention), and its tile.
+ */
 export interface NativeAddon extends LinearKernels {
   /** the register tile in use: "avx512", "avx2", or "none" (no AVX2+FMA: unusable) */
   isa(): string;

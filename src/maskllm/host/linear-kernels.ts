@@ -1,7 +1,9 @@
-// Where a faster implementation of the linear products can be plugged into the host trainer from outside the pure
-// core (src/native registers its AVX-512/AVX2 addon here); without one, runPart (ops.ts) uses the wasm kernels.
+// Where a faster implementation of the linear products (and optionally the attention) can be plugged into the host
+// trainer from outside the pure core (src/native registers its AVX-512/AVX2 addon here); without one, runPart
+// (ops.ts) uses the wasm kernels.
 // The choice is per thread and must be the same on every thread of a run: an op's parts then sum in one order,
 // so the thread count still never changes a result (src/parallel/op-pool.ts checks its threads agree).
+import type { AttentionShape, RopeValues } from "../kernels/attention-module.js";
 import { crossEntropyBackward, crossEntropyForward } from "../kernels/loss-module.js";
 
 /** The linear products, over the callers' own arrays (no copies), with M the mask: none, given, or soft. */
@@ -15,6 +17,14 @@ export interface LinearKernels {
   linear(forward: boolean, a: Float32Array, w: Float32Array, mask: Float32Array | null, probs: Float32Array | null, s: Float32Array | null, m: number, tokens: number, inDim: number, outDim: number, out: Float32Array, accumulate: boolean): void;
   /** g [r1 − r0, in] = (dy[:, r0:r1]ᵀ·x) ⊙ w[r0:r1] for x [tokens, in], dy [tokens, out], w [out, in] */
   maskedWeightGradRows(x: Float32Array, dy: Float32Array, w: Float32Array, tokens: number, inDim: number, outDim: number, r0: number, r1: number, g: Float32Array): void;
+  /**
+   * Causal GQA attention with RoPE, as attention-module.ts's attentionForward (same arguments, layouts and checks):
+   * o and lse of q, k, v. Optional: without it runPart keeps the wasm kernel. Each window must be computed on its
+   * own, so a result does not depend on which windows a call covers.
+   */
+  attentionForward?(s: AttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, rope: RopeValues, o: Float32Array, lse: Float32Array): void;
+  /** dq, dk, dv of attentionForward, as attention-module.ts's attentionBackward; optional, window by window likewise */
+  attentionBackward?(s: AttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, o: Float32Array, lse: Float32Array, dO: Float32Array, rope: RopeValues, dq: Float32Array, dk: Float32Array, dv: Float32Array): void;
 }
 
 let current: LinearKernels | undefined;
