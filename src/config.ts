@@ -29,7 +29,7 @@ export const EnvSchema = Type.Object({
   WORKER_METRICS_PORT: Int(9464, 0, 65535),
   WORKER_MEMORY_LIMIT_BYTES: Int(8 * 1024 ** 3, 1),
   TRAIN_THREADS: Int(0, 0, 64),
-  NATIVE_KERNELS: Type.Union([Type.Literal("auto"), Type.Literal("off")], { default: "auto", description: "the host trainer's linear products: auto (the native AVX-512/AVX2 addon where it is built and the CPU has AVX2+FMA, else wasm) or off (always wasm)" }),
+  NATIVE_KERNELS: Type.Union([Type.Literal("auto"), Type.Literal("off")], { default: "auto", description: "the host trainer's linear products and attention: auto (the native AVX-512/AVX2 addon where it is built and the CPU has AVX2+FMA, else wasm) or off (always wasm)" }),
   TF_BACKEND: Type.Union(["auto", "tensorflow", "wasm", "cpu", "webgpu"].map((l) => Type.Literal(l)), { default: "auto" }),
   MAX_UPLOAD_FILE_BYTES: Int(8 * 1024 ** 3, 1),
   MAX_UPLOAD_TOTAL_BYTES: Int(32 * 1024 ** 3, 1),
@@ -75,7 +75,7 @@ export interface Config {
   tfBackend: Env["TF_BACKEND"];
   /** threads per training job (at most the job's micro_batches); 0: the cores divided by workerConcurrency */
   trainThreads: number;
-  /** the host trainer's linear products: "auto" (native addon where it loads, else wasm) or "off" (wasm) */
+  /** the host trainer's linear products and attention: "auto" (native addon where it loads, else wasm) or "off" (wasm) */
   nativeKernels: Env["NATIVE_KERNELS"];
   limits: { uploadFileBytes: number; uploadTotalBytes: number; downloadBytes: number };
   hfEndpoint: string;

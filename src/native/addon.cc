@@ -1,13 +1,14 @@
 // Long file: the addon's one N-API table, each function checking its arguments as the wasm wrapper it replaces
-// The N-API face of the native GEMM (gemm.h), the lm_head loss (head-loss.h) and the mask-step math (mask-step.h): the
-// types as NativeAddon, checking their arguments with the wasm kernels' messages (src/maskllm/kernels/
-// matmul-module.ts, mask-step-module.ts) before any work.
+// The N-API face of the native GEMM (gemm.h), the lm_head loss (head-loss.h), the causal attention (attention.h)
+// and the mask-step math (mask-step.h): the functions src/native/loader.ts types as NativeAddon, checking their
+// arguments with the wasm kernels' messages (src/maskllm/kernels/*-module.ts) before any work.
 #include <node_api.h>
 
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
 
+#include "attention.h"
 #include "gemm.h"
 #include "head-loss.h"
 #include "mask-step.h"
@@ -380,6 +381,119 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// An attention shape object {batch, seq, heads, kvHeads, headDim} (attention-module.ts's AttentionShape), checked as
+// that module's check() does; false after throwing.
+bool attentionShapeArg(napi_env env, napi_value v, maskforge::AttentionDims* s) {
+  const char* names[] = {"batch", "seq", "heads", "kvHeads", "headDim"};
+  double x[5] = {0, 0, 0, 0, 0};
+  bool ok = true;
+  for (int i = 0; i < 5; i++) {
+    napi_value p;
+    if (napi_get_named_property(env, v, names[i], &p) != napi_ok || napi_get_value_double(env, p, &x[i]) != napi_ok) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+      ok = false;
+    } else if (!(x[i] > 0 && x[i] <= 1e9 && x[i] == double(long(x[i]))))
+      ok = false;
+  }
+  char msg[300];
+  if (!ok) {
+    std::snprintf(msg, sizeof msg, "attention: bad shape {\"batch\":%g,\"seq\":%g,\"heads\":%g,\"kvHeads\":%g,\"headDim\":%g}", x[0], x[1], x[2], x[3], x[4]);
+    throwError(env, msg);
+    return false;
+  }
+  *s = {int(x[0]), int(x[1]), int(x[2]), int(x[3]), int(x[4])};
+  if (s->heads % s->kvHeads != 0) {
+    std::snprintf(msg, sizeof msg, "attention: %d heads are not a multiple of %d kv heads", s->heads, s->kvHeads);
+    throwError(env, msg);
+    return false;
+  }
+  if (s->hd % 2 != 0) {
+    std::snprintf(msg, sizeof msg, "attention: RoPE needs an even head dimension, got %d", s->hd);
+    throwError(env, msg);
+    return false;
+  }
+  return true;
+}
+
+struct NamedArray {
+  const char* name;
+  float* data;
+  size_t length;
+  char of;  // 'q' (q, o, dO…), 'k' (k, v…), 'l' (lse), 'r' (a RoPE table)
+};
+
+// Each array's length against the shape, with attention-module.ts's message; false after throwing.
+bool attentionLengths(napi_env env, const maskforge::AttentionDims& s, const NamedArray* arrays, int count) {
+  const size_t rows = size_t(s.batch) * s.seq;
+  for (int i = 0; i < count; i++) {
+    const NamedArray& a = arrays[i];
+    const size_t want = a.of == 'q' ? rows * s.heads * s.hd : a.of == 'k' ? rows * s.kvHeads * s.hd : a.of == 'l' ? size_t(s.batch) * s.heads * s.seq : size_t(s.seq) * s.hd;
+    if (a.length != want) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "attention: %s has %zu values, expected %zu", a.name, a.length, want);
+      throwError(env, msg);
+      return false;
+    }
+  }
+  return true;
+}
+
+// The RoPE tables {cosQ, sinQ, cosK, sinK} (attention-module.ts's RopeValues) into arrays[0..4); false after throwing.
+bool ropeArg(napi_env env, napi_value v, NamedArray* arrays) {
+  const char* names[] = {"cosQ", "sinQ", "cosK", "sinK"};
+  for (int i = 0; i < 4; i++) {
+    napi_value p;
+    if (napi_get_named_property(env, v, names[i], &p) != napi_ok) {
+      throwError(env, "attention: expected RoPE tables {cosQ, sinQ, cosK, sinK}");
+      return false;
+    }
+    arrays[i] = {names[i], nullptr, 0, 'r'};
+    if (!f32Arg(env, p, false, &arrays[i].data, &arrays[i].length)) return false;
+  }
+  return true;
+}
+
+// attentionForward(shape, q, k, v, rope, o, lse): attention-module.ts's attentionForward
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 7) return throwError(env, "attentionForward: 7 arguments");
+  maskforge::AttentionDims s;
+  if (!attentionShapeArg(env, argv[0], &s)) return nullptr;
+  NamedArray a[] = {{"q", nullptr, 0, 'q'}, {"k", nullptr, 0, 'k'}, {"v", nullptr, 0, 'k'}, {"o", nullptr, 0, 'q'}, {"lse", nullptr, 0, 'l'}, {}, {}, {}, {}};
+  const int at[] = {1, 2, 3, 5, 6};
+  for (int i = 0; i < 5; i++)
+    if (!f32Arg(env, argv[at[i]], false, &a[i].data, &a[i].length)) return nullptr;
+  if (!ropeArg(env, argv[4], a + 5) || !attentionLengths(env, s, a, 9)) return nullptr;
+  if (currentIsa() == Isa::none) return throwError(env, "attentionForward: this CPU has no AVX2+FMA");
+  const maskforge::AttentionRope rope{a[5].data, a[6].data, a[7].data, a[8].data};
+  if (!maskforge::attentionForward(s, a[0].data, a[1].data, a[2].data, rope, a[3].data, a[4].data)) return throwError(env, "attentionForward: out of memory");
+  return nullptr;
+}
+
+// attentionBackward(shape, q, k, v, o, lse, dO, rope, dq, dk, dv): attention-module.ts's attentionBackward
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 11) return throwError(env, "attentionBackward: 11 arguments");
+  maskforge::AttentionDims s;
+  if (!attentionShapeArg(env, argv[0], &s)) return nullptr;
+  NamedArray a[] = {{"q", nullptr, 0, 'q'}, {"k", nullptr, 0, 'k'}, {"v", nullptr, 0, 'k'}, {"o", nullptr, 0, 'q'}, {"lse", nullptr, 0, 'l'}, {"dO", nullptr, 0, 'q'}, {"dq", nullptr, 0, 'q'},
+                    {"dk", nullptr, 0, 'k'}, {"dv", nullptr, 0, 'k'}, {}, {}, {}, {}};
+  const int at[] = {1, 2, 3, 4, 5, 6, 8, 9, 10};
+  for (int i = 0; i < 9; i++)
+    if (!f32Arg(env, argv[at[i]], false, &a[i].data, &a[i].length)) return nullptr;
+  if (!ropeArg(env, argv[7], a + 9) || !attentionLengths(env, s, a, 13)) return nullptr;
+  if (currentIsa() == Isa::none) return throwError(env, "attentionBackward: this CPU has no AVX2+FMA");
+  const maskforge::AttentionRope rope{a[9].data, a[10].data, a[11].data, a[12].data};
+  if (!maskforge::attentionBackward(s, a[0].data, a[1].data, a[2].data, a[3].data, a[4].data, a[5].data, rope, a[6].data, a[7].data, a[8].data))
+    return throwError(env, "attentionBackward: out of memory");
+  return nullptr;
+}
+
 const char* isaName(Isa i) { return i == Isa::avx512 ? "avx512" : i == Isa::avx2 ? "avx2" : "none"; }
 
 napi_value GetIsa(napi_env env, napi_callback_info) {
@@ -416,6 +530,8 @@ NAPI_MODULE_INIT() {
       {"candidateGrad", nullptr, CandidateGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"candidateLogitsGrad", nullptr, CandidateLogitsGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -1,6 +1,6 @@
-// Turns the native linear products on or off for this thread (config.nativeKernels: "auto" uses the addon where it
-// loads, "off" keeps wasm). The thread that owns an executor decides; an op pool's threads are told the same mode
-// (src/parallel/op-pool.ts), so every part of an op runs the same code.
+// Turns the native linear products and attention on or off for this thread (config.nativeKernels: "auto" uses the
+// addon where it loads, "off" keeps wasm). The thread that owns an executor decides; an op pool's threads are told
+// the same mode (src/parallel/op-pool.ts), so every part of an op runs the same code.
 import { setLinearKernels } from "../maskllm/host/linear-kernels.js";
 import { tryLoadNativeAddon } from "./loader.js";
 

@@ -1,9 +1,13 @@
-// Loads the native GEMM addon (addon.cc + gemm.cc, built by scripts/build-native.mjs into build/native/) when it is
-// there and this CPU has AVX2+FMA; otherwise undefined, and the host trainer keeps its wasm kernels.
+// Loads the native addon (addon.cc + gemm.cc + attention.cc, built by scripts/build-native.mjs into build/native/)
+// when it is there and this CPU has AVX2+FMA; otherwise undefined, and the host trainer keeps its wasm kernels.
 import { createRequire } from "node:module";
 import type { LinearKernels } from "../maskllm/host/linear-kernels.js";
 
-/** The addon's functions (addon.cc): the host trainer's linear products and mask math, and its tile. */
+/**
+ * The addon's functions (addon.cc): the host trainer's linear products, lm_head loss, causal attention and mask
+ * math, and its tile. All present in an addon built from this tree; runPart still checks each optional kernel, so a
+ * stale build without the newer ones keeps their wasm versions.
+ */
 export interface NativeAddon extends Required<LinearKernels> {
   /** the register tile in use: "avx512", "avx2", or "none" (no AVX2+FMA: unusable) */
   isa(): string;

@@ -225,7 +225,10 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       if (b0 === b1) return;
       const rows = (a: Float32Array, heads: number) => a.subarray(b0 * s.seq * heads * s.headDim, b1 * s.seq * heads * s.headDim);
       const shape = { ...s, batch: b1 - b0 };
-      attentionForward(shape, rows(op.q, s.heads), rows(op.k, s.kvHeads), rows(op.v, s.kvHeads), op.rope, rows(op.o, s.heads), op.lse.subarray(b0 * s.heads * s.seq, b1 * s.heads * s.seq));
+      const args = [shape, rows(op.q, s.heads), rows(op.k, s.kvHeads), rows(op.v, s.kvHeads), op.rope, rows(op.o, s.heads), op.lse.subarray(b0 * s.heads * s.seq, b1 * s.heads * s.seq)] as const;
+      const nk = linearKernels();
+      if (nk?.attentionForward) nk.attentionForward(...args);
+      else attentionForward(...args);
       return;
     }
     case "attentionBackward": {
@@ -234,7 +237,7 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       if (b0 === b1) return;
       const rows = (a: Float32Array, heads: number) => a.subarray(b0 * s.seq * heads * s.headDim, b1 * s.seq * heads * s.headDim);
       const shape = { ...s, batch: b1 - b0 };
-      attentionBackward(
+      const args = [
         shape,
         rows(op.q, s.heads),
         rows(op.k, s.kvHeads),
@@ -246,7 +249,10 @@ export function runPart(op: HostOp, part: number, parts: number): void {
         rows(op.dq, s.heads),
         rows(op.dk, s.kvHeads),
         rows(op.dv, s.kvHeads),
-      );
+      ] as const;
+      const nk = linearKernels();
+      if (nk?.attentionBackward) nk.attentionBackward(...args);
+      else attentionBackward(...args);
       return;
     }
     case "headLoss": {
