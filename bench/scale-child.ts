@@ -12,6 +12,7 @@ import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/mo
 import { trainMasks } from "../src/maskllm/train/loop.js";
 import { hostTrainingBytes } from "../src/maskllm/host/memory.js";
 import { InlineExecutor, type Executor } from "../src/maskllm/host/ops.js";
+import { linearKernels } from "../src/maskllm/host/linear-kernels.js";
 import { OpPool } from "../src/parallel/op-pool.js";
 import { useNativeKernels, type NativeKernelsMode } from "../src/native/kernels.js";
 import { BATCH, SEQ, TOKENS_PER_STEP, paramCounts, randomWeights, randomWindows, scaleConfig, shapeByName } from "./scale-model.js";
@@ -44,7 +45,7 @@ try {
   if (threads > 1) pool = await OpPool.start(threads);
   const exec: Executor = pool ?? new InlineExecutor();
   const counts = paramCounts(config);
-  const estimate = hostTrainingBytes({ config, params: counts.masked + counts.other, maskedParams: counts.masked, m: 4, candidates: 6, microBatchTokens: TOKENS_PER_STEP / MICRO_BATCHES, threads, tfWeights: false });
+  const estimate = hostTrainingBytes({ config, params: counts.masked + counts.other, maskedParams: counts.masked, m: 4, candidates: 6, microBatchTokens: TOKENS_PER_STEP / MICRO_BATCHES, threads, tfWeights: false, inPlaceKernels: linearKernels()?.headLoss !== undefined, seqLen: SEQ });
   out.estimateMiB = estimate.total / 1024 ** 2;
   out.estimatePartsMiB = Object.fromEntries(Object.entries(estimate.parts).map(([k, v]) => [k, v / 1024 ** 2]));
   phase = "random weights";

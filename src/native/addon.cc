@@ -358,6 +358,25 @@ napi_value CandidateLogitsGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// argmaxChanges(logits, c, prev): train/logits.ts's argmaxChanges (prev: Uint16Array [groups], updated)
+napi_value ArgmaxChanges(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!args(env, info, 3, argv, "argmaxChanges")) return nullptr;
+  float* logits;
+  uint16_t* prev;
+  size_t nl, np;
+  int c;
+  if (!f32Arg(env, argv[0], false, &logits, &nl) || !intArg(env, argv[1], &c) || !typedArg(env, argv[2], napi_uint16_array, "a Uint16Array", &prev, &np)) return nullptr;
+  if (c <= 0 || nl != np * size_t(c)) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "argmaxChanges: %zu logits are not %zu groups of %d candidates", nl, np, c);
+    return throwError(env, msg);
+  }
+  napi_value v;
+  napi_create_double(env, double(maskforge::argmaxChanges(logits, long(np), c, prev)), &v);
+  return v;
+}
+
 // adamw(logits, mom, vel, grad, coef, beta1, beta2, eps, decay, stepSize, invSqrtBc2): in place from grad·coef
 napi_value Adamw(napi_env env, napi_callback_info info) {
   napi_value argv[11];
@@ -529,6 +548,7 @@ NAPI_MODULE_INIT() {
       {"softMask", nullptr, SoftMask, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"candidateGrad", nullptr, CandidateGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"candidateLogitsGrad", nullptr, CandidateLogitsGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"argmaxChanges", nullptr, ArgmaxChanges, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_default, nullptr},

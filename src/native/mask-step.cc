@@ -158,4 +158,24 @@ void candidateLogitsGrad(const float* probs, float* dp, const float* w, const fl
   MF_DISPATCH(logitsGradT, probs, dp, w, s, groups, c, m, scale, twoLambda, hard, stats)
 }
 
+// c a compile-time constant for 2:4 (6) and 1:4 (4): the compare chain unrolls
+template <int C>
+long argmaxChangesOf(const float* logits, long groups, int c, uint16_t* prev) {
+  const int cc = C > 0 ? C : c;
+  long changed = 0;
+  for (long i = 0; i < groups; i++) {
+    const float* l = logits + i * cc;
+    int best = 0;
+    float bv = l[0];
+    for (int j = 1; j < cc; j++)
+      if (l[j] > bv) bv = l[j], best = j;
+    if (prev[i] != best) prev[i] = uint16_t(best), changed++;
+  }
+  return changed;
+}
+
+long argmaxChanges(const float* logits, long groups, int c, uint16_t* prev) {
+  return c == 6 ? argmaxChangesOf<6>(logits, groups, c, prev) : c == 4 ? argmaxChangesOf<4>(logits, groups, c, prev) : argmaxChangesOf<0>(logits, groups, c, prev);
+}
+
 }  // namespace maskforge

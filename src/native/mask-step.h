@@ -28,6 +28,12 @@ void candidateGrad(const float* dm, const float* s, float* dp, long groups, int 
  */
 void candidateLogitsGrad(const float* probs, float* dp, const float* w, const float* s, long groups, int c, int m, float scale, float twoLambda, bool hard, double stats[3]);
 
+/**
+ * How many of the groups' argmax candidates (first on ties) differ from prev, updating prev: train/logits.ts's
+ * argmaxChanges (the progress reports' maskChange), one pass over logits [groups, c].
+ */
+long argmaxChanges(const float* logits, long groups, int c, uint16_t* prev);
+
 /** AdamW in place over n values from grad·coef, as adamw() (the same update order, so bit-identical). */
 void adamw(float* logits, float* mom, float* vel, const float* grad, long n, float coef, float b1, float b2, float eps, float decay, float stepSize, float invSqrtBc2);
 

@@ -15,6 +15,7 @@ import { expectedWeightShapes } from "../maskllm/llama/model.js";
 import { selectLayers } from "../maskllm/prune/select-layers.js";
 import { defaultTrainingThreads } from "../parallel/thread-replicas.js";
 import { hostTrainingBytes } from "../maskllm/host/memory.js";
+import { linearKernels } from "../maskllm/host/linear-kernels.js";
 import { hostTrainingSupported } from "../maskllm/host/engine.js";
 import { slidingWindowRefusal } from "../maskllm/llama/sliding-window.js";
 import { layerBufferFloats, layerDims } from "../maskllm/host/layer-forward.js";
@@ -68,7 +69,9 @@ export function estimateMemoryBytes(c: LlamaConfig, spec: JobSpec, params: numbe
   const prior = typeof spec.prior === "string" && spec.prior !== "none" ? oneShot : weights;
   if (hostPath) {
     const microBatchTokens = Math.ceil(training.batch_size / Math.min(training.micro_batches, training.batch_size)) * seq;
-    const host = hostTrainingBytes({ config: c, params, maskedParams, m, candidates: binom(m, n), microBatchTokens, threads, tfWeights: true });
+    // this process's kernels (the sandbox plugs the native ones in where they load) decide what each thread holds
+    const inPlaceKernels = linearKernels()?.headLoss !== undefined;
+    const host = hostTrainingBytes({ config: c, params, maskedParams, m, candidates: binom(m, n), microBatchTokens, threads, tfWeights: true, inPlaceKernels, seqLen: seq });
     return Math.max(prior, host.total);
   }
   const logits = (maskedParams / m) * binom(m, n) * 4;

@@ -1,5 +1,5 @@
 // The native addon's mask-step math (src/native/mask-step.cc) against the wasm kernels it replaces, bit for bit:
-// Gumbel noise, the fused noise + softmax, M̃, ∂ỹ, the fused M̃ + logits' gradient with its stats, and AdamW, for
+// Gumbel noise, the fused noise + softmax, M̃, ∂ỹ, the fused M̃ + logits' gradient with its stats, AdamW and the argmax changes, for
 // 2:4, 1:4 and 2:8 (the generic path) on odd group counts, with each tile the CPU has; then runPart's native ops
 // split over 1 or 3 parts. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
 import { test, after } from "node:test";
@@ -9,6 +9,7 @@ import { gumbelNoiseInto } from "../../src/maskllm/kernels/gumbel-module.js";
 import { candidateMatrixValues } from "../../src/maskllm/mask/patterns.js";
 import { runPart, type HostOp } from "../../src/maskllm/host/ops.js";
 import { setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
+import { argmaxChanges } from "../../src/maskllm/train/logits.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
 
 const { addon, reason } = tryLoadNativeAddon();
@@ -174,4 +175,27 @@ test("runPart's native mask ops give wasm's bits, however they are split into pa
     else one.forEach((a, i) => a.forEach((v, k) => assert.ok(Math.abs(v - wasm[i][k]) <= 1e-5 * (1 + Math.abs(wasm[i][k])), `maskGrad [${k}] ${v} vs ${wasm[i][k]}`)));
   }
   setLinearKernels(undefined);
+});
+
+test("native argmaxChanges counts and records the same argmax changes as the JS loop (first on ties, NaN never wins)", { skip }, () => {
+  for (const c of [6, 4, 28]) {
+    const groups = 1001;
+    // values on a coarse grid, so ties are common; a few NaNs
+    const logits = Float32Array.from({ length: groups * c }, (_, i) => (i % 97 === 0 ? NaN : Math.floor(rnd() * 4)));
+    const prev = Uint16Array.from({ length: groups }, () => Math.floor(rnd() * c));
+    const prevJs = prev.slice();
+    setLinearKernels(undefined);
+    const js = argmaxChanges(logits, c, prevJs);
+    const native = addon!.argmaxChanges(logits, c, prev);
+    assert.equal(native, js, `c ${c}`);
+    assert.deepEqual(prev, prevJs, `c ${c}`);
+    assert.ok(js > 0);
+    // and through the plugged-in kernels, as the training loop calls it
+    setLinearKernels(addon);
+    const again = prevJs.slice();
+    logits[0] = 1e9;
+    assert.equal(argmaxChanges(logits, c, again), prevJs[0] === 0 ? 0 : 1);
+    setLinearKernels(undefined);
+  }
+  assert.throws(() => addon!.argmaxChanges(new Float32Array(7), 6, new Uint16Array(1)), /argmaxChanges: 7 logits are not 1 groups of 6 candidates/);
 });

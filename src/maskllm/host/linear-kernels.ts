@@ -44,6 +44,8 @@ export interface LinearKernels {
    * its reg, maxProbSum and sq
    */
   candidateLogitsGrad?(probs: Float32Array, dProbs: Float32Array, w: Float32Array, s: Float32Array, groups: number, c: number, m: number, scale: number, twoLambda: number, hard: boolean, stats: Float64Array): void;
+  /** train/logits.ts's argmaxChanges: groups whose argmax candidate (first on ties) differs from prev, prev updated */
+  argmaxChanges?(logits: Float32Array, c: number, prev: Uint16Array): number;
   /** adamwUpdate in place over the whole arrays */
   adamw?(logits: Float32Array, mom: Float32Array, vel: Float32Array, grad: Float32Array, coef: number, beta1: number, beta2: number, eps: number, decay: number, stepSize: number, invSqrtBc2: number): void;
   /**

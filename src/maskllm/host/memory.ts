@@ -19,6 +19,13 @@ export interface HostMemoryInput {
   tfWeights: boolean;
   /** weights of the largest masked linear (the mask step works target by target); default: the config's largest */
   largestTarget?: number;
+  /**
+   * the run's kernels are plugged in from outside the core (linear-kernels.ts, e.g. the native addon) and take the
+   * lm_head loss and the mask step in place; default: the wasm kernels, which copy every call into their memories
+   */
+  inPlaceKernels?: boolean;
+  /** window length; default: the micro-batch's tokens (bounds the native lm_head's block of logits) */
+  seqLen?: number;
 }
 
 export interface HostMemoryEstimate {
@@ -41,16 +48,30 @@ export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
   // the recomputed norm output, SwiGLU output and σ(gate); Qwen3's q/k norms add their input gradients
   const scratchPerToken = 4 * d + 3 * qd + 2 * kvd + 5 * f + Math.max(d, qd) + (c.qkNorm ? qd + kvd : 0);
   const activations = 4 * T * (savedFloatsPerToken(c) + scratchPerToken);
-  // each thread's kernel memory grows to its largest call: the lm_head's product (weight, its packed copy, the
-  // thread's share of the logits) or a masked linear's weight gradient (all of x and dy, x packed)
-  const share = Math.ceil(T / i.threads);
-  const head = 2 * V * d + share * (V + d);
-  const maskGrad = T * (2 * Math.max(d, qd, f) + Math.max(d, f)) + 2 * Math.max(d, f) * Math.max(d, qd, f);
-  // ...and the mask step's kernels and scratch, one target at a time: logits, noise, ỹ, ∂ỹ, AdamW's moments and
-  // M̃ of the largest target (their memories keep their largest size too)
   const groups = (i.largestTarget ?? Math.max(d * qd, d * f)) / i.m;
-  const maskStep = groups * (6 * i.candidates + 2 * i.m);
-  const threadKernels = 4 * i.threads * (Math.max(head, maskGrad) + maskStep);
+  const share = Math.ceil(T / i.threads);
+  const widest = Math.max(d, qd, f);
+  let threadKernels: number;
+  if (i.inPlaceKernels) {
+    // in place (src/native): the lm_head packed once for all threads; each thread's block of logits (up to 16M
+    // floats, at most a window), the largest masked weight packed as the GEMM's B, its A panels (a part's tokens ×
+    // 256 steps), and a part's rows of a mask gradient
+    const nr = 32;
+    const packedHead = Math.ceil(V / nr) * nr * d;
+    const logitsBlock = Math.min(16 * 2 ** 20, Math.min(i.seqLen ?? T, T) * V);
+    const largest = i.largestTarget ?? Math.max(d * qd, d * f, kvd * d);
+    const perThread = logitsBlock + largest + share * 256 + Math.ceil(widest / i.threads) * widest;
+    threadKernels = 4 * (packedHead + i.threads * perThread);
+  } else {
+    // each thread's kernel memory grows to its largest call: the lm_head's product (weight, its packed copy, the
+    // thread's share of the logits) or a masked linear's weight gradient (all of x and dy, x packed)
+    const head = 2 * V * d + share * (V + d);
+    const maskGrad = T * (2 * widest + Math.max(d, f)) + 2 * Math.max(d, f) * widest;
+    // ...and the mask step's kernels and scratch, one target at a time: logits, noise, ỹ, ∂ỹ, AdamW's moments and
+    // M̃ of the largest target (their memories keep their largest size too)
+    const maskStep = groups * (6 * i.candidates + 2 * i.m);
+    threadKernels = 4 * i.threads * (Math.max(head, maskGrad) + maskStep);
+  }
   // the prior's 0/1 masks, a byte per masked weight, held by the caller for the run
   const prior = i.maskedParams;
   const total = weights + maskState + activations + threadKernels + prior + RUNTIME_BYTES;

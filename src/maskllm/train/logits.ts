@@ -4,6 +4,7 @@
 import type { NMPattern } from "../mask/patterns.js";
 import { candidateIndices } from "../mask/patterns.js";
 import { normalNoise, seedFor } from "./rng.js";
+import { linearKernels } from "../host/linear-kernels.js";
 
 export class MaskShapeError extends Error {
   constructor(message: string) {
@@ -70,6 +71,9 @@ export function argmaxCandidates(logits: Float32Array, c: number): Int32Array {
  * mask-change figure without a new array per report (prev: argmaxCandidates' values, narrowed to 16 bits).
  */
 export function argmaxChanges(logits: Float32Array, c: number, prev: Uint16Array): number {
+  // a pass over every logit each report: native where plugged in (host/linear-kernels.ts)
+  const nk = linearKernels();
+  if (nk?.argmaxChanges) return nk.argmaxChanges(logits, c, prev);
   const g = logits.length / c;
   let changed = 0;
   for (let i = 0; i < g; i++) {
