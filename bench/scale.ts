@@ -5,10 +5,10 @@
 // one final JSON line {"bench":"scale",...}. Exits 0 when shapes fail (they are reported); non-zero on harness bugs.
 //   npm run bench:scale -- [--shapes stories260K,stories15M] [--threads 1,2] [--steps N] [--warmup N]
 //                          [--torch-steps N] [--torch-warmup N] [--no-torch] [--openblas DIR] [--shared ../shared]
-//                          [--child-timeout-s 900] [--native auto|off]
+//                          [--child-timeout-s 900] [--native auto|off] [--torch-malloc auto|glibc|FILE]
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
 import { linearForward } from "../src/maskllm/kernels/matmul-module.js";
@@ -46,6 +46,8 @@ const childTimeoutS = optNum("child-timeout-s") ?? 900;
 // the host trainer's linear products: the native addon where it loads (src/native), or off: wasm
 const native = arg("native") ?? "auto";
 if (native !== "auto" && native !== "off") throw new Error(`--native takes auto or off, got ${native}`);
+// PyTorch's allocator: auto preloads jemalloc where found (see findJemalloc), glibc keeps the default, or a library file.
+const torchMalloc = arg("torch-malloc") ?? "auto";
 
 // Defaults keep the whole bench near 15 minutes on 2 cores: more steps where a step is cheap.
 const DEFAULT_STEPS: Record<string, { mf: number; torch: number; torchWarmup: number }> = {
@@ -119,6 +121,9 @@ function failureMessage(r: ProcResult, timeoutS: number): string {
 
 /** Debian's OpenBLAS libblas.so.3 (openmp first, then pthread): installed, or unpacked from the .deb (--openblas, <shared>/yardstick). */
 function findOpenBlasDir(): { dir: string; flavour: string } | undefined {
+  // --openblas may also name the folder that holds libblas.so.3 itself (what yardstick.md puts on LD_LIBRARY_PATH).
+  const given = arg("openblas");
+  if (given && existsSync(join(given, "libblas.so.3"))) return { dir: resolve(given), flavour: basename(resolve(given)) };
   const roots = ["/usr/lib/x86_64-linux-gnu", arg("openblas"), join(shared, "yardstick")].filter((r): r is string => !!r && existsSync(r));
   for (const flavour of ["openblas-openmp", "openblas-pthread"]) {
     for (const root of roots) {
@@ -127,6 +132,17 @@ function findOpenBlasDir(): { dir: string; flavour: string } | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * jemalloc for the PyTorch runs, as PyTorch's CPU tuning guides advise: with glibc's malloc every step's large
+ * tensors (the [2048, 32000] logits) are fresh mmaps, and their page faults took half of a step here (2M faults,
+ * 11 s of system time in 24 s at stories260K; 7-10x slower steps). Installed (libjemalloc2) or unpacked beside
+ * the OpenBLAS given to --openblas.
+ */
+function findJemalloc(blasDir: string | undefined): string | undefined {
+  const dirs = ["/usr/lib/x86_64-linux-gnu", arg("openblas"), blasDir, blasDir && dirname(blasDir)];
+  return dirs.filter((d): d is string => !!d).map((d) => join(resolve(d), "libjemalloc.so.2")).find((f) => existsSync(f));
 }
 
 function findFile(dir: string, parentName: string, file: string, depth: number): string | undefined {
@@ -192,6 +208,7 @@ interface TorchRun {
   peakRssMiB?: number;
   blas?: string;
   blasLibs?: string[];
+  malloc?: string;
   steps?: number;
   warmup?: number;
   wallSeconds: number;
@@ -237,18 +254,29 @@ function gemmReferenceGflops(shape: ScaleShape): { gflops: number; kernels: stri
 
 const benchT0 = performance.now();
 const openblas = noTorch ? undefined : findOpenBlasDir();
+if (!noTorch && arg("openblas") && !openblas)
+  throw new Error(`--openblas ${arg("openblas")}: no libblas.so.3 there or under an openblas-openmp/openblas-pthread folder in it`);
 const torchEnvBase: NodeJS.ProcessEnv = { ...process.env };
 if (openblas) torchEnvBase.LD_LIBRARY_PATH = [openblas.dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
+const mallocLib = noTorch || torchMalloc === "glibc" ? undefined : torchMalloc === "auto" ? findJemalloc(openblas?.dir) : resolve(torchMalloc);
+if (mallocLib && !existsSync(mallocLib)) throw new Error(`--torch-malloc ${torchMalloc}: no such file`);
+if (mallocLib) {
+  torchEnvBase.LD_PRELOAD = [mallocLib, process.env.LD_PRELOAD].filter(Boolean).join(":");
+  // jemalloc keeps freed pages (no decay back to the OS): the point is to stop paying page faults every step
+  torchEnvBase.MALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+}
 const torchMissing = noTorch ? "--no-torch" : await torchAvailable(torchEnvBase);
 if (!noTorch && torchMissing)
   log(`PyTorch yardstick skipped: '${PYTHON} -c "import torch"' failed (${torchMissing}). Install it with: apt-get install -y python3-torch python3-numpy`);
+if (!torchMissing && !mallocLib && torchMalloc === "auto")
+  log("note: no jemalloc found (apt-get install -y libjemalloc2, or unpack it beside the OpenBLAS): PyTorch runs on glibc's malloc, whose page faults slow its steps several-fold at vocab 32000");
 if (!torchMissing && !openblas)
   log("note: no Debian OpenBLAS found (apt-get install -y libopenblas0-openmp, or unpack it and pass --openblas DIR): PyTorch runs on whatever libblas.so.3 the system has");
 
 log(`bench:scale, MaskLLM 2:4, vocab ${VOCAB}, batch ${BATCH}×${SEQ} = ${TOKENS_PER_STEP} tokens a step, 2 micro-batches; maskforge on wasm${native === "auto" ? " or the native addon where it loads" : ""} (one child process per run), warm-up ${warmup} steps; untied lm_head, rms eps 1e-5, RoPE θ 10000, weights N(0, 0.02) seeded, random token ids`);
 log(`effective GFLOP/s = ${FLOP_FORMULA} / 1e9`);
 log(`memory formula = ${MEMORY_FORMULA}; ratio = measured peak RSS / formula`);
-if (!torchMissing) log(`PyTorch: ${PYTHON} bench/yardstick/maskllm_step.py, BLAS search: ${openblas ? `Debian ${openblas.flavour} (LD_LIBRARY_PATH)` : "system default"}`);
+if (!torchMissing) log(`PyTorch: ${PYTHON} bench/yardstick/maskllm_step.py, BLAS search: ${openblas ? `Debian ${openblas.flavour} (LD_LIBRARY_PATH)` : "system default"}, allocator: ${mallocLib ? `${basename(mallocLib)} (LD_PRELOAD)` : "glibc malloc"}`);
 
 const rows: Record<string, unknown>[] = [];
 for (const shape of shapes) {
@@ -294,10 +322,10 @@ for (const shape of shapes) {
       if (r.code === 0 && j && typeof j.tokensPerSec === "number") {
         const run: TorchRun = {
           threads, ok: true, tokensPerSec: j.tokensPerSec, gflops: effectiveGflops(counts, j.tokensPerSec), stepSecondsMedian: j.stepSecondsMedian as number,
-          peakRssMiB: j.peakRssMiB as number, blas: j.blas as string, blasLibs: j.blasLibs as string[], steps: torchSteps, warmup: torchWarmup, wallSeconds: r.seconds,
+          peakRssMiB: j.peakRssMiB as number, blas: j.blas as string, blasLibs: j.blasLibs as string[], malloc: j.malloc as string, steps: torchSteps, warmup: torchWarmup, wallSeconds: r.seconds,
         };
         torch.push(run);
-        log(`   ${fx(run.tokensPerSec)} tokens/s (median step ${fx(run.stepSecondsMedian, 2)} s), ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(run.peakRssMiB)} MiB, BLAS ${run.blas} [${(run.blasLibs ?? []).join(", ")}], torch ${j.torch as string}`);
+        log(`   ${fx(run.tokensPerSec)} tokens/s (median step ${fx(run.stepSecondsMedian, 2)} s), ${fx(run.gflops, 2)} effective GFLOP/s, peak RSS ${fx(run.peakRssMiB)} MiB, BLAS ${run.blas} [${(run.blasLibs ?? []).join(", ")}], malloc ${run.malloc}, torch ${j.torch as string}`);
       } else {
         const error = failureMessage(r, childTimeoutS);
         torch.push({ threads, ok: false, error, wallSeconds: r.seconds });
@@ -352,12 +380,12 @@ for (const r of rows)
 for (const r of rows)
   for (const m of r.torch as TorchRun[]) if (!m.ok) log(`${r.shape as string} PyTorch ${m.threads}t failed: ${m.error}`);
 const blasSeen = [...new Set(rows.flatMap((r) => (r.torch as TorchRun[]).filter((t) => t.ok).map((t) => `${t.blas} [${(t.blasLibs ?? []).join(", ")}]`)))];
-if (blasSeen.length) log(`PyTorch BLAS: ${blasSeen.join("; ")}`);
+if (blasSeen.length) log(`PyTorch BLAS: ${blasSeen.join("; ")}; allocator: ${mallocLib ? basename(mallocLib) : "glibc malloc"}`);
 const wall = (performance.now() - benchT0) / 1000;
 log(`mf = maskforge (--native ${native}); GEMM 1t = our GEMM's one-thread GFLOP/s at the shape; core Nt = effective GFLOP/s per thread ÷ GEMM 1t; ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
 log(JSON.stringify({
   bench: "scale", vocab: VOCAB, seqLen: SEQ, batch: BATCH, tokensPerStep: TOKENS_PER_STEP, microBatches: 2, warmup, threads: threadCounts, native,
   lmHead: "untied", flopFormula: FLOP_FORMULA, memoryFormula: MEMORY_FORMULA,
-  torch: torchMissing ? { skipped: torchMissing } : { python: PYTHON, openblas: openblas?.flavour ?? null, blas: blasSeen },
+  torch: torchMissing ? { skipped: torchMissing } : { python: PYTHON, openblas: openblas?.flavour ?? null, blas: blasSeen, malloc: mallocLib ? basename(mallocLib) : "glibc" },
   shapes: rows, wallSeconds: wall,
 }));

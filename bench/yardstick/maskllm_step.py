@@ -59,6 +59,13 @@ def blas_in_use():
     return ("openblas" if openblas else "reference libblas" if any("libblas" in n for n in names) else "unknown"), names
 
 
+def malloc_in_use():
+    """The allocator this process runs on: jemalloc or tcmalloc when preloaded, else glibc's."""
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    return "jemalloc" if "libjemalloc" in maps else "tcmalloc" if "libtcmalloc" in maps else "glibc"
+
+
 def rope_tables(seq, head_dim, theta):
     inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     freqs = torch.outer(torch.arange(seq, dtype=torch.float32), inv)  # [seq, hd/2]
@@ -182,6 +189,7 @@ def main():
     masked = sum(shapes[n][0] * shapes[n][1] for n in names) * a.layers
     print(json.dumps({
         "yardstick": "maskllm_step", "torch": torch.__version__, "threads": a.threads, "blas": blas, "blasLibs": libs,
+        "malloc": malloc_in_use(),
         "fusedAttention": hasattr(F, "scaled_dot_product_attention"), "tokensPerStep": tokens, "warmup": a.warmup,
         "steps": a.steps, "stepSecondsMedian": med, "stepSeconds": times, "tokensPerSec": tokens / med,
         "maskedParams": masked, "lmHeadParams": a.vocab * a.dim, "lastLmLoss": lm,
