@@ -74,9 +74,57 @@ bool intArg(napi_env env, napi_value v, int* out) {
   return true;
 }
 
+// B of a linear's product from its arguments (w, mask, probs, s, m) and dims: forward B = (w ⊙ M)ᵀ, else w ⊙ M;
+// M none, mask [out, in], or soft from probs [out·in/m, c] and s [c, m]. Throws (false) with the wasm kernels'
+// op names and messages (matmul-module.ts), so a bad op fails the same way on either.
+bool weightSource(napi_env env, const napi_value* argv, bool forward, int inDim, int outDim, const char* fn, BSource* src) {
+  float *w, *mask, *probs, *s;
+  size_t nw, nmask, nprobs, ns;
+  int m;
+  if (!f32Arg(env, argv[0], false, &w, &nw) || !f32Arg(env, argv[1], true, &mask, &nmask) || !f32Arg(env, argv[2], true, &probs, &nprobs) ||
+      !f32Arg(env, argv[3], true, &s, &ns) || !intArg(env, argv[4], &m))
+    return false;
+  const char* op = probs ? (forward ? "softLinearForward" : "softLinearInputGrad") : forward ? "linearForward" : "linearInputGrad";
+  char msg[200];
+  if (nw != size_t(inDim) * outDim || (mask && nmask != nw)) {
+    std::snprintf(msg, sizeof msg, "%s: %s has %zu values, expected %zu", op, mask && nmask != nw ? "mask" : "w", mask && nmask != nw ? nmask : nw, size_t(inDim) * outDim);
+    throwError(env, msg);
+    return false;
+  }
+  int c = 0;
+  if (probs) {
+    if (!s || m <= 0 || ns % m != 0 || inDim % m != 0 || ns == 0 || nprobs != nw / m * (ns / m)) {
+      std::snprintf(msg, sizeof msg, "%s: a soft mask of %zu candidate probabilities and S of %zu values does not fit group size %d of input %d", op, nprobs, ns, m, inDim);
+      throwError(env, msg);
+      return false;
+    }
+    c = int(ns / m);
+  }
+  if (currentIsa() == Isa::none) {
+    std::snprintf(msg, sizeof msg, "%s: this CPU has no AVX2+FMA", fn);
+    throwError(env, msg);
+    return false;
+  }
+  *src = BSource{w, forward, mask, probs, s, c, m, forward ? inDim : outDim, forward ? outDim : inDim};
+  return true;
+}
+
+// out [tokens, n] (+)= a [tokens, k]·B: the lengths of a and out, checked under the wasm kernels' names
+bool productOperands(napi_env env, bool forward, bool soft, size_t na, size_t nout, int tokens, int k, int n) {
+  const char* op = soft ? (forward ? "softLinearForward" : "softLinearInputGrad") : forward ? "linearForward" : "linearInputGrad";
+  const struct { const char* name; size_t have, want; } lengths[] = {{forward ? "x" : "dy", na, size_t(tokens) * k}, {forward ? "y" : "dx", nout, size_t(tokens) * n}};
+  for (const auto& l : lengths)
+    if (l.have != l.want) {
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "%s: %s has %zu values, expected %zu", op, l.name, l.have, l.want);
+      throwError(env, msg);
+      return false;
+    }
+  return true;
+}
+
 // linear(forward, a, w, mask, probs, s, m, tokens, inDim, outDim, out, accumulate)
-//   forward: out [tokens, out] (+)= a [tokens, in]·(w ⊙ M)ᵀ; else out [tokens, in] (+)= a [tokens, out]·(w ⊙ M);
-//   M: none, mask [out, in], or soft from probs [out·in/m, c] and s [c, m]
+//   forward: out [tokens, out] (+)= a [tokens, in]·(w ⊙ M)ᵀ; else out [tokens, in] (+)= a [tokens, out]·(w ⊙ M)
 napi_value Linear(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value argv[12];
@@ -85,36 +133,68 @@ napi_value Linear(napi_env env, napi_callback_info info) {
   bool forward = false, accumulate = false;
   napi_get_value_bool(env, argv[0], &forward);
   napi_get_value_bool(env, argv[11], &accumulate);
-  float *a, *w, *mask, *probs, *s, *out;
-  size_t na, nw, nmask, nprobs, ns, nout;
-  int m, tokens, inDim, outDim;
-  if (!f32Arg(env, argv[1], false, &a, &na) || !f32Arg(env, argv[2], false, &w, &nw) || !f32Arg(env, argv[3], true, &mask, &nmask) ||
-      !f32Arg(env, argv[4], true, &probs, &nprobs) || !f32Arg(env, argv[5], true, &s, &ns) || !intArg(env, argv[6], &m) || !intArg(env, argv[7], &tokens) ||
-      !intArg(env, argv[8], &inDim) || !intArg(env, argv[9], &outDim) || !f32Arg(env, argv[10], false, &out, &nout))
+  float *a, *out;
+  size_t na, nout;
+  int tokens, inDim, outDim;
+  BSource src;
+  if (!f32Arg(env, argv[1], false, &a, &na) || !intArg(env, argv[7], &tokens) || !intArg(env, argv[8], &inDim) || !intArg(env, argv[9], &outDim) ||
+      !f32Arg(env, argv[10], false, &out, &nout) || !weightSource(env, argv + 2, forward, inDim, outDim, "linear", &src) ||
+      !productOperands(env, forward, src.probs != nullptr, na, nout, tokens, src.k, src.n))
     return nullptr;
-  const size_t kk = forward ? inDim : outDim, nn = forward ? outDim : inDim;
-  // the wasm kernels' names and messages (matmul-module.ts), so a bad op fails the same way on either
-  const char* op = probs ? (forward ? "softLinearForward" : "softLinearInputGrad") : forward ? "linearForward" : "linearInputGrad";
-  const struct { const char* name; size_t have, want; } lengths[] = {
-      {forward ? "x" : "dy", na, size_t(tokens) * kk}, {"w", nw, size_t(inDim) * outDim}, {forward ? "y" : "dx", nout, size_t(tokens) * nn}, {"mask", mask ? nmask : nw, nw}};
-  for (const auto& l : lengths)
-    if (l.have != l.want) {
-      char msg[200];
-      std::snprintf(msg, sizeof msg, "%s: %s has %zu values, expected %zu", op, l.name, l.have, l.want);
-      return throwError(env, msg);
-    }
-  int c = 0;
-  if (probs) {
-    if (!s || m <= 0 || ns % m != 0 || inDim % m != 0 || ns == 0 || nprobs != nw / m * (ns / m)) {
-      char msg[200];
-      std::snprintf(msg, sizeof msg, "%s: a soft mask of %zu candidate probabilities and S of %zu values does not fit group size %d of input %d", op, nprobs, ns, m, inDim);
-      return throwError(env, msg);
-    }
-    c = int(ns / m);
+  if (!product(src, a, long(src.k), 1, out, nullptr, accumulate, tokens)) return throwError(env, "linear: out of memory");
+  return nullptr;
+}
+
+// packWeight(forward, w, mask, probs, s, m, inDim, outDim, packed, q0, q1): the panels of linear's B for its
+// columns q0..q1 (see packPanels) into packed (packedFloats(k, n) floats), for linearPacked; threads pack the
+// parts of one buffer
+napi_value PackWeight(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 11) return throwError(env, "packWeight: 11 arguments");
+  bool forward = false;
+  napi_get_value_bool(env, argv[0], &forward);
+  float* packed;
+  size_t npacked;
+  int inDim, outDim, q0, q1;
+  BSource src;
+  if (!intArg(env, argv[6], &inDim) || !intArg(env, argv[7], &outDim) || !f32Arg(env, argv[8], false, &packed, &npacked) || !intArg(env, argv[9], &q0) ||
+      !intArg(env, argv[10], &q1) || !weightSource(env, argv + 1, forward, inDim, outDim, "packWeight", &src))
+    return nullptr;
+  char msg[200];
+  if (npacked != maskforge::packedFloats(src.k, src.n) || q0 > q1 || q1 > src.n) {
+    std::snprintf(msg, sizeof msg, "packWeight: %zu packed floats for columns %d..%d, expected %zu for %d", npacked, q0, q1, maskforge::packedFloats(src.k, src.n), src.n);
+    return throwError(env, msg);
   }
-  if (currentIsa() == Isa::none) return throwError(env, "linear: this CPU has no AVX2+FMA");
-  const BSource src{w, forward, mask, probs, s, c, m, int(kk), int(nn)};
-  if (!product(src, a, long(kk), 1, out, nullptr, accumulate, tokens)) return throwError(env, "linear: out of memory");
+  maskforge::packPanels(src, q0, q1, packed);
+  return nullptr;
+}
+
+// linearPacked(forward, a, packed, tokens, inDim, outDim, out, accumulate): linear with B from packWeight
+napi_value LinearPacked(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 8) return throwError(env, "linearPacked: 8 arguments");
+  bool forward = false, accumulate = false;
+  napi_get_value_bool(env, argv[0], &forward);
+  napi_get_value_bool(env, argv[7], &accumulate);
+  float *a, *packed, *out;
+  size_t na, npacked, nout;
+  int tokens, inDim, outDim;
+  if (!f32Arg(env, argv[1], false, &a, &na) || !f32Arg(env, argv[2], false, &packed, &npacked) || !intArg(env, argv[3], &tokens) || !intArg(env, argv[4], &inDim) ||
+      !intArg(env, argv[5], &outDim) || !f32Arg(env, argv[6], false, &out, &nout))
+    return nullptr;
+  const int k = forward ? inDim : outDim, n = forward ? outDim : inDim;
+  if (!productOperands(env, forward, false, na, nout, tokens, k, n)) return nullptr;
+  if (npacked != maskforge::packedFloats(k, n)) {
+    char msg[200];
+    std::snprintf(msg, sizeof msg, "linearPacked: %zu packed floats, expected %zu", npacked, maskforge::packedFloats(k, n));
+    return throwError(env, msg);
+  }
+  if (currentIsa() == Isa::none) return throwError(env, "linearPacked: this CPU has no AVX2+FMA");
+  maskforge::productPacked(packed, k, n, a, k, 1, out, accumulate, tokens);
   return nullptr;
 }
 
@@ -539,6 +619,8 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"linear", nullptr, Linear, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"packWeight", nullptr, PackWeight, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"linearPacked", nullptr, LinearPacked, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maskedWeightGradRows", nullptr, MaskedWeightGradRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packedFloats", nullptr, PackedFloats, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packTransposed", nullptr, PackTransposed, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -170,55 +170,60 @@ thread_local Scratch scratchB, scratchA;
 
 thread_local Scratch scratchRow;
 
-// Row i of W ⊙ M (len floats: W's rows hold whole groups of m, as the input is a multiple of m): W's own row when
-// there is no mask, else the product in a thread's scratch. M̃ = Σ_c ỹ[g][c]·S[c][pos] four positions at a time
-// where m is a multiple of 4 (what the wasm kernels require); this packing is O(weights) against the product's
-// O(tokens·weights), and was half the time of a soft product element by element.
-const float* maskedRow(const BSource& src, long i, int len) {
+// Columns q0..q1 of row i of W ⊙ M (W's rows are len floats and hold whole groups of m, as the input is a multiple
+// of m), indexed from q0: W's own row when there is no mask, else the product in a thread's scratch. M̃ = Σ_c
+// ỹ[g][c]·S[c][pos] four positions at a time where m is a multiple of 4 (what the wasm kernels require); this
+// packing is O(weights) against the product's O(tokens·weights), and was half the time of a soft product element
+// by element.
+const float* maskedRow(const BSource& src, long i, int len, int q0, int q1) {
   const float* w = src.w + i * len;
-  if (!src.mask && !src.probs) return w;
+  if (!src.mask && !src.probs) return w + q0;
   float* out = scratchRow.get(size_t(len));
   if (src.mask) {
     const float* mk = src.mask + i * len;
-    for (int q = 0; q < len; q++) out[q] = w[q] * mk[q];
+    for (int q = q0; q < q1; q++) out[q - q0] = w[q] * mk[q];
     return out;
   }
-  const int m = src.m, c = src.c;
-  const float* pr = src.probs + (i * len / m) * c;
-  for (int g0 = 0; g0 < len; g0 += m, pr += c) {
+  // whole groups: from the one holding q0 to the one holding q1 − 1
+  const int m = src.m, c = src.c, g0 = q0 - q0 % m, g1 = std::min(len, (q1 + m - 1) / m * m);
+  const float* pr = src.probs + (i * len + g0) / m * c;
+  for (int g = g0; g < g1; g += m, pr += c) {
+    float* o = out + (g - g0);
     if (m % 4 == 0)
       for (int pos = 0; pos < m; pos += 4) {
         __m128 acc = _mm_mul_ps(_mm_set1_ps(pr[0]), _mm_loadu_ps(src.s + pos));
         for (int j = 1; j < c; j++) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(pr[j]), _mm_loadu_ps(src.s + j * m + pos)));
-        _mm_storeu_ps(out + g0 + pos, _mm_mul_ps(acc, _mm_loadu_ps(w + g0 + pos)));
+        _mm_storeu_ps(o + pos, _mm_mul_ps(acc, _mm_loadu_ps(w + g + pos)));
       }
     else
       for (int pos = 0; pos < m; pos++) {
         float mt = pr[0] * src.s[pos];
         for (int j = 1; j < c; j++) mt += pr[j] * src.s[j * m + pos];
-        out[g0 + pos] = w[g0 + pos] * mt;
+        o[pos] = w[g + pos] * mt;
       }
   }
-  return out;
+  return out + (q0 - g0);
 }
 
-// B → panels of nr columns (zero past n): panel j holds k rows of nr floats at bp + j·k·nr. W ⊙ M is formed a row
-// of W at a time; a row of W is a column of B (transposed) or a row.
-void packB(const BSource& src, int nr, float* bp) {
+// Panels j0..j1 of B (nr columns each, zero past n): panel j holds k rows of nr floats at bp + j·k·nr. W ⊙ M is
+// formed a row of W at a time; a row of W is a column of B (transposed) or a row.
+void packB(const BSource& src, int nr, float* bp, int j0, int j1) {
   const int panels = (src.n + nr - 1) / nr;
-  if (src.n % nr != 0) std::memset(bp + long(panels - 1) * src.k * nr, 0, sizeof(float) * src.k * nr);
+  const int q0 = j0 * nr, q1 = std::min(src.n, j1 * nr);
+  if (q0 >= q1) return;
+  if (j1 == panels && src.n % nr != 0) std::memset(bp + long(panels - 1) * src.k * nr, 0, sizeof(float) * src.k * nr);
   if (src.transposed)
-    for (int q = 0; q < src.n; q++) {
-      const float* row = maskedRow(src, q, src.k);
+    for (int q = q0; q < q1; q++) {
+      const float* row = maskedRow(src, q, src.k, 0, src.k);
       float* dst = bp + long(q / nr) * src.k * nr + q % nr;
       for (int r = 0; r < src.k; r++) dst[long(r) * nr] = row[r];
     }
   else
     for (int r = 0; r < src.k; r++) {
-      const float* row = maskedRow(src, r, src.n);
-      for (int j = 0; j < panels; j++) {
-        const int q0 = j * nr;
-        std::memcpy(bp + long(j) * src.k * nr + long(r) * nr, row + q0, sizeof(float) * std::min(nr, src.n - q0));
+      const float* row = maskedRow(src, r, src.n, q0, q1);
+      for (int j = j0; j < j1; j++) {
+        const int q = j * nr;
+        std::memcpy(bp + long(j) * src.k * nr + long(r) * nr, row + (q - q0), sizeof(float) * std::min(nr, src.n - q));
       }
     }
 }
@@ -317,7 +322,7 @@ bool product(const BSource& src, const float* a, long ap, long ar, float* c, con
     // W ⊙ M, or Wᵀ: packed whole, once per call
     float* bp = scratchB.get(packedFloats(src.k, src.n));
     if (!bp) return false;
-    packB(src, t.nr, bp);
+    packB(src, t.nr, bp, 0, (src.n + t.nr - 1) / t.nr);
     b.packed = bp;
   } else if (src.n % t.nr != 0) {
     // W read in place but for its last columns, packed as one zero-padded panel
@@ -342,7 +347,12 @@ size_t packedFloats(int k, int n) {
 
 void packTransposed(const float* w, int k, int n, float* out) {
   const BSource src{w, true, nullptr, nullptr, nullptr, 0, 0, k, n};
-  packB(src, currentTile().nr, out);
+  packPanels(src, 0, n, out);
+}
+
+void packPanels(const BSource& src, int q0, int q1, float* out) {
+  const int nr = currentTile().nr;
+  packB(src, nr, out, (q0 + nr - 1) / nr, (q1 + nr - 1) / nr);
 }
 
 void productPacked(const float* packed, int k, int n, const float* a, long ap, long ar, float* c, bool accumulate, int m) {

@@ -1,6 +1,6 @@
 // An op-pool thread (op-pool.ts): keeps the pool's shared buffers by id and runs the parts of ops it is sent,
 // counting each done (or failed) part on the shared counter the caller waits on.
-import { parentPort, type MessagePort } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { runPart, type HostOp } from "../maskllm/host/ops.js";
 import { useNativeKernels, type NativeKernelsMode } from "../native/kernels.js";
 import type { BufferRef, ToPoolThread } from "./op-pool.js";
@@ -25,7 +25,25 @@ function decode(v: unknown): unknown {
   return v;
 }
 
-port.on("message", (msg: ToPoolThread | { kind: "init"; ctrl: Int32Array; errors?: MessagePort; native: NativeKernelsMode }) => {
+// After a part, the thread polls for the next op this long before it sleeps in the event loop: a step's ops come
+// back to back, and a thread woken from sleep for each one started late (the caller's wait after a small op, such
+// as packing a 768-wide weight, averaged ~0.2 ms here, a quarter of the op).
+const SPIN_MS = 1;
+
+type Message = ToPoolThread | { kind: "init"; ctrl: Int32Array; errors?: MessagePort; native: NativeKernelsMode };
+
+port.on("message", (first: Message) => {
+  handle(first);
+  if (first.kind !== "op") return;
+  for (let t0 = performance.now(); performance.now() - t0 < SPIN_MS; ) {
+    const next = receiveMessageOnPort(port);
+    if (!next) continue;
+    handle(next.message as Message);
+    t0 = performance.now();
+  }
+});
+
+function handle(msg: Message): void {
   if (msg.kind === "init") {
     ctrl = msg.ctrl;
     errors = msg.errors;
@@ -43,4 +61,4 @@ port.on("message", (msg: ToPoolThread | { kind: "init"; ctrl: Int32Array; errors
     Atomics.add(c, 0, 1);
     Atomics.notify(c, 0);
   }
-});
+}

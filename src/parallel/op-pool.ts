@@ -30,6 +30,8 @@ export type ToPoolThread =
 
 // ops below this many flops run on the calling thread alone: a round trip to a thread costs ~20-50 µs
 const MIN_SPLIT_WORK = 4e6;
+// how long the caller polls for the threads' parts before it sleeps on the counter
+const SPIN_MS = 1;
 // A thread that has not finished its part after this long (plus 10 s per GFLOP of the op, far slower than any
 // machine here) is taken for dead: its exit cannot be seen while this thread waits.
 const STALL_MS = 60_000;
@@ -134,6 +136,8 @@ export class OpPool implements Executor {
       mine = err;
     }
     const want = parts - 1;
+    // the other parts usually end within microseconds of this one: poll briefly before sleeping (see op-pool-thread)
+    for (const s0 = performance.now(); Atomics.load(this.ctrl, 0) < want && performance.now() - s0 < SPIN_MS; );
     const t0 = Date.now();
     const limit = this.stallMs + opWork(op) / 1e8;
     for (let done = Atomics.load(this.ctrl, 0); done < want; done = Atomics.load(this.ctrl, 0)) {

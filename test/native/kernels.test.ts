@@ -5,6 +5,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad } from "../../src/maskllm/kernels/matmul-module.js";
 import { linearKernels, setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
+import { partRange } from "../../src/maskllm/host/ops.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
 import { nativeKernelsMode, useNativeKernels } from "../../src/native/kernels.js";
 
@@ -185,6 +186,44 @@ test("a native product's rows do not depend on how the tokens are split (what ke
   addon!.linear(true, xs, w, null, null, null, 0, tokens, inDim, outDim, ys, false);
   assert.deepEqual(ys, whole);
 });
+
+for (const isa of isas)
+  test(`B packed by parts into one buffer (packWeight) gives linear's bits (linearPacked), any split, group size and mask: ${isa}`, { skip }, () => {
+    assert.equal(addon!.setIsa(isa), isa);
+    // m 12: a part's first column can fall inside a group (panels of 16 or 32 columns)
+    for (const [tokens, inDim, outDim, m] of [[13, 20, 37, 4], [29, 264, 33, 12], [7, 96, 70, 8], [5, 40, 3, 2]]) {
+      const c = 3;
+      const x = randn(tokens * inDim);
+      const dy = randn(tokens * outDim);
+      const w = randn(outDim * inDim);
+      const mask = Float32Array.from({ length: w.length }, () => (rnd() > 0 ? 1 : 0));
+      const s = Float32Array.from({ length: c * m }, () => (rnd() > 0 ? 1 : 0));
+      const probs = Float32Array.from({ length: (w.length / m) * c }, () => rnd() + 0.5);
+      for (const kind of ["plain", "hard", "soft"] as const)
+        for (const forward of [true, false]) {
+          const [mk, pr, sm, mm] = [kind === "hard" ? mask : null, kind === "soft" ? probs : null, kind === "soft" ? s : null, kind === "soft" ? m : 0];
+          const a = forward ? x : dy;
+          const n = forward ? outDim : inDim;
+          const want = new Float32Array(tokens * n);
+          addon!.linear(forward, a, w, mk, pr, sm, mm, tokens, inDim, outDim, want, false);
+          for (const parts of [1, 2, 3]) {
+            const packed = new Float32Array(addon!.packedFloats(forward ? inDim : outDim, n)).fill(NaN);
+            for (let p = 0; p < parts; p++) {
+              const [q0, q1] = partRange(n, p, parts);
+              addon!.packWeight(forward, w, mk, pr, sm, mm, inDim, outDim, packed, q0, q1);
+            }
+            const got = new Float32Array(tokens * n).fill(NaN);
+            addon!.linearPacked(forward, a, packed, tokens, inDim, outDim, got, false);
+            assert.deepEqual(got, want, `${isa} ${tokens}x${inDim}→${outDim} m=${m} ${kind} forward=${forward} parts=${parts}`);
+          }
+        }
+    }
+    addon!.setIsa(best);
+    const w = randn(20);
+    assert.throws(() => addon!.packWeight(true, w, null, null, null, 0, 4, 5, new Float32Array(3), 0, 5), /packWeight: 3 packed floats/);
+    assert.throws(() => addon!.packWeight(true, w, null, null, null, 0, 4, 5, new Float32Array(addon!.packedFloats(4, 5)), 0, 6), /columns 0..6/);
+    assert.throws(() => addon!.linearPacked(true, new Float32Array(8), new Float32Array(3), 2, 4, 5, new Float32Array(10), false), /linearPacked: 3 packed floats/);
+  });
 
 test("the addon refuses arrays that do not fit the shape with a RangeError", { skip }, () => {
   const x = new Float32Array(12);

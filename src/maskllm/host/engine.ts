@@ -110,6 +110,11 @@ export class HostEngine {
   private readonly totals: Float64Array;
   /** the lm_head packed once for the run by the native kernels (frozen, read by every thread), if they pack */
   private readonly headPacked?: Float32Array;
+  /**
+   * a linear's W ⊙ M̃ packed by the native kernels for one product, filled by all threads and read by all (each
+   * thread packing the whole weight for its share of the tokens cost as much as a quarter of the product)
+   */
+  private readonly packedB?: Float32Array;
   // backward scratch
   private readonly dx: Float32Array;
   private readonly da: Float32Array;
@@ -206,6 +211,10 @@ export class HostEngine {
       this.headPacked = exec.f32(nk.packedFloats(d, c.vocabSize));
       nk.packTransposed(head, d, c.vocabSize, this.headPacked);
     }
+    if (nk?.packWeight && nk.linearPacked && nk.packedFloats) {
+      const sizes = [[d, qd], [d, kvd], [d, f]].flatMap(([p, q]) => [nk.packedFloats!(p, q), nk.packedFloats!(q, p)]);
+      this.packedB = a(Math.max(...sizes));
+    }
     const wide = Math.max(d, qd);
     this.dx = a(T * d);
     this.da = a(T * d);
@@ -258,7 +267,17 @@ export class HostEngine {
     const mask = this.slots.has(name) ? this.maskOf(name, probs) : undefined;
     const inDim = x.length / tokens;
     const outDim = w.length / inDim;
-    this.exec.run({ kind: "linear", x: x.subarray(0, tokens * inDim), w, ...mask, ...(bias ? { bias: this.w.get(`${prefix}.bias`)! } : {}), y: y.subarray(0, tokens * outDim), tokens, inDim, outDim });
+    const packed = this.packWeight(true, w, mask, inDim, outDim);
+    this.exec.run({ kind: "linear", x: x.subarray(0, tokens * inDim), w, ...mask, ...packed, ...(bias ? { bias: this.w.get(`${prefix}.bias`)! } : {}), y: y.subarray(0, tokens * outDim), tokens, inDim, outDim });
+  }
+
+  /** B of a product packed once into packedB by every thread, where the kernels pack (else each part packs its own). */
+  private packWeight(forward: boolean, w: Float32Array, mask: ReturnType<HostEngine["maskOf"]> | undefined, inDim: number, outDim: number): { packed?: Float32Array } {
+    const nk = linearKernels();
+    if (!this.packedB || !nk?.packedFloats) return {};
+    const packed = this.packedB.subarray(0, forward ? nk.packedFloats(inDim, outDim) : nk.packedFloats(outDim, inDim));
+    this.exec.run({ kind: "packWeight", forward, w, ...mask, packed, inDim, outDim });
+    return { packed };
   }
 
   /** dx (+)= dy·(W ⊙ M̃), and for a target ∂ỹ += ((dyᵀ·x) ⊙ W)·Sᵀ. */
@@ -271,7 +290,9 @@ export class HostEngine {
     const c = this.candidates;
     if (dx) {
       const mask = t ? this.maskOf(name, probs) : undefined;
-      this.exec.run({ kind: "linearInputGrad", dy: dy.subarray(0, tokens * outDim), w, ...mask, dx: dx.subarray(0, tokens * inDim), accumulate, tokens, inDim, outDim });
+      // an unmasked W is read in place, nothing to pack
+      const packed = mask ? this.packWeight(false, w, mask, inDim, outDim) : {};
+      this.exec.run({ kind: "linearInputGrad", dy: dy.subarray(0, tokens * outDim), w, ...mask, ...packed, dx: dx.subarray(0, tokens * inDim), accumulate, tokens, inDim, outDim });
     }
     if (t)
       this.exec.run({ kind: "maskGrad", x: x.subarray(0, tokens * inDim), dy: dy.subarray(0, tokens * outDim), w, s: this.spec.s, dProbs: dProbs.subarray(t.offset * c, (t.offset + t.groups) * c), tokens, inDim, outDim, c, m: this.spec.m });

@@ -53,15 +53,15 @@ export function hostTrainingBytes(i: HostMemoryInput): HostMemoryEstimate {
   const widest = Math.max(d, qd, f);
   let threadKernels: number;
   if (i.inPlaceKernels) {
-    // in place (src/native): the lm_head packed once for all threads; each thread's block of logits (up to 16M
-    // floats, at most a window), the largest masked weight packed as the GEMM's B, its A panels (a part's tokens ×
-    // 256 steps), and a part's rows of a mask gradient
+    // in place (src/native): the lm_head packed once for all threads, and one buffer for a linear's packed B that
+    // all threads fill and read (the largest linear); each thread's block of logits (up to 16M floats, at most a
+    // window), its A panels (a part's tokens × 256 steps), and a part's rows of a mask gradient
     const nr = 32;
     const packedHead = Math.ceil(V / nr) * nr * d;
     const logitsBlock = Math.min(16 * 2 ** 20, Math.min(i.seqLen ?? T, T) * V);
     const largest = i.largestTarget ?? Math.max(d * qd, d * f, kvd * d);
-    const perThread = logitsBlock + largest + share * 256 + Math.ceil(widest / i.threads) * widest;
-    threadKernels = 4 * (packedHead + i.threads * perThread);
+    const perThread = logitsBlock + share * 256 + Math.ceil(widest / i.threads) * widest;
+    threadKernels = 4 * (packedHead + largest + i.threads * perThread);
   } else {
     // each thread's kernel memory grows to its largest call: the lm_head's product (weight, its packed copy, the
     // thread's share of the logits) or a masked linear's weight gradient (all of x and dy, x packed)

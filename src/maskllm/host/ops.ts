@@ -10,10 +10,15 @@ import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
 import { linearKernels } from "./linear-kernels.js";
 
 export type HostOp =
-  /** y [tokens, out] = x·(w ⊙ M̃)ᵀ (+ bias), M̃ given (mask) or formed from ỹ while packing (soft); parts: tokens */
-  | { kind: "linear"; x: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; bias?: Float32Array; y: Float32Array; tokens: number; inDim: number; outDim: number }
-  /** dx [tokens, in] (+)= dy·(w ⊙ M̃); parts: tokens */
-  | { kind: "linearInputGrad"; dy: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; dx: Float32Array; accumulate: boolean; tokens: number; inDim: number; outDim: number }
+  /**
+   * y [tokens, out] = x·(w ⊙ M̃)ᵀ (+ bias), M̃ given (mask) or formed from ỹ while packing (soft), or B as packWeight
+   * left it in packed (native kernels); parts: tokens
+   */
+  | { kind: "linear"; x: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; packed?: Float32Array; bias?: Float32Array; y: Float32Array; tokens: number; inDim: number; outDim: number }
+  /** dx [tokens, in] (+)= dy·(w ⊙ M̃), likewise; parts: tokens */
+  | { kind: "linearInputGrad"; dy: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; packed?: Float32Array; dx: Float32Array; accumulate: boolean; tokens: number; inDim: number; outDim: number }
+  /** the B of linear (forward) or linearInputGrad as the native kernels pack it, into packed; parts: B's columns */
+  | { kind: "packWeight"; forward: boolean; w: Float32Array; mask?: Float32Array; soft?: SoftMask; packed: Float32Array; inDim: number; outDim: number }
   /** ∂ỹ of one masked linear [out·in/m, c] += ((dyᵀ·x) ⊙ w)·Sᵀ; parts: output rows */
   | { kind: "maskGrad"; x: Float32Array; dy: Float32Array; w: Float32Array; s: Float32Array; dProbs: Float32Array; tokens: number; inDim: number; outDim: number; c: number; m: number }
   /** M̃ [groups, m] from ỹ [groups, c]; parts: groups */
@@ -59,6 +64,9 @@ export function opWork(op: HostOp): number {
     case "linearInputGrad":
     case "maskGrad":
       return 2 * op.tokens * op.inDim * op.outDim;
+    case "packWeight":
+      // ~2 ns a weight (forming M̃, writing panels): worth splitting from ~100K weights
+      return 40 * op.inDim * op.outDim;
     case "attention":
     case "attentionBackward":
       return 4 * op.shape.batch * op.shape.seq * op.shape.seq * op.shape.heads * op.shape.headDim;
@@ -73,7 +81,8 @@ export function opWork(op: HostOp): number {
       return op.grad.length * 12;
     case "rmsNorm":
     case "rmsNormBackward":
-      return 8 * op.rows * op.n;
+      // memory-bound over rows another thread just wrote: split in two, it ran slower than whole (42M shape)
+      return 2 * op.rows * op.n;
     case "swiglu":
     case "swigluBackward":
       return 20 * op.g.length;
@@ -156,7 +165,8 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       if (t0 === t1) return;
       const y = rowsOf(op.y, t0, t1, op.outDim);
       const nk = linearKernels();
-      if (nk) nk.linear(true, rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, y, false);
+      if (op.packed) nk!.linearPacked!(true, rowsOf(op.x, t0, t1, op.inDim), op.packed, t1 - t0, op.inDim, op.outDim, y, false);
+      else if (nk) nk.linear(true, rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, y, false);
       else if (op.soft) softLinearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, y);
       else linearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, y);
       if (op.bias) for (let t = 0; t < t1 - t0; t++) for (let o = 0, at = t * op.outDim; o < op.outDim; o++) y[at + o] += op.bias[o];
@@ -166,9 +176,15 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       const [t0, t1] = partRange(op.tokens, part, parts);
       if (t0 === t1) return;
       const nk = linearKernels();
-      if (nk) nk.linear(false, rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      if (op.packed) nk!.linearPacked!(false, rowsOf(op.dy, t0, t1, op.outDim), op.packed, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      else if (nk) nk.linear(false, rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       else if (op.soft) softLinearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       else linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      return;
+    }
+    case "packWeight": {
+      const [q0, q1] = partRange(op.forward ? op.outDim : op.inDim, part, parts);
+      linearKernels()!.packWeight!(op.forward, op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, op.inDim, op.outDim, op.packed, q0, q1);
       return;
     }
     case "maskGrad": {
