@@ -66,6 +66,17 @@ bool typedArg(napi_env env, napi_value v, napi_typedarray_type want, const char*
   return true;
 }
 
+// Reads argc arguments into argv; false after throwing when there are not exactly argc.
+bool args(napi_env env, napi_callback_info info, size_t argc, napi_value* argv, const char* name) {
+  size_t have = argc;
+  napi_get_cb_info(env, info, &have, argv, nullptr, nullptr);
+  if (have == argc) return true;
+  char msg[120];
+  std::snprintf(msg, sizeof msg, "%s: %zu arguments", name, argc);
+  throwError(env, msg);
+  return false;
+}
+
 bool intArg(napi_env env, napi_value v, int* out) {
   if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0) {
     throwError(env, "maskforge-native: expected a non-negative integer");
@@ -126,10 +137,8 @@ bool productOperands(napi_env env, bool forward, bool soft, size_t na, size_t no
 // linear(forward, a, w, mask, probs, s, m, tokens, inDim, outDim, out, accumulate)
 //   forward: out [tokens, out] (+)= a [tokens, in]·(w ⊙ M)ᵀ; else out [tokens, in] (+)= a [tokens, out]·(w ⊙ M)
 napi_value Linear(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
   napi_value argv[12];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 12) return throwError(env, "linear: 12 arguments");
+  if (!args(env, info, 12, argv, "linear")) return nullptr;
   bool forward = false, accumulate = false;
   napi_get_value_bool(env, argv[0], &forward);
   napi_get_value_bool(env, argv[11], &accumulate);
@@ -149,10 +158,8 @@ napi_value Linear(napi_env env, napi_callback_info info) {
 // columns q0..q1 (see packPanels) into packed (packedFloats(k, n) floats), for linearPacked; threads pack the
 // parts of one buffer
 napi_value PackWeight(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 11) return throwError(env, "packWeight: 11 arguments");
+  if (!args(env, info, 11, argv, "packWeight")) return nullptr;
   bool forward = false;
   napi_get_value_bool(env, argv[0], &forward);
   float* packed;
@@ -173,10 +180,8 @@ napi_value PackWeight(napi_env env, napi_callback_info info) {
 
 // linearPacked(forward, a, packed, tokens, inDim, outDim, out, accumulate): linear with B from packWeight
 napi_value LinearPacked(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 8) return throwError(env, "linearPacked: 8 arguments");
+  if (!args(env, info, 8, argv, "linearPacked")) return nullptr;
   bool forward = false, accumulate = false;
   napi_get_value_bool(env, argv[0], &forward);
   napi_get_value_bool(env, argv[7], &accumulate);
@@ -301,16 +306,6 @@ napi_value HeadLoss(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// Reads argc arguments into argv; false after throwing when there are not exactly argc.
-bool args(napi_env env, napi_callback_info info, size_t argc, napi_value* argv, const char* name) {
-  size_t have = argc;
-  napi_get_cb_info(env, info, &have, argv, nullptr, nullptr);
-  if (have == argc) return true;
-  char msg[120];
-  std::snprintf(msg, sizeof msg, "%s: %zu arguments", name, argc);
-  throwError(env, msg);
-  return false;
-}
 
 bool floatArg(napi_env env, napi_value v, float* out) {
   double d;

@@ -17,24 +17,11 @@
 #include <cstdlib>
 
 #include "gemm.h"
+#include "scratch.h"
 
 namespace maskforge {
 namespace {
 
-// A thread's scratch, 64-byte aligned, grown to the largest call and kept (as gemm.cc's).
-struct Scratch {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t floats) {
-    if (floats > n) {
-      std::free(p);
-      p = static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64));
-      n = p ? floats : 0;
-    }
-    return p;
-  }
-  ~Scratch() { std::free(p); }
-};
 thread_local Scratch scratch;
 
 // Cephes' expf as simd-math.ts has it (n = round(x·log2 e) by adding 1.5·2^23, 2^n by an integer add and shift),

@@ -10,6 +10,7 @@
 // Each element of C is summed in the same order whatever rows a call covers (fixed KC slices, each accumulated
 // step by step in registers, then added to C), so splitting an op's rows over threads does not change its values.
 #include "gemm.h"
+#include "scratch.h"
 
 #include <immintrin.h>
 
@@ -152,20 +153,7 @@ Isa isa = best;  // process-wide: every thread must use the same tile (the same 
 
 Tile currentTile() { return isa == Isa::avx512 ? Tile{12, 32, tile512} : Tile{6, 16, tile256}; }
 
-// A thread's scratch (B's panels, A's micro-panels), 64-byte aligned, grown to the largest call and kept.
-struct Scratch {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t floats) {
-    if (floats > n) {
-      std::free(p);
-      p = static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64));
-      n = p ? floats : 0;
-    }
-    return p;
-  }
-  ~Scratch() { std::free(p); }
-};
+// a thread's B panels and A micro-panels (scratch.h)
 thread_local Scratch scratchB, scratchA;
 
 thread_local Scratch scratchRow;
