@@ -1,7 +1,8 @@
-// The host trainer's ops: plain data over typed arrays, each cut into parts along an axis whose parts are
-// independent (tokens, output rows, windows), so a part's values are the same whichever thread computes it and
-// however many parts there are: a run's mask does not depend on the thread count. runPart() is what every thread
-// (the loop's and the pool's, src/parallel/op-pool.ts) executes.
+// Long file: the host trainer's op set in one place, what each op is and how it splits and runs. The ops: plain data
+// over typed arrays, each cut into parts along an axis whose parts are independent (tokens, output rows, windows), so a
+// part's values are the same whichever thread computes it and however many parts there are: a run's mask does not
+// depend on the thread count. runPart() is what every thread (the loop's and the pool's, src/parallel/op-pool.ts)
+// executes.
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
 import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "../kernels/layers-module.js";
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
