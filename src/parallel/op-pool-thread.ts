@@ -18,6 +18,7 @@ function decode(v: unknown): unknown {
   if (isRef(v)) {
     const sab = buffers.get(v.ref);
     if (!sab) throw new Error(`unknown buffer ${v.ref}`);
+    if (v.type === "u16") return new Uint16Array(sab, v.offset, v.length);
     return v.type === "f32" ? new Float32Array(sab, v.offset, v.length) : v.type === "i32" ? new Int32Array(sab, v.offset, v.length) : new Float64Array(sab, v.offset, v.length);
   }
   if (Array.isArray(v)) return v.map(decode);

@@ -21,7 +21,7 @@ export interface BufferRef {
   ref: number;
   offset: number;
   length: number;
-  type: "f32" | "i32" | "f64";
+  type: "f32" | "i32" | "f64" | "u16";
 }
 
 export type ToPoolThread =
@@ -41,7 +41,7 @@ function encode(v: unknown, ids: WeakMap<SharedArrayBuffer, number>): unknown {
     const sab = v.buffer instanceof SharedArrayBuffer ? v.buffer : undefined;
     const id = sab ? ids.get(sab) : undefined;
     if (id === undefined) return v; // a small array of the caller's own: copied with the message
-    const type = v instanceof Float32Array ? "f32" : v instanceof Int32Array ? "i32" : v instanceof Float64Array ? "f64" : undefined;
+    const type = v instanceof Float32Array ? "f32" : v instanceof Int32Array ? "i32" : v instanceof Float64Array ? "f64" : v instanceof Uint16Array ? "u16" : undefined;
     if (!type) throw new OpPoolError(`unsupported array type ${v.constructor.name}`);
     return { ref: id, offset: v.byteOffset, length: (v as Float32Array).length, type } satisfies BufferRef;
   }

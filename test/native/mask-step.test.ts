@@ -145,7 +145,11 @@ test("runPart's native mask ops give wasm's bits, however they are split into pa
   const [inDim, outDim, tokens] = [16, 11, 9];
   const [x, dy, wl] = [uniform(tokens * inDim, -1, 1), uniform(tokens * outDim, -1, 1), uniform(outDim * inDim, -1, 1)];
   const cases: [string, () => HostOp, (op: HostOp) => (Float32Array | Float64Array)[]][] = [
-    ["sample", () => ({ kind: "sample", logits, probs: new Float32Array(total * c), offsets, groups, seeds: [1, 2, 3, 0xfffffff0], invTau: 1.5, scale: 2, hard: false, s, c, m }), (op) => [(op as { probs: Float32Array }).probs]],
+    [
+      "sample",
+      () => ({ kind: "sample", logits, probs: new Float32Array(total * c), dProbs: dProbs.slice(), offsets, groups, seeds: [1, 2, 3, 0xfffffff0], invTau: 1.5, scale: 2, hard: false, s, c, m }),
+      (op) => [(op as { probs: Float32Array }).probs, (op as { dProbs: Float32Array }).dProbs],
+    ],
     [
       "logitsGrad",
       () => ({ kind: "logitsGrad", probs, dProbs: dProbs.slice(), w, stats: new Float64Array(3 * groups.length), offsets, groups, scale: 2, twoLambda: 0.2, hard: true, s, c, m }),
@@ -195,6 +199,14 @@ test("native argmaxChanges counts and records the same argmax changes as the JS 
     const again = prevJs.slice();
     logits[0] = 1e9;
     assert.equal(argmaxChanges(logits, c, again), prevJs[0] === 0 ? 0 : 1);
+    // and as the host loop runs it, an op split over parts: the same total and the same prev
+    for (const parts of [1, 2, 3]) {
+      const split = prevJs.slice();
+      const op = { kind: "argmaxChanges" as const, logits, c, prev: split, counts: new Float64Array(parts) };
+      for (let part = 0; part < parts; part++) runPart(op, part, parts);
+      assert.equal(op.counts.reduce((a, b) => a + b, 0), prevJs[0] === 0 ? 0 : 1, `c ${c}, ${parts} parts`);
+      assert.deepEqual(split, again, `c ${c}, ${parts} parts`);
+    }
     setLinearKernels(undefined);
   }
   assert.throws(() => addon!.argmaxChanges(new Float32Array(7), 6, new Uint16Array(1)), /argmaxChanges: 7 logits are not 1 groups of 6 candidates/);

@@ -8,6 +8,7 @@ import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
+import { argmaxChanges } from "../train/logits.js";
 import { linearKernels } from "./linear-kernels.js";
 
 export type HostOp =
@@ -42,11 +43,18 @@ export type HostOp =
   | { kind: "headLoss"; x: Float32Array; w: Float32Array; packed?: Float32Array; targets: Int32Array; weights: Float32Array; scale: Float32Array; dx: Float32Array; totals: Float64Array; windows: number; seq: number; d: number; vocab: number }
   /**
    * The step's ỹ of each target (ranges of `groups` rows from `offsets`): Gumbel noise from its seed, divided by τ,
-   * then softmax(scale·π + noise); parts: targets (i ≡ part mod parts)
+   * then softmax(scale·π + noise); and the target's rows of ∂ỹ zeroed for the step's sums; parts: targets
+   * (i ≡ part mod parts)
    */
-  | { kind: "sample"; logits: Float32Array; probs: Float32Array; offsets: number[]; groups: number[]; seeds: number[]; invTau: number; scale: number; hard: boolean; s: Float32Array; c: number; m: number }
+  | { kind: "sample"; logits: Float32Array; probs: Float32Array; dProbs: Float32Array; offsets: number[]; groups: number[]; seeds: number[]; invTau: number; scale: number; hard: boolean; s: Float32Array; c: number; m: number }
   /** ∂π in place over ∂ỹ per target with the regulariser (w: the targets' weights); stats[3i..3i+2] of target i; parts: targets */
   | { kind: "logitsGrad"; probs: Float32Array; dProbs: Float32Array; w: Float32Array[]; stats: Float64Array; offsets: number[]; groups: number[]; scale: number; twoLambda: number; hard: boolean; s: Float32Array; c: number; m: number }
+  /**
+   * How many groups' argmax candidate (first on ties) differs from prev, prev updated (train/logits.ts's
+   * argmaxChanges, a pass over every logit); counts[part] gets each part's count (zero counts first, sum them all)
+   * parts: groups
+   */
+  | { kind: "argmaxChanges"; logits: Float32Array; c: number; prev: Uint16Array; counts: Float64Array }
   /** AdamW on every logit from grad·coef; parts: elements */
   | { kind: "adamw"; logits: Float32Array; mom: Float32Array; vel: Float32Array; grad: Float32Array; coef: number; beta1: number; beta2: number; eps: number; decay: number; stepSize: number; invSqrtBc2: number };
 
@@ -80,6 +88,8 @@ export function opWork(op: HostOp): number {
       return op.probs.length * 40;
     case "adamw":
       return op.grad.length * 12;
+    case "argmaxChanges":
+      return op.logits.length * 4;
     case "rmsNorm":
     case "rmsNormBackward":
       // memory-bound over rows another thread just wrote: split in two, it ran slower than whole (42M shape)
@@ -116,6 +126,7 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       for (let i = part; i < op.groups.length; i += parts) {
         const g = op.groups[i];
         const rows = (a: Float32Array, w: number) => a.subarray(op.offsets[i] * w, (op.offsets[i] + g) * w);
+        rows(op.dProbs, c).fill(0);
         // the noise drawn as it is used; M̃ is not kept (layers rebuild it from ỹ), so only ỹ is made
         if (nk?.sampleProbs) {
           nk.sampleProbs(rows(op.logits, c), rows(op.probs, c), g, c, op.seeds[i] >>> 0, op.invTau, op.scale);
@@ -181,6 +192,11 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       else if (nk) nk.linear(false, rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       else if (op.soft) softLinearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
       else linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      return;
+    }
+    case "argmaxChanges": {
+      const [g0, g1] = partRange(op.prev.length, part, parts);
+      op.counts[part] = argmaxChanges(op.logits.subarray(g0 * op.c, g1 * op.c), op.c, op.prev.subarray(g0, g1));
       return;
     }
     case "packWeight": {

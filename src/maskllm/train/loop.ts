@@ -118,7 +118,16 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   const state = layout.initialState((n) => (exec ? exec.f32(n) : new Float32Array(n)), opts, snap, input.prior);
   snap = undefined; // let the snapshot's arrays go
   if (c > 65535) throw new TrainingInputError(`${c} candidates per group are more than the loop tracks`);
-  const argmax = Uint16Array.from(argmaxCandidates(state.logits, c));
+  // each report's mask change: on the host path a pass split over the executor's threads (the state is shared)
+  const argmax = exec ? u16Of(exec.i32(Math.ceil(totalGroups / 2)), totalGroups) : new Uint16Array(totalGroups);
+  argmax.set(argmaxCandidates(state.logits, c));
+  const counts = exec?.f64(exec.threads);
+  const maskChanges = (logits: Float32Array): number => {
+    if (!exec || !counts) return argmaxChanges(logits, c, argmax);
+    counts.fill(0);
+    exec.run({ kind: "argmaxChanges", logits, c, prev: argmax, counts });
+    return counts.reduce((a, b) => a + b, 0);
+  };
   let stepper: Stepper | undefined;
   try {
     stepper = await createStepper({ model, layout, pattern: p, opts, state, seqLen, exec, hostWeights: input.hostWeights, replicas: input.replicas });
@@ -165,7 +174,7 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
       if (wantReport) {
         const { lmLoss, regLoss, maxProb, gradNorm } = report!;
         const loss = lmLoss - sch.lambda * regLoss;
-        const changed = argmaxChanges(run.state().logits, c, argmax);
+        const changed = maskChanges(run.state().logits);
         const elapsed = (performance.now() - t0) / 1000;
         const rate = (timing.steps * tokensPerStep) / elapsed;
         last = {
@@ -204,4 +213,9 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   } finally {
     stepper?.dispose();
   }
+}
+
+/** 16-bit view of an executor's array (its buffer stays the shared one the executor's threads know). */
+function u16Of(a: Int32Array, n: number): Uint16Array {
+  return new Uint16Array(a.buffer, a.byteOffset, n);
 }
