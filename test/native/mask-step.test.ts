@@ -9,7 +9,7 @@ import { gumbelNoiseInto } from "../../src/maskllm/kernels/gumbel-module.js";
 import { candidateMatrixValues } from "../../src/maskllm/mask/patterns.js";
 import { runPart, type HostOp } from "../../src/maskllm/host/ops.js";
 import { setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
-import { argmaxChanges } from "../../src/maskllm/train/logits.js";
+import { argmaxChanges } from "../../src/maskllm/train/argmax.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
 
 const { addon, reason } = tryLoadNativeAddon();

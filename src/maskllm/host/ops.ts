@@ -8,7 +8,7 @@ import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad, type SoftMask } from "../kernels/matmul-module.js";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../kernels/gumbel-module.js";
-import { argmaxChanges } from "../train/logits.js";
+import { argmaxChanges } from "../train/argmax.js";
 import { linearKernels } from "./linear-kernels.js";
 
 export type HostOp =

@@ -6,7 +6,8 @@ import { weight } from "../llama/model.js";
 import { candidateIndices, formatPattern, type NMPattern } from "../mask/patterns.js";
 import { applyMaskInPlace } from "../mask/select.js";
 import { verifyNMMask } from "../mask/verify.js";
-import { argmaxCandidates, MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
+import { argmaxCandidates } from "./argmax.js";
+import { MaskShapeError, type LogitsMap, type MaskTarget } from "./logits.js";
 
 export class NMViolationError extends Error {
   constructor(message: string) {
