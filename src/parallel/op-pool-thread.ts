@@ -28,7 +28,7 @@ function decode(v: unknown): unknown {
 
 // After a part, the thread polls for the next op this long before it sleeps in the event loop: a step's ops come
 // back to back, and a thread woken from sleep for each one started late (the caller's wait after a small op, such
-// as packing a 768-wide weight, averaged ~0.2 ms here, a quarter of the op).
+// as packing a weight at the 42M shape, averaged ~0.2 ms here, a quarter of the op).
 const SPIN_MS = 1;
 
 type Message = ToPoolThread | { kind: "init"; ctrl: Int32Array; errors?: MessagePort; native: NativeKernelsMode };

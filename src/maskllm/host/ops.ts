@@ -50,7 +50,7 @@ export type HostOp =
   /** ∂π in place over ∂ỹ per target with the regulariser (w: the targets' weights); stats[3i..3i+2] of target i; parts: targets */
   | { kind: "logitsGrad"; probs: Float32Array; dProbs: Float32Array; w: Float32Array[]; stats: Float64Array; offsets: number[]; groups: number[]; scale: number; twoLambda: number; hard: boolean; s: Float32Array; c: number; m: number }
   /**
-   * How many groups' argmax candidate (first on ties) differs from prev, prev updated (train/logits.ts's
+   * How many groups' argmax candidate (first on ties) differs from prev, prev updated (train/argmax.ts's
    * argmaxChanges, a pass over every logit); counts[part] gets each part's count (zero counts first, sum them all)
    * parts: groups
    */
