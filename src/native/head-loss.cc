@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "gemm.h"
+#include "scratch.h"
 
 namespace maskforge {
 namespace {
@@ -97,18 +98,8 @@ __attribute__((target("avx2,fma"))) float rowLoss256(float* x, int v, int t, flo
   return lse - xt;
 }
 
-// a thread's block of logits, grown to the largest and kept
-thread_local float* logitsBlock = nullptr;
-thread_local size_t logitsFloats = 0;
-
-float* logitsOf(size_t floats) {
-  if (floats > logitsFloats) {
-    std::free(logitsBlock);
-    logitsBlock = static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64));
-    logitsFloats = logitsBlock ? floats : 0;
-  }
-  return logitsBlock;
-}
+// a thread's block of logits (scratch.h)
+thread_local Scratch logitsBlock;
 
 }  // namespace
 
@@ -123,7 +114,7 @@ int headLossRows(int v, int seq) {
 
 bool headLoss(const float* x, const float* w, const float* packedWt, const int* targets, const float* rowWeights, const float* rowScale, int windows, int seq, int d, int v, float* dx, double* totals) {
   const int block = headLossRows(v, seq);
-  float* logits = logitsOf(size_t(block) * v);
+  float* logits = logitsBlock.get(size_t(block) * v);
   if (!logits) return false;
   const bool wide = currentIsa() == Isa::avx512;
   const BSource rowsOfW{w, false, nullptr, nullptr, nullptr, 0, 0, v, d};
