@@ -154,9 +154,9 @@ napi_value Linear(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// packWeight(forward, w, mask, probs, s, m, inDim, outDim, packed, q0, q1): the panels of linear's B for its
-// columns q0..q1 (see packPanels) into packed (packedFloats(k, n) floats), for linearPacked; threads pack the
-// parts of one buffer
+// packWeight(forward, w, mask, probs, s, m, inDim, outDim, packed, o0, o1): the part of linear's B that W's output
+// rows o0..o1 make (see packWeightRows) into packed (packedFloats(k, n) floats), for linearPacked; threads pack
+// the parts of one buffer
 napi_value PackWeight(napi_env env, napi_callback_info info) {
   napi_value argv[11];
   if (!args(env, info, 11, argv, "packWeight")) return nullptr;
@@ -164,17 +164,17 @@ napi_value PackWeight(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[0], &forward);
   float* packed;
   size_t npacked;
-  int inDim, outDim, q0, q1;
+  int inDim, outDim, o0, o1;
   BSource src;
-  if (!intArg(env, argv[6], &inDim) || !intArg(env, argv[7], &outDim) || !f32Arg(env, argv[8], false, &packed, &npacked) || !intArg(env, argv[9], &q0) ||
-      !intArg(env, argv[10], &q1) || !weightSource(env, argv + 1, forward, inDim, outDim, "packWeight", &src))
+  if (!intArg(env, argv[6], &inDim) || !intArg(env, argv[7], &outDim) || !f32Arg(env, argv[8], false, &packed, &npacked) || !intArg(env, argv[9], &o0) ||
+      !intArg(env, argv[10], &o1) || !weightSource(env, argv + 1, forward, inDim, outDim, "packWeight", &src))
     return nullptr;
   char msg[200];
-  if (npacked != maskforge::packedFloats(src.k, src.n) || q0 > q1 || q1 > src.n) {
-    std::snprintf(msg, sizeof msg, "packWeight: %zu packed floats for columns %d..%d, expected %zu for %d", npacked, q0, q1, maskforge::packedFloats(src.k, src.n), src.n);
+  if (npacked != maskforge::packedFloats(src.k, src.n) || o0 < 0 || o0 > o1 || o1 > outDim) {
+    std::snprintf(msg, sizeof msg, "packWeight: %zu packed floats for output rows %d..%d, expected %zu and rows within %d", npacked, o0, o1, maskforge::packedFloats(src.k, src.n), outDim);
     return throwError(env, msg);
   }
-  maskforge::packPanels(src, q0, q1, packed);
+  maskforge::packWeightRows(src, o0, o1, packed);
   return nullptr;
 }
 

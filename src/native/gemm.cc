@@ -4,7 +4,7 @@
 // (+)= A·B, as GotoBLAS/BLIS do: B packed once per call into NR-column panels (with the mask, given or formed from the
 // soft mask's ỹ, applied while packing, so W ⊙ M̃ never exists whole; an unmasked B = W is read in place, and the
 // frozen lm_head is packed once for a run: packTransposed; a product whose tokens are split over threads has its B
-// packed once, by all of them, into one shared buffer: packPanels), the shared dimension in slices of KC, A's rows of a
+// packed once, by all of them, into one shared buffer: packWeightRows), the shared dimension in slices of KC, A's rows of a
 // slice packed into MR-row micro-panels, and an MR × NR register tile: 12×32 on AVX-512, 6×16 on AVX2+FMA, each
 // compiled for its ISA by a target attribute and picked at load time from the CPU's features, so the .node loads on any
 // x86-64 (one without AVX2+FMA reports no ISA, and the loader keeps wasm). Each element of C is summed in the same
@@ -157,26 +157,64 @@ Tile currentTile() { return isa == Isa::avx512 ? Tile{12, 32, tile512} : Tile{6,
 // a thread's B panels and A micro-panels (scratch.h)
 thread_local Scratch scratchB, scratchA;
 
-thread_local Scratch scratchRow;
+thread_local Scratch scratchRow, scratchPanel;
+
+// M̃ ⊙ W for `groups` whole groups of 4 (out = w · Σ_c ỹ[g][c]·S[c][·]), four groups to a 16-lane register: ỹ's c
+// values of each group are spread over its four lanes by a permute, so each step is one multiply and one add over
+// 16 weights. The same multiplies and adds in the same order as the 4-lane loop below (separate, never fused), so
+// the same bits. c ≤ 8 (two registers hold four groups' ỹ); returns the groups done, a multiple of 4.
+__attribute__((target("avx512f"))) int softRows4(const float* w, const float* pr, const float* s, int c, int groups, float* out) {
+  if (c > 8) return 0;
+  __m512 sv[8];
+  __m512i iv[8];
+  alignas(64) float sl[16];
+  alignas(64) int il[16];
+  for (int j = 0; j < c; j++) {
+    for (int l = 0; l < 16; l++) sl[l] = s[j * 4 + (l & 3)], il[l] = (l >> 2) * c + j;
+    sv[j] = _mm512_load_ps(sl);
+    iv[j] = _mm512_load_si512(il);
+  }
+  const int n = 4 * c;  // ỹ floats of four groups
+  const __mmask16 loMask = n >= 16 ? 0xffff : __mmask16((1u << n) - 1);
+  const __mmask16 hiMask = n > 16 ? __mmask16((1u << (n - 16)) - 1) : 0;
+  int g = 0;
+  for (; g + 4 <= groups; g += 4, pr += n) {
+    const __m512 lo = _mm512_maskz_loadu_ps(loMask, pr), hi = _mm512_maskz_loadu_ps(hiMask, pr + 16);
+    __m512 acc = _mm512_mul_ps(_mm512_permutex2var_ps(lo, iv[0], hi), sv[0]);
+#pragma GCC unroll 8
+    for (int j = 1; j < 8; j++)
+      if (j < c) acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_permutex2var_ps(lo, iv[j], hi), sv[j]));
+    _mm512_storeu_ps(out + 4 * g, _mm512_mul_ps(acc, _mm512_loadu_ps(w + 4 * g)));
+  }
+  return g;
+}
 
 // Columns q0..q1 of row i of W ⊙ M (W's rows are len floats and hold whole groups of m, as the input is a multiple
-// of m), indexed from q0: W's own row when there is no mask, else the product in a thread's scratch. M̃ = Σ_c
-// ỹ[g][c]·S[c][pos] four positions at a time where m is a multiple of 4 (what the wasm kernels require); this
-// packing is O(weights) against the product's O(tokens·weights), and was half the time of a soft product element
-// by element.
-const float* maskedRow(const BSource& src, long i, int len, int q0, int q1) {
+// of m), indexed from q0: W's own row when there is no mask, else the product in dst (or a thread's scratch).
+// M̃ = Σ_c ỹ[g][c]·S[c][pos] four positions at a time where m is a multiple of 4 (what the wasm kernels require),
+// and four groups at a time for 2:4 on AVX-512; this packing is O(weights) against the product's O(tokens·weights),
+// and was half the time of a soft product element by element.
+const float* maskedRow(const BSource& src, long i, int len, int q0, int q1, float* dst = nullptr) {
   const float* w = src.w + i * len;
   if (!src.mask && !src.probs) return w + q0;
-  float* out = scratchRow.get(size_t(len));
   if (src.mask) {
+    float* out = dst ? dst : scratchRow.get(size_t(len));
     const float* mk = src.mask + i * len;
     for (int q = q0; q < q1; q++) out[q - q0] = w[q] * mk[q];
     return out;
   }
   // whole groups: from the one holding q0 to the one holding q1 − 1
   const int m = src.m, c = src.c, g0 = q0 - q0 % m, g1 = std::min(len, (q1 + m - 1) / m * m);
+  // dst holds columns from q0: the groups' first weights before it land in the row scratch instead
+  float* out = dst && g0 == q0 ? dst : scratchRow.get(size_t(len));
   const float* pr = src.probs + (i * len + g0) / m * c;
-  for (int g = g0; g < g1; g += m, pr += c) {
+  int g = g0;
+  if (m == 4 && isa == Isa::avx512) {
+    const int done = softRows4(w + g0, pr, src.s, c, (g1 - g0) / 4, out);
+    g += 4 * done;
+    pr += done * c;
+  }
+  for (; g < g1; g += m, pr += c) {
     float* o = out + (g - g0);
     if (m % 4 == 0)
       for (int pos = 0; pos < m; pos += 4) {
@@ -194,32 +232,78 @@ const float* maskedRow(const BSource& src, long i, int len, int q0, int q1) {
   return out + (q0 - g0);
 }
 
-// Panels j0..j1 of B (nr columns each, zero past n): panel j holds k rows of nr floats at bp + j·k·nr. W ⊙ M is
-// formed a row of W at a time; a row of W is a column of B (transposed) or a row.
-void packB(const BSource& src, int nr, float* bp, int j0, int j1) {
+// Panel rows r = 0..k−1 of dst (nr floats each) from `rows` rows of a tile (row stride ld): dst[r][q] = tile[q][r],
+// columns from `rows` on zero. A gather of 16 strided floats per store, instead of a scalar store per weight.
+__attribute__((target("avx512f"))) void transposePanel512(const float* tile, long ld, int rows, int k, int nr, float* dst) {
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int(ld)));
+  for (int qb = 0; qb < nr; qb += 16) {
+    const int n = std::max(0, std::min(16, rows - qb));
+    const __mmask16 keep = n == 16 ? 0xffff : __mmask16((1u << n) - 1);
+    const float* base = tile + long(qb) * ld;
+    for (int r = 0; r < k; r++) _mm512_storeu_ps(dst + long(r) * nr + qb, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), keep, idx, base + r, 4));
+  }
+}
+
+// Rows r0..r1 of every panel of B = W ⊙ M [k, n] (not transposed: a row of W is a row of B), zero past n: each row
+// of W ⊙ M is formed whole and copied into the panels. Threads that pack one buffer take ranges of rows, each
+// streaming a contiguous block of W and ỹ (split by columns, two threads packed slower than one).
+void packRows(const BSource& src, int nr, float* bp, int r0, int r1) {
   const int panels = (src.n + nr - 1) / nr;
-  const int q0 = j0 * nr, q1 = std::min(src.n, j1 * nr);
-  if (q0 >= q1) return;
+  for (int r = r0; r < r1; r++) {
+    const float* row = maskedRow(src, r, src.n, 0, src.n);
+    for (int j = 0; j < panels; j++) {
+      float* d = bp + long(j) * src.k * nr + long(r) * nr;
+      const int cols = std::min(nr, src.n - j * nr);
+      std::memcpy(d, row + long(j) * nr, sizeof(float) * cols);
+      if (cols < nr) std::memset(d + cols, 0, sizeof(float) * (nr - cols));
+    }
+  }
+}
+
+// Panels j0..j1 of B (nr columns each, zero past n): panel j holds k rows of nr floats at bp + j·k·nr. Transposed
+// (B = (W ⊙ M)ᵀ: a row of W is a column of B), a panel's rows of W ⊙ M are formed into a tile, then transposed into
+// the panel; else every row of B is packed (packRows: j0..j1 must be all the panels).
+void packB(const BSource& src, int nr, float* bp, int j0, int j1) {
+  if (!src.transposed) return packRows(src, nr, bp, 0, src.k);
+  const int panels = (src.n + nr - 1) / nr;
+  if (j0 >= j1) return;
   if (j1 == panels && src.n % nr != 0) std::memset(bp + long(panels - 1) * src.k * nr, 0, sizeof(float) * src.k * nr);
-  if (src.transposed)
-    for (int q = q0; q < q1; q++) {
+  // (the gather's offsets are 32-bit)
+  const bool wide = isa == Isa::avx512 && long(src.k) * 16 < (1L << 31) / 4;
+  float* tile = wide && (src.mask || src.probs) ? scratchPanel.get(size_t(nr) * src.k) : nullptr;
+  for (int j = j0; j < j1; j++) {
+    const int qa = j * nr, qb = std::min(src.n, qa + nr);
+    float* dst = bp + long(j) * src.k * nr;
+    if (wide && (tile || (!src.mask && !src.probs))) {
+      // W's own rows, or W ⊙ M's formed into the tile
+      for (int q = qa; tile && q < qb; q++) maskedRow(src, q, src.k, 0, src.k, tile + long(q - qa) * src.k);
+      transposePanel512(tile ? tile : src.w + long(qa) * src.k, src.k, qb - qa, src.k, nr, dst);
+      continue;
+    }
+    for (int q = qa; q < qb; q++) {
       const float* row = maskedRow(src, q, src.k, 0, src.k);
-      float* dst = bp + long(q / nr) * src.k * nr + q % nr;
-      for (int r = 0; r < src.k; r++) dst[long(r) * nr] = row[r];
+      for (int r = 0; r < src.k; r++) dst[long(r) * nr + (q - qa)] = row[r];
     }
-  else
-    for (int r = 0; r < src.k; r++) {
-      const float* row = maskedRow(src, r, src.n, q0, q1);
-      for (int j = j0; j < j1; j++) {
-        const int q = j * nr;
-        std::memcpy(bp + long(j) * src.k * nr + long(r) * nr, row + (q - q0), sizeof(float) * std::min(nr, src.n - q));
-      }
-    }
+  }
 }
 
 // A(p, r) = a[p·ap + r·ar] for rows 0..m−1, steps r0..r0+kl−1 → micro-panels of mr rows (zero past m): panel i
 // holds kl steps of mr floats at dst + i·kl·mr.
 void packA(const float* a, long ap, long ar, int m, int r0, int kl, int mr, float* dst) {
+  if (ap == 1) {
+    // A = a matrix's transpose (the mask gradient's dyᵀ): a panel's mr values of one step are adjacent, so copy
+    // them step by step rather than walking each row down the steps
+    for (int p0 = 0; p0 < m; p0 += mr) {
+      float* d = dst + long(p0 / mr) * kl * mr;
+      const int rows = std::min(mr, m - p0);
+      for (int r = 0; r < kl; r++, d += mr) {
+        const float* src = a + p0 + long(r0 + r) * ar;
+        for (int l = 0; l < rows; l++) d[l] = src[l];
+        for (int l = rows; l < mr; l++) d[l] = 0;
+      }
+    }
+    return;
+  }
   for (int p0 = 0; p0 < m; p0 += mr) {
     float* d = dst + long(p0 / mr) * kl * mr;
     for (int l = 0; l < mr; l++) {
@@ -336,12 +420,13 @@ size_t packedFloats(int k, int n) {
 
 void packTransposed(const float* w, int k, int n, float* out) {
   const BSource src{w, true, nullptr, nullptr, nullptr, 0, 0, k, n};
-  packPanels(src, 0, n, out);
+  packWeightRows(src, 0, n, out);
 }
 
-void packPanels(const BSource& src, int q0, int q1, float* out) {
+void packWeightRows(const BSource& src, int o0, int o1, float* out) {
   const int nr = currentTile().nr;
-  packB(src, nr, out, (q0 + nr - 1) / nr, (q1 + nr - 1) / nr);
+  if (src.transposed) packB(src, nr, out, (o0 + nr - 1) / nr, (o1 + nr - 1) / nr);
+  else packRows(src, nr, out, o0, o1);
 }
 
 void productPacked(const float* packed, int k, int n, const float* a, long ap, long ar, float* c, bool accumulate, int m) {

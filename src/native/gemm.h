@@ -36,12 +36,13 @@ bool product(const BSource& src, const float* a, long ap, long ar, float* c, con
 size_t packedFloats(int k, int n);
 void packTransposed(const float* w, int k, int n, float* out);
 /**
- * B's panels (packedFloats(k, n) floats in all) for the columns from q0 up to q1, rounded to the current tile's
- * panels (a panel goes to the range holding its first column): the parts of a partition of 0..n pack disjoint
- * panels, so threads can fill one shared buffer, which productPacked then reads.
+ * The part of B's panels (packedFloats(k, n) floats in all) that W's output rows o0..o1 make: for B = (W ⊙ M)ᵀ
+ * its columns, rounded to the current tile's panels (a panel goes to the range holding its first column); for
+ * B = W ⊙ M its rows. The parts of a partition of W's rows pack disjoint floats, so threads can fill one shared
+ * buffer, which productPacked then reads.
  */
-void packPanels(const BSource& src, int q0, int q1, float* out);
-/** C [m, n] (+)= A·B, B from packTransposed's or packPanels' panels */
+void packWeightRows(const BSource& src, int o0, int o1, float* out);
+/** C [m, n] (+)= A·B, B from packTransposed's or packWeightRows' panels */
 void productPacked(const float* packed, int k, int n, const float* a, long ap, long ar, float* c, bool accumulate, int m);
 
 }  // namespace maskforge

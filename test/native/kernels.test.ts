@@ -5,7 +5,6 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad } from "../../src/maskllm/kernels/matmul-module.js";
 import { linearKernels, setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
-import { partRange } from "../../src/maskllm/host/ops.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
 import { nativeKernelsMode, useNativeKernels } from "../../src/native/kernels.js";
 
@@ -53,6 +52,17 @@ function softDense(probs: Float32Array, s: Float32Array, m: number, size: number
   });
 }
 
+// M̃ ⊙-ready as the kernels form it in float32: Σ_c ỹ·S in order, each product and sum rounded
+function softExact(probs: Float32Array, s: Float32Array, m: number, size: number): Float32Array {
+  const c = s.length / m;
+  return Float32Array.from({ length: size }, (_, i) => {
+    const g = Math.floor(i / m);
+    let v = Math.fround(probs[g * c] * s[i % m]);
+    for (let j = 1; j < c; j++) v = Math.fround(v + Math.fround(probs[g * c + j] * s[j * m + (i % m)]));
+    return v;
+  });
+}
+
 // [tokens, in, out]: ragged against every tile and block, plus a k over two 256-step slices
 const SHAPES: [number, number, number][] = [[1, 4, 1], [13, 20, 37], [29, 264, 33], [50, 68, 520], [7, 300, 5]];
 
@@ -78,6 +88,18 @@ for (const isa of isas)
         const yNative = new Float32Array(tokens * outDim).fill(NaN);
         addon!.linear(true, x, w, kind === "hard" ? mask : null, kind === "soft" ? probs : null, kind === "soft" ? s : null, kind === "soft" ? m : 0, tokens, inDim, outDim, yNative, false);
         close(`forward ${label}`, yNative, yWasm, magnitudes(true, x, wm, tokens, inDim, outDim));
+        if (kind === "soft") {
+          // M̃ formed while packing (four groups to a register on AVX-512, the rest four weights at a time) has the
+          // bits of M̃ formed in order, given as a mask: forward (B = (W ⊙ M̃)ᵀ, transposed panels) and input grad
+          const exact = softExact(probs, s, m, w.length);
+          const yHard = new Float32Array(tokens * outDim);
+          addon!.linear(true, x, w, exact, null, null, 0, tokens, inDim, outDim, yHard, false);
+          assert.deepEqual(yNative, yHard, `forward ${label}: soft vs its M̃ as a mask`);
+          const [dxSoft, dxHard] = [new Float32Array(tokens * inDim), new Float32Array(tokens * inDim)];
+          addon!.linear(false, dy, w, null, probs, s, m, tokens, inDim, outDim, dxSoft, false);
+          addon!.linear(false, dy, w, exact, null, null, 0, tokens, inDim, outDim, dxHard, false);
+          assert.deepEqual(dxSoft, dxHard, `input grad ${label}: soft vs its M̃ as a mask`);
+        }
         for (const accumulate of [false, true]) {
           const start = randn(tokens * inDim);
           const dxWasm = start.slice();
@@ -190,7 +212,7 @@ test("a native product's rows do not depend on how the tokens are split (what ke
 for (const isa of isas)
   test(`B packed by parts into one buffer (packWeight) gives linear's bits (linearPacked), any split, group size and mask: ${isa}`, { skip }, () => {
     assert.equal(addon!.setIsa(isa), isa);
-    // m 12: a part's first column can fall inside a group (panels of 16 or 32 columns)
+    // 2:4-like m 4 (four groups to a register on AVX-512, with a tail), m 12, 8 and 2 (the four-weight and scalar paths)
     for (const [tokens, inDim, outDim, m] of [[13, 20, 37, 4], [29, 264, 33, 12], [7, 96, 70, 8], [5, 40, 3, 2]]) {
       const c = 3;
       const x = randn(tokens * inDim);
@@ -209,8 +231,9 @@ for (const isa of isas)
           for (const parts of [1, 2, 3]) {
             const packed = new Float32Array(addon!.packedFloats(forward ? inDim : outDim, n)).fill(NaN);
             for (let p = 0; p < parts; p++) {
-              const [q0, q1] = partRange(n, p, parts);
-              addon!.packWeight(forward, w, mk, pr, sm, mm, inDim, outDim, packed, q0, q1);
+              // W's output rows, B's columns forward and its rows in the input gradient
+              const [o0, o1] = [Math.floor((p * outDim) / parts), Math.floor(((p + 1) * outDim) / parts)];
+              addon!.packWeight(forward, w, mk, pr, sm, mm, inDim, outDim, packed, o0, o1);
             }
             const got = new Float32Array(tokens * n).fill(NaN);
             addon!.linearPacked(forward, a, packed, tokens, inDim, outDim, got, false);
@@ -221,7 +244,7 @@ for (const isa of isas)
     addon!.setIsa(best);
     const w = randn(20);
     assert.throws(() => addon!.packWeight(true, w, null, null, null, 0, 4, 5, new Float32Array(3), 0, 5), /packWeight: 3 packed floats/);
-    assert.throws(() => addon!.packWeight(true, w, null, null, null, 0, 4, 5, new Float32Array(addon!.packedFloats(4, 5)), 0, 6), /columns 0..6/);
+    assert.throws(() => addon!.packWeight(true, w, null, null, null, 0, 4, 5, new Float32Array(addon!.packedFloats(4, 5)), 0, 6), /output rows 0..6, expected \d+ and rows within 5/);
     assert.throws(() => addon!.linearPacked(true, new Float32Array(8), new Float32Array(3), 2, 4, 5, new Float32Array(10), false), /linearPacked: 3 packed floats/);
   });
 

@@ -16,11 +16,11 @@ export interface LinearKernels {
   linear(forward: boolean, a: Float32Array, w: Float32Array, mask: Float32Array | null, probs: Float32Array | null, s: Float32Array | null, m: number, tokens: number, inDim: number, outDim: number, out: Float32Array, accumulate: boolean): void;
   /**
    * linear's B packed once and shared, so threads that split a product by tokens do not each pack all of it:
-   * packWeight fills the panels of B's columns q0..q1 (forward: output rows, else input columns; a partition of
-   * them fills the buffer, packedFloats(k, n) floats for k × n = in × out forward, out × in else), and
-   * linearPacked is linear with that B
+   * packWeight fills the part of B that W's output rows o0..o1 make (forward: B's columns, else its rows; a
+   * partition of 0..out fills the buffer, packedFloats(k, n) floats for k × n = in × out forward, out × in else),
+   * and linearPacked is linear with that B
    */
-  packWeight?(forward: boolean, w: Float32Array, mask: Float32Array | null, probs: Float32Array | null, s: Float32Array | null, m: number, inDim: number, outDim: number, packed: Float32Array, q0: number, q1: number): void;
+  packWeight?(forward: boolean, w: Float32Array, mask: Float32Array | null, probs: Float32Array | null, s: Float32Array | null, m: number, inDim: number, outDim: number, packed: Float32Array, o0: number, o1: number): void;
   linearPacked?(forward: boolean, a: Float32Array, packed: Float32Array, tokens: number, inDim: number, outDim: number, out: Float32Array, accumulate: boolean): void;
   /** g [r1 − r0, in] = (dy[:, r0:r1]ᵀ·x) ⊙ w[r0:r1] for x [tokens, in], dy [tokens, out], w [out, in] */
   maskedWeightGradRows(x: Float32Array, dy: Float32Array, w: Float32Array, tokens: number, inDim: number, outDim: number, r0: number, r1: number, g: Float32Array): void;

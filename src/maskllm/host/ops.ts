@@ -19,7 +19,7 @@ export type HostOp =
   | { kind: "linear"; x: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; packed?: Float32Array; bias?: Float32Array; y: Float32Array; tokens: number; inDim: number; outDim: number }
   /** dx [tokens, in] (+)= dy·(w ⊙ M̃), likewise; parts: tokens */
   | { kind: "linearInputGrad"; dy: Float32Array; w: Float32Array; mask?: Float32Array; soft?: SoftMask; packed?: Float32Array; dx: Float32Array; accumulate: boolean; tokens: number; inDim: number; outDim: number }
-  /** the B of linear (forward) or linearInputGrad as the native kernels pack it, into packed; parts: B's columns */
+  /** the B of linear (forward) or linearInputGrad as the native kernels pack it, into packed; parts: W's output rows */
   | { kind: "packWeight"; forward: boolean; w: Float32Array; mask?: Float32Array; soft?: SoftMask; packed: Float32Array; inDim: number; outDim: number }
   /** ∂ỹ of one masked linear [out·in/m, c] += ((dyᵀ·x) ⊙ w)·Sᵀ; parts: output rows */
   | { kind: "maskGrad"; x: Float32Array; dy: Float32Array; w: Float32Array; s: Float32Array; dProbs: Float32Array; tokens: number; inDim: number; outDim: number; c: number; m: number }
@@ -200,7 +200,7 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       return;
     }
     case "packWeight": {
-      const [q0, q1] = partRange(op.forward ? op.outDim : op.inDim, part, parts);
+      const [q0, q1] = partRange(op.outDim, part, parts);
       linearKernels()!.packWeight!(op.forward, op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, op.inDim, op.outDim, op.packed, q0, q1);
       return;
     }
