@@ -5,7 +5,7 @@ import type { LinearKernels } from "../maskllm/host/linear-kernels.js";
 
 /**
  * The addon's functions (addon.cc): the host trainer's linear products, lm_head loss, causal attention and mask
- * math, and its tile. All present in an addon built from this tree; runPart still checks each optional kernel, so a
+ * math, and its tile. All present in an addon built from this tree; runRange still checks each optional kernel, so a
  * stale build without the newer ones keeps their wasm versions.
  */
 export interface NativeAddon extends Required<LinearKernels> {

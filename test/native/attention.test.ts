@@ -1,12 +1,12 @@
 // The native causal attention (src/native/attention.cc) against the wasm kernel it replaces, forward and backward,
 // with each tile the CPU has, on MHA and GQA shapes whose sizes fit no tile (head dims 6, 8, 64, 128; sequences of
-// 1 to 600); each window computed alone gives the same bits as the windows together; runPart takes it when plugged
+// 1 to 600); each window computed alone gives the same bits as the windows together; runRange takes it when plugged
 // in. Skipped where the addon is not built (or was built before attention.cc) or the CPU lacks AVX2+FMA.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../../src/maskllm/kernels/attention-module.js";
 import { setLinearKernels, type LinearKernels } from "../../src/maskllm/host/linear-kernels.js";
-import { runPart } from "../../src/maskllm/host/ops.js";
+import { runRange } from "../../src/maskllm/host/ops.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
 
 const { addon, reason } = tryLoadNativeAddon();
@@ -137,7 +137,7 @@ test("native attention refuses shapes and arrays the wasm kernel refuses, with i
   assert.throws(() => f({ ...odd.s, headDim: 3 }, odd.q, odd.k, odd.v, odd.rope, new Float32Array(odd.q.length), new Float32Array(3)), /attention: RoPE needs an even head dimension, got 3/);
 });
 
-test("runPart's attention ops run on the plugged-in kernels' attention, a part's windows at a time", { skip }, () => {
+test("the host's attention ops run on the plugged-in kernels' attention, a range of windows at a time", { skip }, () => {
   addon!.setIsa(best);
   const c = makeCase(3, 9, 2, 2, 8);
   const want = run(c, ...native());
@@ -154,8 +154,9 @@ test("runPart's attention ops run on the plugged-in kernels' attention, a part's
     const o = new Float32Array(c.q.length);
     const lse = new Float32Array(want.lse.length);
     const [dq, dk, dv] = [new Float32Array(c.q.length), new Float32Array(c.k.length), new Float32Array(c.v.length)];
-    for (let part = 0; part < 2; part++) runPart({ kind: "attention", shape: c.s, q: c.q, k: c.k, v: c.v, rope: c.rope, o, lse }, part, 2);
-    for (let part = 0; part < 2; part++) runPart({ kind: "attentionBackward", shape: c.s, q: c.q, k: c.k, v: c.v, o, lse, dO: c.dO, rope: c.rope, dq, dk, dv }, part, 2);
+    const cut = Math.ceil(c.s.batch / 2);
+    for (const [w0, w1] of [[0, cut], [cut, c.s.batch]]) runRange({ kind: "attention", shape: c.s, q: c.q, k: c.k, v: c.v, rope: c.rope, o, lse }, w0, w1);
+    for (const [w0, w1] of [[0, cut], [cut, c.s.batch]]) runRange({ kind: "attentionBackward", shape: c.s, q: c.q, k: c.k, v: c.v, o, lse, dO: c.dO, rope: c.rope, dq, dk, dv }, w0, w1);
     assert.deepEqual(calls, [2, 1, -2, -1]);
     assert.deepEqual({ o, lse, dq, dk, dv }, want);
   } finally {

@@ -1,13 +1,13 @@
 // The native addon's mask-step math (src/native/mask-step.cc) against the wasm kernels it replaces, bit for bit:
 // Gumbel noise, the fused noise + softmax, M̃, ∂ỹ, the fused M̃ + logits' gradient with its stats, AdamW and the argmax changes, for
-// 2:4, 1:4 and 2:8 (the generic path) on odd group counts, with each tile the CPU has; then runPart's native ops
-// split over 1 or 3 parts. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
+// 2:4, 1:4 and 2:8 (the generic path) on odd group counts, with each tile the CPU has; then the host ops' native paths
+// run whole or in 3 uneven pieces of their items. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../../src/maskllm/kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../../src/maskllm/kernels/gumbel-module.js";
 import { candidateMatrixValues } from "../../src/maskllm/mask/patterns.js";
-import { runPart, type HostOp } from "../../src/maskllm/host/ops.js";
+import { runRange, splitAxis, type HostOp } from "../../src/maskllm/host/ops.js";
 import { setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
 import { argmaxChanges } from "../../src/maskllm/train/argmax.js";
 import { tryLoadNativeAddon } from "../../src/native/loader.js";
@@ -123,14 +123,22 @@ for (const isa of isas) {
   });
 }
 
-// Runs op's parts one after another on fresh copies of its outputs (as a pool's threads would), and returns them.
-function runSplit(make: () => HostOp, outputs: (op: HostOp) => (Float32Array | Float64Array)[], parts: number): (Float32Array | Float64Array)[] {
+// Runs op in `pieces` uneven ranges of its items one after another, on fresh copies of its outputs (as a pool's
+// threads would take them), and returns them.
+function runSplit(make: () => HostOp, outputs: (op: HostOp) => (Float32Array | Float64Array)[], pieces: number): (Float32Array | Float64Array)[] {
   const op = make();
-  for (let part = 0; part < parts; part++) runPart(op, part, parts);
+  runPieces(op, pieces);
   return outputs(op);
 }
 
-test("runPart's native mask ops give wasm's bits, however they are split into parts", { skip }, () => {
+function runPieces(op: HostOp, pieces: number): void {
+  const n = splitAxis(op).items;
+  // cuts off the atoms' grid: a thread's claim ends on it, but any cut must give the same values
+  const cuts = [0, ...Array.from({ length: pieces - 1 }, (_, i) => Math.min(n, Math.floor(((i + 1) * n) / pieces) + 1)), n];
+  for (let i = 0; i + 1 < cuts.length; i++) runRange(op, cuts[i], Math.max(cuts[i], cuts[i + 1]));
+}
+
+test("the host ops' native mask paths give wasm's bits, whole or in uneven pieces", { skip }, () => {
   const s = candidateMatrixValues({ n: 2, m: 4 });
   const [c, m] = [6, 4];
   const groups = [37, 5, 120, 1]; // targets
@@ -173,7 +181,7 @@ test("runPart's native mask ops give wasm's bits, however they are split into pa
     setLinearKernels(addon);
     const one = runSplit(make, outputs, 1);
     const three = runSplit(make, outputs, 3);
-    one.forEach((a, i) => same(`${name} [${i}] 3 parts vs 1`, three[i], a));
+    one.forEach((a, i) => same(`${name} [${i}] 3 pieces vs 1`, three[i], a));
     // maskGrad's product is the GEMM's, summed in another order than wasm's: the rest are wasm's bits
     if (name !== "maskGrad") one.forEach((a, i) => same(`${name} [${i}] native vs wasm`, a, wasm[i]));
     else one.forEach((a, i) => a.forEach((v, k) => assert.ok(Math.abs(v - wasm[i][k]) <= 1e-5 * (1 + Math.abs(wasm[i][k])), `maskGrad [${k}] ${v} vs ${wasm[i][k]}`)));
@@ -199,13 +207,13 @@ test("native argmaxChanges counts and records the same argmax changes as the JS 
     const again = prevJs.slice();
     logits[0] = 1e9;
     assert.equal(argmaxChanges(logits, c, again), prevJs[0] === 0 ? 0 : 1);
-    // and as the host loop runs it, an op split over parts: the same total and the same prev
-    for (const parts of [1, 2, 3]) {
+    // and as the host loop runs it, an op split into pieces: the same total and the same prev
+    for (const pieces of [1, 2, 3]) {
       const split = prevJs.slice();
-      const op = { kind: "argmaxChanges" as const, logits, c, prev: split, counts: new Float64Array(parts) };
-      for (let part = 0; part < parts; part++) runPart(op, part, parts);
-      assert.equal(op.counts.reduce((a, b) => a + b, 0), prevJs[0] === 0 ? 0 : 1, `c ${c}, ${parts} parts`);
-      assert.deepEqual(split, again, `c ${c}, ${parts} parts`);
+      const op = { kind: "argmaxChanges" as const, logits, c, prev: split, changes: new Int32Array(1) };
+      runPieces(op, pieces);
+      assert.equal(op.changes[0], prevJs[0] === 0 ? 0 : 1, `c ${c}, ${pieces} pieces`);
+      assert.deepEqual(split, again, `c ${c}, ${pieces} pieces`);
     }
     setLinearKernels(undefined);
   }

@@ -1,6 +1,6 @@
 // Where faster implementations of the host trainer's kernels can be plugged in from outside the pure core
 // (src/native registers its AVX-512/AVX2 addon here): the linear products, and optionally the lm_head loss, the
-// causal attention and the per-step mask math; without them, runPart (ops.ts) uses the wasm kernels.
+// causal attention and the per-step mask math; without them, runRange (ops.ts) uses the wasm kernels.
 // The choice is per thread and must be the same on every thread of a run: an op's parts then sum in one order,
 // so the thread count still never changes a result (src/parallel/op-pool.ts checks its threads agree).
 import type { AttentionShape, RopeValues } from "../kernels/attention-module.js";
@@ -58,7 +58,7 @@ export interface LinearKernels {
   adamw?(logits: Float32Array, mom: Float32Array, vel: Float32Array, grad: Float32Array, coef: number, beta1: number, beta2: number, eps: number, decay: number, stepSize: number, invSqrtBc2: number): void;
   /**
    * Causal GQA attention with RoPE, as attention-module.ts's attentionForward (same arguments, layouts and checks):
-   * o and lse of q, k, v. Optional: without it runPart keeps the wasm kernel. Each window must be computed on its
+   * o and lse of q, k, v. Optional: without it runRange keeps the wasm kernel. Each window must be computed on its
    * own, so a result does not depend on which windows a call covers.
    */
   attentionForward?(s: AttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, rope: RopeValues, o: Float32Array, lse: Float32Array): void;

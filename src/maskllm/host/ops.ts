@@ -1,7 +1,7 @@
 // Long file: the host trainer's op set in one place, what each op is and how it splits and runs. The ops: plain data
-// over typed arrays, each cut into parts along an axis whose parts are independent (tokens, output rows, windows), so a
-// part's values are the same whichever thread computes it and however many parts there are: a run's mask does not
-// depend on the thread count. runPart() is what every thread (the loop's and the pool's, src/parallel/op-pool.ts)
+// over typed arrays, each split along an axis whose items are independent (tokens, output rows, windows: splitAxis),
+// so a range's values are the same whichever thread computes it and however the items are cut: a run's mask does not
+// depend on the thread count. runRange() is what every thread (the loop's and the pool's, src/parallel/op-pool.ts)
 // executes.
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../kernels/attention-module.js";
 import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "../kernels/layers-module.js";
@@ -51,19 +51,54 @@ export type HostOp =
   | { kind: "logitsGrad"; probs: Float32Array; dProbs: Float32Array; w: Float32Array[]; stats: Float64Array; offsets: number[]; groups: number[]; scale: number; twoLambda: number; hard: boolean; s: Float32Array; c: number; m: number }
   /**
    * How many groups' argmax candidate (first on ties) differs from prev, prev updated (train/argmax.ts's
-   * argmaxChanges, a pass over every logit); counts[part] gets each part's count (zero counts first, sum them all)
-   * parts: groups
+   * argmaxChanges, a pass over every logit), added to changes[0] (zero it first); parts: groups
    */
-  | { kind: "argmaxChanges"; logits: Float32Array; c: number; prev: Uint16Array; counts: Float64Array }
+  | { kind: "argmaxChanges"; logits: Float32Array; c: number; prev: Uint16Array; changes: Int32Array }
   /** AdamW on every logit from grad·coef; parts: elements */
   | { kind: "adamw"; logits: Float32Array; mom: Float32Array; vel: Float32Array; grad: Float32Array; coef: number; beta1: number; beta2: number; eps: number; decay: number; stepSize: number; invSqrtBc2: number };
 
-/** The part'th of `parts` near-equal slices of 0..n, as [start, end). */
-export function partRange(n: number, part: number, parts: number): [number, number] {
-  const base = Math.floor(n / parts);
-  const extra = n % parts;
-  const start = part * base + Math.min(part, extra);
-  return [start, start + base + (part < extra ? 1 : 0)];
+export const MAX_ATOMS = 0xffff;
+
+/**
+ * The axis an op is split along (its items: tokens, rows, columns, windows, targets, elements) and its atom:
+ * the fewest items a thread takes at once, sized so that a piece stays efficient (whole register tiles and packed
+ * panels for the products, whole groups of logits).
+ */
+export function splitAxis(op: HostOp): { items: number; atom: number } {
+  const [items, atom] = ((): [number, number] => {
+    switch (op.kind) {
+      case "linear":
+      case "linearInputGrad":
+        return [op.tokens, 24];
+      case "maskGrad":
+        return [op.outDim, 24];
+      case "packWeight":
+        // W's output rows: whole panels of B's columns forward, B's rows in the input gradient
+        return [op.outDim, 64];
+      case "softMask":
+        return [op.groups, 4096];
+      case "rmsNorm":
+      case "rmsNormBackward":
+        return [op.rows, 16];
+      case "swiglu":
+      case "swigluBackward":
+        return [op.g.length, 1 << 14];
+      case "adamw":
+        return [op.grad.length, 1 << 14];
+      case "argmaxChanges":
+        return [op.prev.length, 1 << 13];
+      case "attention":
+      case "attentionBackward":
+        return [op.shape.batch, 1];
+      case "headLoss":
+        return [op.windows, 1];
+      case "sample":
+      case "logitsGrad":
+        return [op.groups.length, 1];
+    }
+  })();
+  // at most MAX_ATOMS atoms (the threads' claims count them in 16 bits)
+  return { items, atom: Math.max(atom, Math.ceil(items / MAX_ATOMS / atom) * atom) };
 }
 
 /** Rough work of an op in flops, for deciding whether splitting it across threads pays. */
@@ -91,9 +126,11 @@ export function opWork(op: HostOp): number {
     case "argmaxChanges":
       return op.logits.length * 4;
     case "rmsNorm":
-    case "rmsNormBackward":
-      // memory-bound over rows another thread just wrote: split in two, it ran slower than whole (42M shape)
+      // one pass over rows another thread just wrote, memory-bound: split in two it ran no faster (42M shape)
       return 2 * op.rows * op.n;
+    case "rmsNormBackward":
+      // more arithmetic a row (and dx added to): split, 1.35x faster at the 42M shape
+      return 20 * op.rows * op.n;
     case "swiglu":
     case "swigluBackward":
       return 20 * op.g.length;
@@ -117,13 +154,14 @@ function scratchOf(n: number, which: "a" | "b" = "a"): Float32Array {
   return scratch[which].subarray(0, n);
 }
 
-/** Executes part `part` of `parts` of op. */
-export function runPart(op: HostOp, part: number, parts: number): void {
+/** Executes items i0..i1 of op along splitAxis (any partition of the items gives the same values). */
+export function runRange(op: HostOp, i0: number, i1: number): void {
+  if (i0 >= i1) return;
   switch (op.kind) {
     case "sample": {
       const { c, m } = op;
       const nk = linearKernels();
-      for (let i = part; i < op.groups.length; i += parts) {
+      for (let i = i0; i < i1; i++) {
         const g = op.groups[i];
         const rows = (a: Float32Array, w: number) => a.subarray(op.offsets[i] * w, (op.offsets[i] + g) * w);
         rows(op.dProbs, c).fill(0);
@@ -142,7 +180,7 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     case "logitsGrad": {
       const { c, m } = op;
       const nk = linearKernels();
-      for (let i = part; i < op.groups.length; i += parts) {
+      for (let i = i0; i < i1; i++) {
         const g = op.groups[i];
         const rows = (a: Float32Array) => a.subarray(op.offsets[i] * c, (op.offsets[i] + g) * c);
         if (nk?.candidateLogitsGrad) {
@@ -158,107 +196,86 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       return;
     }
     case "adamw": {
-      const [e0, e1] = partRange(op.grad.length, part, parts);
       const nk = linearKernels();
       if (nk?.adamw) {
-        const cut = (x: Float32Array) => x.subarray(e0, e1);
+        const cut = (x: Float32Array) => x.subarray(i0, i1);
         nk.adamw(cut(op.logits), cut(op.mom), cut(op.vel), cut(op.grad), op.coef, op.beta1, op.beta2, op.eps, op.decay, op.stepSize, op.invSqrtBc2);
         return;
       }
       // in slices: each call copies four arrays into the kernel's memory, which keeps its largest size
-      for (let a = e0; a < e1; a += CHUNK_FLOATS) {
-        const cut = (x: Float32Array) => x.subarray(a, Math.min(e1, a + CHUNK_FLOATS));
+      for (let a = i0; a < i1; a += CHUNK_FLOATS) {
+        const cut = (x: Float32Array) => x.subarray(a, Math.min(i1, a + CHUNK_FLOATS));
         adamwUpdate({ logits: cut(op.logits), m: cut(op.mom), v: cut(op.vel) }, cut(op.grad), op.coef, op);
       }
       return;
     }
     case "linear": {
-      const [t0, t1] = partRange(op.tokens, part, parts);
-      if (t0 === t1) return;
-      const y = rowsOf(op.y, t0, t1, op.outDim);
+      const y = rowsOf(op.y, i0, i1, op.outDim);
       const nk = linearKernels();
-      if (op.packed) nk!.linearPacked!(true, rowsOf(op.x, t0, t1, op.inDim), op.packed, t1 - t0, op.inDim, op.outDim, y, false);
-      else if (nk) nk.linear(true, rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, y, false);
-      else if (op.soft) softLinearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, y);
-      else linearForward(rowsOf(op.x, t0, t1, op.inDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, y);
-      if (op.bias) for (let t = 0; t < t1 - t0; t++) for (let o = 0, at = t * op.outDim; o < op.outDim; o++) y[at + o] += op.bias[o];
+      if (op.packed) nk!.linearPacked!(true, rowsOf(op.x, i0, i1, op.inDim), op.packed, i1 - i0, op.inDim, op.outDim, y, false);
+      else if (nk) nk.linear(true, rowsOf(op.x, i0, i1, op.inDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, i1 - i0, op.inDim, op.outDim, y, false);
+      else if (op.soft) softLinearForward(rowsOf(op.x, i0, i1, op.inDim), op.w, op.soft, i1 - i0, op.inDim, op.outDim, y);
+      else linearForward(rowsOf(op.x, i0, i1, op.inDim), op.w, op.mask, i1 - i0, op.inDim, op.outDim, y);
+      if (op.bias) for (let t = 0; t < i1 - i0; t++) for (let o = 0, at = t * op.outDim; o < op.outDim; o++) y[at + o] += op.bias[o];
       return;
     }
     case "linearInputGrad": {
-      const [t0, t1] = partRange(op.tokens, part, parts);
-      if (t0 === t1) return;
       const nk = linearKernels();
-      if (op.packed) nk!.linearPacked!(false, rowsOf(op.dy, t0, t1, op.outDim), op.packed, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
-      else if (nk) nk.linear(false, rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
-      else if (op.soft) softLinearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.soft, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
-      else linearInputGrad(rowsOf(op.dy, t0, t1, op.outDim), op.w, op.mask, t1 - t0, op.inDim, op.outDim, rowsOf(op.dx, t0, t1, op.inDim), op.accumulate);
+      if (op.packed) nk!.linearPacked!(false, rowsOf(op.dy, i0, i1, op.outDim), op.packed, i1 - i0, op.inDim, op.outDim, rowsOf(op.dx, i0, i1, op.inDim), op.accumulate);
+      else if (nk) nk.linear(false, rowsOf(op.dy, i0, i1, op.outDim), op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, i1 - i0, op.inDim, op.outDim, rowsOf(op.dx, i0, i1, op.inDim), op.accumulate);
+      else if (op.soft) softLinearInputGrad(rowsOf(op.dy, i0, i1, op.outDim), op.w, op.soft, i1 - i0, op.inDim, op.outDim, rowsOf(op.dx, i0, i1, op.inDim), op.accumulate);
+      else linearInputGrad(rowsOf(op.dy, i0, i1, op.outDim), op.w, op.mask, i1 - i0, op.inDim, op.outDim, rowsOf(op.dx, i0, i1, op.inDim), op.accumulate);
       return;
     }
     case "argmaxChanges": {
-      const [g0, g1] = partRange(op.prev.length, part, parts);
-      op.counts[part] = argmaxChanges(op.logits.subarray(g0 * op.c, g1 * op.c), op.c, op.prev.subarray(g0, g1));
+      Atomics.add(op.changes, 0, argmaxChanges(op.logits.subarray(i0 * op.c, i1 * op.c), op.c, op.prev.subarray(i0, i1)));
       return;
     }
     case "packWeight": {
-      const [q0, q1] = partRange(op.outDim, part, parts);
-      linearKernels()!.packWeight!(op.forward, op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, op.inDim, op.outDim, op.packed, q0, q1);
+      linearKernels()!.packWeight!(op.forward, op.w, op.mask ?? null, op.soft?.probs ?? null, op.soft?.s ?? null, op.soft?.m ?? 0, op.inDim, op.outDim, op.packed, i0, i1);
       return;
     }
     case "maskGrad": {
-      const [r0, r1] = partRange(op.outDim, part, parts);
-      if (r0 === r1) return;
-      const g = scratchOf((r1 - r0) * op.inDim);
+      const g = scratchOf((i1 - i0) * op.inDim);
       const nk = linearKernels();
-      (nk ?? { maskedWeightGradRows }).maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, r0, r1, g);
+      (nk ?? { maskedWeightGradRows }).maskedWeightGradRows(op.x, op.dy, op.w, op.tokens, op.inDim, op.outDim, i0, i1, g);
       const perRow = op.inDim / op.m;
-      const dProbs = op.dProbs.subarray(r0 * perRow * op.c, r1 * perRow * op.c);
-      if (nk?.candidateGrad) nk.candidateGrad(g, op.s, dProbs, (r1 - r0) * perRow, op.c, op.m);
-      else accumulateCandidateGrad({ groups: (r1 - r0) * perRow, candidates: op.c, m: op.m, s: op.s }, g, dProbs);
+      const dProbs = op.dProbs.subarray(i0 * perRow * op.c, i1 * perRow * op.c);
+      if (nk?.candidateGrad) nk.candidateGrad(g, op.s, dProbs, (i1 - i0) * perRow, op.c, op.m);
+      else accumulateCandidateGrad({ groups: (i1 - i0) * perRow, candidates: op.c, m: op.m, s: op.s }, g, dProbs);
       return;
     }
     case "softMask": {
-      const [g0, g1] = partRange(op.groups, part, parts);
-      if (g0 === g1) return;
       const nk = linearKernels();
-      if (nk?.softMask) nk.softMask(rowsOf(op.probs, g0, g1, op.c), op.s, rowsOf(op.masks, g0, g1, op.m), g1 - g0, op.c, op.m, op.hard);
-      else softMask({ groups: g1 - g0, candidates: op.c, m: op.m, s: op.s }, rowsOf(op.probs, g0, g1, op.c), op.hard, rowsOf(op.masks, g0, g1, op.m));
+      if (nk?.softMask) nk.softMask(rowsOf(op.probs, i0, i1, op.c), op.s, rowsOf(op.masks, i0, i1, op.m), i1 - i0, op.c, op.m, op.hard);
+      else softMask({ groups: i1 - i0, candidates: op.c, m: op.m, s: op.s }, rowsOf(op.probs, i0, i1, op.c), op.hard, rowsOf(op.masks, i0, i1, op.m));
       return;
     }
     case "rmsNorm": {
-      const [r0, r1] = partRange(op.rows, part, parts);
-      if (r0 === r1) return;
-      rmsNormForward(rowsOf(op.x, r0, r1, op.n), op.w, r1 - r0, op.n, op.eps, rowsOf(op.y, r0, r1, op.n), op.r.subarray(r0, r1));
+      rmsNormForward(rowsOf(op.x, i0, i1, op.n), op.w, i1 - i0, op.n, op.eps, rowsOf(op.y, i0, i1, op.n), op.r.subarray(i0, i1));
       return;
     }
     case "rmsNormBackward": {
-      const [r0, r1] = partRange(op.rows, part, parts);
-      if (r0 === r1) return;
-      const dx = rowsOf(op.dx, r0, r1, op.n);
+      const dx = rowsOf(op.dx, i0, i1, op.n);
       const out = op.accumulate ? scratchOf(dx.length) : dx;
       // dw (the norm's weight is frozen) goes to scratch too
-      rmsNormBackward(rowsOf(op.x, r0, r1, op.n), op.w, op.r.subarray(r0, r1), rowsOf(op.dy, r0, r1, op.n), r1 - r0, op.n, out, scratchOf(op.n, "b"));
+      rmsNormBackward(rowsOf(op.x, i0, i1, op.n), op.w, op.r.subarray(i0, i1), rowsOf(op.dy, i0, i1, op.n), i1 - i0, op.n, out, scratchOf(op.n, "b"));
       if (op.accumulate) addInto(dx, out);
       return;
     }
     case "swiglu": {
-      const [e0, e1] = partRange(op.g.length, part, parts);
-      if (e0 === e1) return;
-      swigluForward(op.g.subarray(e0, e1), op.u.subarray(e0, e1), op.h.subarray(e0, e1), op.s.subarray(e0, e1));
+      swigluForward(op.g.subarray(i0, i1), op.u.subarray(i0, i1), op.h.subarray(i0, i1), op.s.subarray(i0, i1));
       return;
     }
     case "swigluBackward": {
-      const [e0, e1] = partRange(op.g.length, part, parts);
-      if (e0 === e1) return;
-      swigluBackward(op.g.subarray(e0, e1), op.u.subarray(e0, e1), op.s.subarray(e0, e1), op.dh.subarray(e0, e1), op.dg.subarray(e0, e1), op.du.subarray(e0, e1));
+      swigluBackward(op.g.subarray(i0, i1), op.u.subarray(i0, i1), op.s.subarray(i0, i1), op.dh.subarray(i0, i1), op.dg.subarray(i0, i1), op.du.subarray(i0, i1));
       return;
     }
     case "attention": {
       const s = op.shape;
-      const [b0, b1] = partRange(s.batch, part, parts);
-      if (b0 === b1) return;
-      const rows = (a: Float32Array, heads: number) => a.subarray(b0 * s.seq * heads * s.headDim, b1 * s.seq * heads * s.headDim);
-      const shape = { ...s, batch: b1 - b0 };
-      const args = [shape, rows(op.q, s.heads), rows(op.k, s.kvHeads), rows(op.v, s.kvHeads), op.rope, rows(op.o, s.heads), op.lse.subarray(b0 * s.heads * s.seq, b1 * s.heads * s.seq)] as const;
+      const rows = (a: Float32Array, heads: number) => a.subarray(i0 * s.seq * heads * s.headDim, i1 * s.seq * heads * s.headDim);
+      const shape = { ...s, batch: i1 - i0 };
+      const args = [shape, rows(op.q, s.heads), rows(op.k, s.kvHeads), rows(op.v, s.kvHeads), op.rope, rows(op.o, s.heads), op.lse.subarray(i0 * s.heads * s.seq, i1 * s.heads * s.seq)] as const;
       const nk = linearKernels();
       if (nk?.attentionForward) nk.attentionForward(...args);
       else attentionForward(...args);
@@ -266,17 +283,15 @@ export function runPart(op: HostOp, part: number, parts: number): void {
     }
     case "attentionBackward": {
       const s = op.shape;
-      const [b0, b1] = partRange(s.batch, part, parts);
-      if (b0 === b1) return;
-      const rows = (a: Float32Array, heads: number) => a.subarray(b0 * s.seq * heads * s.headDim, b1 * s.seq * heads * s.headDim);
-      const shape = { ...s, batch: b1 - b0 };
+      const rows = (a: Float32Array, heads: number) => a.subarray(i0 * s.seq * heads * s.headDim, i1 * s.seq * heads * s.headDim);
+      const shape = { ...s, batch: i1 - i0 };
       const args = [
         shape,
         rows(op.q, s.heads),
         rows(op.k, s.kvHeads),
         rows(op.v, s.kvHeads),
         rows(op.o, s.heads),
-        op.lse.subarray(b0 * s.heads * s.seq, b1 * s.heads * s.seq),
+        op.lse.subarray(i0 * s.heads * s.seq, i1 * s.heads * s.seq),
         rows(op.dO, s.heads),
         op.rope,
         rows(op.dq, s.heads),
@@ -289,13 +304,11 @@ export function runPart(op: HostOp, part: number, parts: number): void {
       return;
     }
     case "headLoss": {
-      const [w0, w1] = partRange(op.windows, part, parts);
-      if (w0 === w1) return;
-      const r0 = w0 * op.seq;
-      const r1 = w1 * op.seq;
+      const r0 = i0 * op.seq;
+      const r1 = i1 * op.seq;
       const nk = linearKernels();
       const x = rowsOf(op.x, r0, r1, op.d);
-      const rest = [op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), w1 - w0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(w0, w1)] as const;
+      const rest = [op.targets.subarray(r0, r1), op.weights.subarray(r0, r1), op.scale.subarray(r0, r1), i1 - i0, op.seq, op.d, op.vocab, rowsOf(op.dx, r0, r1, op.d), op.totals.subarray(i0, i1)] as const;
       if (nk?.headLoss && op.packed) nk.headLoss(x, op.w, op.packed, ...rest);
       else lmHeadLoss(x, op.w, ...rest);
       return;
@@ -332,6 +345,6 @@ export class InlineExecutor implements Executor {
     return true;
   }
   run(op: HostOp): void {
-    runPart(op, 0, 1);
+    runRange(op, 0, splitAxis(op).items);
   }
 }

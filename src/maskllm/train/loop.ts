@@ -122,12 +122,12 @@ export async function trainMasks(input: TrainMasksInput): Promise<TrainMasksResu
   // each report's mask change: on the host path a pass split over the executor's threads (the state is shared)
   const argmax = exec ? u16Of(exec.i32(Math.ceil(totalGroups / 2)), totalGroups) : new Uint16Array(totalGroups);
   argmax.set(argmaxCandidates(state.logits, c));
-  const counts = exec?.f64(exec.threads);
+  const changes = exec?.i32(1);
   const maskChanges = (logits: Float32Array): number => {
-    if (!exec || !counts) return argmaxChanges(logits, c, argmax);
-    counts.fill(0);
-    exec.run({ kind: "argmaxChanges", logits, c, prev: argmax, counts });
-    return counts.reduce((a, b) => a + b, 0);
+    if (!exec || !changes) return argmaxChanges(logits, c, argmax);
+    changes[0] = 0;
+    exec.run({ kind: "argmaxChanges", logits, c, prev: argmax, changes });
+    return changes[0];
   };
   let stepper: Stepper | undefined;
   try {
