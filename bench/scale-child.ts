@@ -2,7 +2,8 @@
 // alone and a crash fails one shape, not the bench. Builds the seeded random model straight into the training
 // threads' shared buffers (the host trainer's weights: no TF.js copy), a magnitude 2:4 prior, and runs the real
 // trainMasks for warm-up + measured steps on --threads threads; prints one JSON line {"scaleChild": ...} on stdout
-// (with "error" on failure) holding also the trainer's own memory estimate (host/memory.ts), progress on stderr.
+// (with "error" on failure) holding also the trainer's own memory estimate (host/memory.ts) and our GEMM's
+// one-thread rate measured right after the steps, progress on stderr.
 //   node --import tsx bench/scale-child.ts --shape stories15M --threads 2 --warmup 2 --steps 3 [--native auto|off]
 import "../src/runtime/relaxed-simd.mjs"; // first: before any kernel compiles
 import { initBackend } from "../src/maskllm/backend.js";
@@ -15,7 +16,7 @@ import { InlineExecutor, type Executor } from "../src/maskllm/host/ops.js";
 import { linearKernels } from "../src/maskllm/host/linear-kernels.js";
 import { OpPool } from "../src/parallel/op-pool.js";
 import { useNativeKernels, type NativeKernelsMode } from "../src/native/kernels.js";
-import { BATCH, SEQ, TOKENS_PER_STEP, paramCounts, randomWeights, randomWindows, scaleConfig, shapeByName } from "./scale-model.js";
+import { BATCH, SEQ, TOKENS_PER_STEP, gemmReferenceGflops, paramCounts, randomWeights, randomWindows, scaleConfig, shapeByName } from "./scale-model.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,8 +75,12 @@ try {
   });
   const seconds = (stamps[warmup + steps] - stamps[warmup]) / 1000;
   out.measuredSeconds = seconds;
-  out.tokensPerSec = (steps * TOKENS_PER_STEP) / seconds;
-  out.stepSeconds = Array.from({ length: steps }, (_, i) => (stamps[warmup + i + 1] - stamps[warmup + i]) / 1000);
+  const stepSeconds = Array.from({ length: steps }, (_, i) => (stamps[warmup + i + 1] - stamps[warmup + i]) / 1000);
+  out.stepSeconds = stepSeconds;
+  // the median step, as the PyTorch yardstick reports: this machine's speed moves from minute to minute
+  const sorted = [...stepSeconds].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  out.tokensPerSec = TOKENS_PER_STEP / median;
   const per = (x: number) => x / Math.max(1, r.timing.steps);
   out.stepMsAllSteps = { noise: per(r.timing.noiseMs), masks: per(r.timing.maskMs), forward: per(r.timing.forwardMs), backward: per(r.timing.backwardMs), replicaWait: per(r.timing.replicaWaitMs), optimizer: per(r.timing.optimizerMs) };
   out.lastLmLoss = r.last?.lmLoss;
@@ -88,5 +93,8 @@ try {
 } catch {
   // the measurement is already taken
 }
+// our GEMM's one-thread rate right after the steps (after the peak RSS is read): this machine's speed moves from
+// minute to minute, so the per-core figure compares the step with the GEMM measured next to it
+if (!out.error) out.gemmAfterGflops = gemmReferenceGflops(shape, native).gflops;
 process.stdout.write(`${JSON.stringify({ scaleChild: out })}\n`);
 process.exit(out.error ? 1 : 0);

@@ -4,6 +4,8 @@
 import type { LlamaConfig } from "../src/maskllm/llama/config.js";
 import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
 import { mulberry32Bits } from "../src/maskllm/train/rng.js";
+import { linearForward } from "../src/maskllm/kernels/matmul-module.js";
+import { loadNativeAddon } from "../src/native/loader.js";
 
 export interface ScaleShape {
   name: string;
@@ -171,4 +173,41 @@ export function memoryFormulaBytes(config: LlamaConfig, tokens = TOKENS_PER_STEP
   const weightsBytes = 28 * c.masked + 4 * c.other;
   const activationBytes = 4 * savedActivationFloats(config, tokens);
   return { bytes: weightsBytes + activationBytes, weightsBytes, activationBytes };
+}
+
+/**
+ * Our GEMM's one-thread rate at a shape (the per-core yardstick): y = x·Wᵀ for 1024 tokens at each of its linears'
+ * and the lm_head's sizes, best of 3 each, weighted by how often each size occurs. The native addon's tile
+ * (native "auto", where it loads), else the wasm kernel.
+ */
+export function gemmReferenceGflops(shape: ScaleShape, native: "auto" | "off"): { gflops: number; kernels: string } {
+  const config = scaleConfig(shape);
+  const addon = native === "auto" ? loadNativeAddon() : undefined;
+  const tokens = 1024;
+  const dims = expectedWeightShapes(config);
+  const uses = new Map<string, number>();
+  for (const n of [...linearWeightNames(config), "lm_head.weight"]) {
+    const key = dims.get(n)!.join("x");
+    uses.set(key, (uses.get(key) ?? 0) + 1);
+  }
+  let seed = 5;
+  const uniform = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296 - 0.5;
+  let flops = 0;
+  let seconds = 0;
+  for (const [key, count] of uses) {
+    const [outDim, inDim] = key.split("x").map(Number);
+    const x = Float32Array.from({ length: tokens * inDim }, uniform);
+    const w = Float32Array.from({ length: outDim * inDim }, uniform);
+    const y = new Float32Array(tokens * outDim);
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      if (addon) addon.linear(true, x, w, null, null, null, 0, tokens, inDim, outDim, y, false);
+      else linearForward(x, w, undefined, tokens, inDim, outDim, y);
+      best = Math.min(best, (performance.now() - t0) / 1000);
+    }
+    flops += count * 2 * tokens * inDim * outDim;
+    seconds += count * best;
+  }
+  return { gflops: flops / seconds / 1e9, kernels: addon ? addon.isa() : "wasm" };
 }

@@ -10,12 +10,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { expectedWeightShapes, linearWeightNames } from "../src/maskllm/llama/model.js";
-import { linearForward } from "../src/maskllm/kernels/matmul-module.js";
-import { loadNativeAddon } from "../src/native/loader.js";
 import {
   FLOP_FORMULA, MEMORY_FORMULA, SHAPES, TOKENS_PER_STEP, VOCAB, SEQ, BATCH, effectiveGflops, memoryFormulaBytes, paramCounts,
-  savedActivationFloats, scaleConfig, shapeByName, type ScaleShape,
+  gemmReferenceGflops, savedActivationFloats, scaleConfig, shapeByName, type ScaleShape,
 } from "./scale-model.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,9 +49,9 @@ const torchMalloc = arg("torch-malloc") ?? "auto";
 // Defaults keep the whole bench near 15 minutes on 2 cores: more steps where a step is cheap.
 const DEFAULT_STEPS: Record<string, { mf: number; torch: number; torchWarmup: number }> = {
   stories260K: { mf: 8, torch: 8, torchWarmup: 2 },
-  stories15M: { mf: 2, torch: 3, torchWarmup: 1 },
-  stories42M: { mf: 1, torch: 2, torchWarmup: 1 },
-  stories110M: { mf: 1, torch: 2, torchWarmup: 1 },
+  stories15M: { mf: 3, torch: 3, torchWarmup: 1 },
+  stories42M: { mf: 3, torch: 2, torchWarmup: 1 },
+  stories110M: { mf: 3, torch: 2, torchWarmup: 1 },
   "llama-374M": { mf: 1, torch: 1, torchWarmup: 0 },
   "tinyllama-12L": { mf: 1, torch: 1, torchWarmup: 0 },
 };
@@ -196,6 +193,8 @@ interface MfRun {
   steps?: number;
   stepSeconds?: number[];
   stepMsAllSteps?: unknown;
+  /** our GEMM's one-thread GFLOP/s measured in the run's process right after its steps */
+  gemmAfterGflops?: number;
   wallSeconds: number;
 }
 interface TorchRun {
@@ -220,38 +219,6 @@ interface TorchRun {
  * trainer uses (native where it loads, else wasm), best of 3 each, as Σ flops / Σ time weighted by how often each
  * shape occurs in a step. Measured in this process between the children, so the same hour's speed.
  */
-function gemmReferenceGflops(shape: ScaleShape): { gflops: number; kernels: string } {
-  const config = scaleConfig(shape);
-  const addon = native === "auto" ? loadNativeAddon() : undefined;
-  const tokens = 1024;
-  const dims = expectedWeightShapes(config);
-  const uses = new Map<string, number>();
-  for (const n of [...linearWeightNames(config), "lm_head.weight"]) {
-    const key = dims.get(n)!.join("x");
-    uses.set(key, (uses.get(key) ?? 0) + 1);
-  }
-  let seed = 5;
-  const uniform = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296 - 0.5;
-  let flops = 0;
-  let seconds = 0;
-  for (const [key, count] of uses) {
-    const [outDim, inDim] = key.split("x").map(Number);
-    const x = Float32Array.from({ length: tokens * inDim }, uniform);
-    const w = Float32Array.from({ length: outDim * inDim }, uniform);
-    const y = new Float32Array(tokens * outDim);
-    let best = Infinity;
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      if (addon) addon.linear(true, x, w, null, null, null, 0, tokens, inDim, outDim, y, false);
-      else linearForward(x, w, undefined, tokens, inDim, outDim, y);
-      best = Math.min(best, (performance.now() - t0) / 1000);
-    }
-    flops += count * 2 * tokens * inDim * outDim;
-    seconds += count * best;
-  }
-  return { gflops: flops / seconds / 1e9, kernels: addon ? addon.isa() : "wasm" };
-}
-
 const benchT0 = performance.now();
 const openblas = noTorch ? undefined : findOpenBlasDir();
 if (!noTorch && arg("openblas") && !openblas)
@@ -289,11 +256,11 @@ for (const shape of shapes) {
   const torchWarmup = torchWarmupFlag ?? d.torchWarmup;
   log("");
   log(`== ${shape.name}: dim ${shape.dim}, ${shape.layers} layers, ${shape.heads} heads (${shape.kvHeads} kv), FFN ${shape.ffn}; masked ${(counts.masked / 1e6).toFixed(2)}M, lm_head ${(counts.lmHead / 1e6).toFixed(2)}M, embed ${(counts.embed / 1e6).toFixed(2)}M; saved activations ${(savedActivationFloats(config, TOKENS_PER_STEP) / 1e6).toFixed(1)}M floats; formula ${(mem.bytes / MiB).toFixed(0)} MiB (weights+logits+Adam ${(mem.weightsBytes / MiB).toFixed(0)}, activations ${(mem.activationBytes / MiB).toFixed(0)})`);
-  const gemm = gemmReferenceGflops(shape);
+  const gemm = gemmReferenceGflops(shape, native);
   log(`-- our GEMM alone (${gemm.kernels}), one thread, y = x·Wᵀ at this shape's linears and lm_head, 1024 tokens: ${fx(gemm.gflops, 1)} GFLOP/s`);
   const mf: MfRun[] = [];
   for (const threads of threadCounts) {
-    log(`-- maskforge ${shape.name}, ${threads} thread(s), ${warmup} warm-up + ${mfSteps} measured steps`);
+    log(`-- maskforge ${shape.name}, ${threads} thread(s), ${warmup} warm-up + ${mfSteps} measured steps (median)`);
     const args = ["--import", "tsx", join(here, "scale-child.ts"), "--shape", shape.name, "--threads", String(threads), "--warmup", String(warmup), "--steps", String(mfSteps), "--native", native];
     const r = await runJson(process.execPath, args, "scaleChild", process.env, childTimeoutS);
     const j = r.json;
@@ -302,9 +269,10 @@ for (const shape of shapes) {
       const run: MfRun = {
         threads, ok: true, kernels: j.kernels as string, tokensPerSec: j.tokensPerSec, gflops: effectiveGflops(counts, j.tokensPerSec), peakRssMiB: rss,
         measuredVsFormula: (rss * MiB) / mem.bytes, estimateMiB: j.estimateMiB as number, steps: mfSteps, stepSeconds: j.stepSeconds as number[], stepMsAllSteps: j.stepMsAllSteps, wallSeconds: r.seconds,
+        gemmAfterGflops: j.gemmAfterGflops as number,
       };
       mf.push(run);
-      log(`   ${fx(run.tokensPerSec)} tokens/s on ${String(j.kernels)}, ${fx(run.gflops, 2)} effective GFLOP/s (per core ${fx((100 * run.gflops!) / threads / gemm.gflops, 0)}% of the GEMM's one-thread rate), peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
+      log(`   ${fx(run.tokensPerSec)} tokens/s (median step ${fx(TOKENS_PER_STEP / run.tokensPerSec!, 2)} s) on ${String(j.kernels)}, ${fx(run.gflops, 2)} effective GFLOP/s (per core ${fx((100 * run.gflops!) / threads / gemm.gflops, 0)}% of the GEMM's one-thread rate above, ${fx((100 * run.gflops!) / threads / run.gemmAfterGflops!, 0)}% of its ${fx(run.gemmAfterGflops, 1)} GFLOP/s measured right after the steps), peak RSS ${fx(rss)} MiB vs formula ${(mem.bytes / MiB).toFixed(0)} MiB (ratio ${fx(run.measuredVsFormula, 2)}), vs the trainer's estimate ${fx(j.estimateMiB as number)} MiB (${fx(100 * (rss / (j.estimateMiB as number) - 1), 0)}%), child ${fx(r.seconds)} s`);
     } else {
       const error = failureMessage(r, childTimeoutS);
       mf.push({ threads, ok: false, error, peakRssMiB: j?.peakRssMiB as number | undefined, wallSeconds: r.seconds });
@@ -341,6 +309,7 @@ for (const shape of shapes) {
     shape: shape.name, dim: shape.dim, layers: shape.layers, heads: shape.heads, kvHeads: shape.kvHeads, ffn: shape.ffn,
     gemmOneThreadGflops: gemm.gflops, gemmKernels: gemm.kernels,
     perCoreVsGemm: Object.fromEntries(mf.filter((x) => x.ok).map((x) => [`${x.threads}t`, x.gflops! / x.threads / gemm.gflops])),
+    perCoreVsGemmAfter: Object.fromEntries(mf.filter((x) => x.ok).map((x) => [`${x.threads}t`, x.gflops! / x.threads / x.gemmAfterGflops!])),
     params: counts, memoryFormulaMiB: mem.bytes / MiB, memoryFormulaParts: { weightsMiB: mem.weightsBytes / MiB, activationsMiB: mem.activationBytes / MiB },
     savedActivationFloats: savedActivationFloats(config, TOKENS_PER_STEP),
     maskforge: mf, torch, maskforgeBestTokensPerSec: Number.isFinite(mfBest) ? mfBest : null, torchBestTokensPerSec: Number.isFinite(torchBest) ? torchBest : null,
@@ -350,7 +319,7 @@ for (const shape of shapes) {
 
 // ---- the table ----------------------------------------------------------------------------------------------------
 log("");
-const cols = ["shape", ...threadCounts.map((t) => `mf ${t}t tok/s`), "mf GFLOP/s", "GEMM 1t", ...threadCounts.map((t) => `core ${t}t`), ...threadCounts.map((t) => `RSS ${t}t MiB`), "formula MiB", ...threadCounts.map((t) => `ratio ${t}t`), ...threadCounts.map((t) => `torch ${t}t tok/s`), "mf/torch"];
+const cols = ["shape", ...threadCounts.map((t) => `mf ${t}t tok/s`), "mf GFLOP/s", "GEMM 1t", ...threadCounts.map((t) => `core ${t}t`), ...threadCounts.map((t) => `core* ${t}t`), ...threadCounts.map((t) => `RSS ${t}t MiB`), "formula MiB", ...threadCounts.map((t) => `ratio ${t}t`), ...threadCounts.map((t) => `torch ${t}t tok/s`), "mf/torch"];
 const table: string[][] = [cols];
 for (const r of rows) {
   const mf = r.maskforge as MfRun[];
@@ -362,10 +331,12 @@ for (const r of rows) {
     ...threadCounts.map((t) => (at(mf, t)?.ok ? fx(at(mf, t)!.tokensPerSec) : "FAIL")),
     bestMf ? fx(bestMf.gflops, 2) : "-",
     fx(r.gemmOneThreadGflops as number, 1),
-    ...threadCounts.map((t) => {
-      const v = (r.perCoreVsGemm as Record<string, number>)[`${t}t`];
-      return v === undefined ? "-" : `${fx(100 * v, 0)}%`;
-    }),
+    ...(["perCoreVsGemm", "perCoreVsGemmAfter"] as const).flatMap((k) =>
+      threadCounts.map((t) => {
+        const v = (r[k] as Record<string, number>)[`${t}t`];
+        return v === undefined ? "-" : `${fx(100 * v, 0)}%`;
+      }),
+    ),
     ...threadCounts.map((t) => fx(at(mf, t)?.peakRssMiB)),
     fx(r.memoryFormulaMiB as number),
     ...threadCounts.map((t) => (at(mf, t)?.ok ? fx(at(mf, t)!.measuredVsFormula, 2) : "-")),
@@ -382,7 +353,7 @@ for (const r of rows)
 const blasSeen = [...new Set(rows.flatMap((r) => (r.torch as TorchRun[]).filter((t) => t.ok).map((t) => `${t.blas} [${(t.blasLibs ?? []).join(", ")}]`)))];
 if (blasSeen.length) log(`PyTorch BLAS: ${blasSeen.join("; ")}; allocator: ${mallocLib ? basename(mallocLib) : "glibc malloc"}`);
 const wall = (performance.now() - benchT0) / 1000;
-log(`mf = maskforge (--native ${native}); GEMM 1t = our GEMM's one-thread GFLOP/s at the shape; core Nt = effective GFLOP/s per thread ÷ GEMM 1t; ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
+log(`mf = maskforge (--native ${native}); GEMM 1t = our GEMM's one-thread GFLOP/s at the shape; core Nt = effective GFLOP/s per thread ÷ GEMM 1t; core* Nt = the same ÷ the GEMM's one-thread rate measured in that run's process right after its steps; ratio = peak RSS / memory formula; mf/torch = maskforge best / PyTorch best tokens/s; wall ${wall.toFixed(0)} s`);
 log(JSON.stringify({
   bench: "scale", vocab: VOCAB, seqLen: SEQ, batch: BATCH, tokensPerStep: TOKENS_PER_STEP, microBatches: 2, warmup, threads: threadCounts, native,
   lmHead: "untied", flopFormula: FLOP_FORMULA, memoryFormula: MEMORY_FORMULA,
