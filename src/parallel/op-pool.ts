@@ -184,14 +184,12 @@ export class OpPool implements Executor {
   /** Writes op's text into the slot (a larger one first when it does not fit); its length in bytes. */
   private write(op: HostOp): number {
     const json = JSON.stringify(encode(op, this.ids));
-    let { read, written } = this.text.encodeInto(json, this.slot);
-    if (read < json.length) {
-      this.slot = new Uint8Array(new SharedArrayBuffer(2 * Buffer.byteLength(json)));
-      // posted before the op's number is: a thread takes its messages before it reads the op
-      this.post({ kind: "slot", sab: this.slot.buffer as SharedArrayBuffer });
-      ({ written } = this.text.encodeInto(json, this.slot));
-    }
-    return written;
+    const fits = this.text.encodeInto(json, this.slot);
+    if (fits.read === json.length) return fits.written;
+    this.slot = new Uint8Array(new SharedArrayBuffer(2 * Buffer.byteLength(json)));
+    // posted before the op's number is: a thread takes its messages before it reads the op
+    this.post({ kind: "slot", sab: this.slot.buffer as SharedArrayBuffer });
+    return this.text.encodeInto(json, this.slot).written;
   }
 
   run(op: HostOp): void {

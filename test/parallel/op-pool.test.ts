@@ -102,3 +102,30 @@ test("claims cover every atom once, from both ends, large first, and none of an 
   assert.deepEqual(claim(word, 8, 2, false), [0, 3]);
   assert.deepEqual(claim(word, 8, 2, true), [8, 10]);
 });
+
+test("an op whose text outgrows the shared slot (thousands of targets) gets a larger one, and the same values", async () => {
+  const pool = await OpPool.start(2);
+  try {
+    const targets = 6000;
+    const groups = Array.from({ length: targets }, (_, i) => 1 + (i % 7));
+    const offsets = groups.map((_, i) => groups.slice(0, i).reduce((a, b) => a + b, 0));
+    const total = groups.reduce((a, b) => a + b, 0);
+    const [c, m] = [6, 4];
+    const s = Float32Array.from([1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 1]);
+    const logits = pool.f32(total * c);
+    logits.forEach((_, i) => (logits[i] = Math.sin(i)));
+    const op = (probs: Float32Array, dProbs: Float32Array) =>
+      ({ kind: "sample", logits, probs, dProbs, offsets, groups, seeds: groups.map((_, i) => 1000 + i), invTau: 0.25, scale: 25, hard: false, s, c, m }) as const;
+    const { offsets: o, groups: g, seeds } = op(logits, logits);
+    assert.ok(JSON.stringify({ o, g, seeds }).length > 65536, "the op's text is larger than the first slot");
+    const [want, wantD] = [new Float32Array(total * c), new Float32Array(total * c).fill(1)];
+    new InlineExecutor().run(op(want, wantD));
+    const [got, gotD] = [pool.f32(total * c), pool.f32(total * c)];
+    gotD.fill(1);
+    pool.run(op(got, gotD));
+    assert.deepEqual(got, want);
+    assert.deepEqual(gotD, wantD);
+  } finally {
+    await pool.close();
+  }
+});
