@@ -260,11 +260,9 @@ void packRows(const BSource& src, int nr, float* bp, int r0, int r1) {
   }
 }
 
-// Panels j0..j1 of B (nr columns each, zero past n): panel j holds k rows of nr floats at bp + j·k·nr. Transposed
-// (B = (W ⊙ M)ᵀ: a row of W is a column of B), a panel's rows of W ⊙ M are formed into a tile, then transposed into
-// the panel; else every row of B is packed (packRows: j0..j1 must be all the panels).
-void packB(const BSource& src, int nr, float* bp, int j0, int j1) {
-  if (!src.transposed) return packRows(src, nr, bp, 0, src.k);
+// Panels j0..j1 of B = (W ⊙ M)ᵀ (nr columns each, zero past n; a row of W is a column of B): panel j holds k rows
+// of nr floats at bp + j·k·nr. A panel's rows of W ⊙ M are formed into a tile, then transposed into the panel.
+void packColumns(const BSource& src, int nr, float* bp, int j0, int j1) {
   const int panels = (src.n + nr - 1) / nr;
   if (j0 >= j1) return;
   if (j1 == panels && src.n % nr != 0) std::memset(bp + long(panels - 1) * src.k * nr, 0, sizeof(float) * src.k * nr);
@@ -395,7 +393,7 @@ bool product(const BSource& src, const float* a, long ap, long ar, float* c, con
     // W ⊙ M, or Wᵀ: packed whole, once per call
     float* bp = scratchB.get(packedFloats(src.k, src.n));
     if (!bp) return false;
-    packB(src, t.nr, bp, 0, (src.n + t.nr - 1) / t.nr);
+    packWeightRows(src, 0, src.transposed ? src.n : src.k, bp);
     b.packed = bp;
   } else if (src.n % t.nr != 0) {
     // W read in place but for its last columns, packed as one zero-padded panel
@@ -425,7 +423,7 @@ void packTransposed(const float* w, int k, int n, float* out) {
 
 void packWeightRows(const BSource& src, int o0, int o1, float* out) {
   const int nr = currentTile().nr;
-  if (src.transposed) packB(src, nr, out, (o0 + nr - 1) / nr, (o1 + nr - 1) / nr);
+  if (src.transposed) packColumns(src, nr, out, (o0 + nr - 1) / nr, (o1 + nr - 1) / nr);
   else packRows(src, nr, out, o0, o1);
 }
 
