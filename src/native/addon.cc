@@ -205,10 +205,8 @@ napi_value LinearPacked(napi_env env, napi_callback_info info) {
 
 // maskedWeightGradRows(x, dy, w, tokens, inDim, outDim, r0, r1, g): g [r1−r0, in] = (dy[:, r0:r1]ᵀ·x) ⊙ w[r0:r1]
 napi_value MaskedWeightGradRows(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 9) return throwError(env, "maskedWeightGradRows: 9 arguments");
+  if (!args(env, info, 9, argv, "maskedWeightGradRows")) return nullptr;
   float *x, *dy, *w, *g;
   size_t nx, ndy, nw, ng;
   int tokens, inDim, outDim, r0, r1;
@@ -236,11 +234,9 @@ napi_value MaskedWeightGradRows(napi_env env, napi_callback_info info) {
 
 // packedFloats(k, n): the length of B = Wᵀ's panels for W [n, k] on the tile in use
 napi_value PackedFloats(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   int k, n;
-  if (argc != 2 || !intArg(env, argv[0], &k) || !intArg(env, argv[1], &n)) return argc != 2 ? throwError(env, "packedFloats: 2 arguments") : nullptr;
+  if (!args(env, info, 2, argv, "packedFloats") || !intArg(env, argv[0], &k) || !intArg(env, argv[1], &n)) return nullptr;
   napi_value v;
   napi_create_double(env, double(maskforge::packedFloats(k, n)), &v);
   return v;
@@ -248,10 +244,8 @@ napi_value PackedFloats(napi_env env, napi_callback_info info) {
 
 // packTransposed(w, k, n, out): out = panels of B = Wᵀ for W [n, k] (a frozen lm_head, packed once for a run)
 napi_value PackTransposed(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 4) return throwError(env, "packTransposed: 4 arguments");
+  if (!args(env, info, 4, argv, "packTransposed")) return nullptr;
   float *w, *out;
   size_t nw, nout;
   int k, n;
@@ -269,10 +263,8 @@ napi_value PackTransposed(napi_env env, napi_callback_info info) {
 // headLoss(x, w, packedWt, targets, rowWeights, rowScale, windows, seq, d, v, dx, totals): the headLoss op of
 // src/maskllm/host/ops.ts (lmHeadLoss's contract), Wᵀ from packTransposed(w, d, v, packedWt)
 napi_value HeadLoss(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
   napi_value argv[12];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 12) return throwError(env, "headLoss: 12 arguments");
+  if (!args(env, info, 12, argv, "headLoss")) return nullptr;
   float *x, *w, *packed, *rowWeights, *rowScale, *dx;
   int* targets;
   double* totals;
@@ -550,10 +542,8 @@ bool ropeArg(napi_env env, napi_value v, NamedArray* arrays) {
 
 // attentionForward(shape, q, k, v, rope, o, lse): attention-module.ts's attentionForward
 napi_value AttentionForward(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 7) return throwError(env, "attentionForward: 7 arguments");
+  if (!args(env, info, 7, argv, "attentionForward")) return nullptr;
   maskforge::AttentionDims s;
   if (!attentionShapeArg(env, argv[0], &s)) return nullptr;
   NamedArray a[] = {{"q", nullptr, 0, 'q'}, {"k", nullptr, 0, 'k'}, {"v", nullptr, 0, 'k'}, {"o", nullptr, 0, 'q'}, {"lse", nullptr, 0, 'l'}, {}, {}, {}, {}};
@@ -569,10 +559,8 @@ napi_value AttentionForward(napi_env env, napi_callback_info info) {
 
 // attentionBackward(shape, q, k, v, o, lse, dO, rope, dq, dk, dv): attention-module.ts's attentionBackward
 napi_value AttentionBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 11) return throwError(env, "attentionBackward: 11 arguments");
+  if (!args(env, info, 11, argv, "attentionBackward")) return nullptr;
   maskforge::AttentionDims s;
   if (!attentionShapeArg(env, argv[0], &s)) return nullptr;
   NamedArray a[] = {{"q", nullptr, 0, 'q'}, {"k", nullptr, 0, 'k'}, {"v", nullptr, 0, 'k'}, {"o", nullptr, 0, 'q'}, {"lse", nullptr, 0, 'l'}, {"dO", nullptr, 0, 'q'}, {"dq", nullptr, 0, 'q'},

@@ -254,6 +254,10 @@ test("the addon refuses arrays that do not fit the shape with a RangeError", { s
   assert.throws(() => addon!.linear(true, x, new Float32Array(20), new Float32Array(3), null, null, 0, 3, 4, 5, new Float32Array(15), false), RangeError);
   assert.throws(() => addon!.linear(true, new Int32Array(12) as unknown as Float32Array, new Float32Array(20), null, null, null, 0, 3, 4, 5, new Float32Array(15), false), /Float32Array/);
   assert.throws(() => addon!.maskedWeightGradRows(x, new Float32Array(15), new Float32Array(20), 3, 4, 5, 2, 6, new Float32Array(16)), /rows/);
+  // a wrong argument count, named (every function reads its arguments through one check)
+  const call = (f: string, ...a: unknown[]) => (addon as unknown as Record<string, (...a: unknown[]) => unknown>)[f](...a);
+  for (const [f, n] of [["linear", 12], ["packWeight", 11], ["maskedWeightGradRows", 9], ["packedFloats", 2], ["packTransposed", 4], ["headLoss", 12], ["attentionForward", 7]] as const)
+    assert.throws(() => call(f, 1), new RegExp(`: ${f}: ${n} arguments$`));
 });
 
 test("useNativeKernels: auto plugs the addon into the host trainer where it loads, off keeps wasm", () => {
