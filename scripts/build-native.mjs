@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const sources = ["addon.cc", "gemm.cc", "head-loss.cc", "mask-step.cc", "attention.cc"].map((f) => join(root, "src/native", f));
+const sources = ["addon.cc", "gemm.cc", "head-loss.cc", "layers.cc", "mask-step.cc", "attention.cc"].map((f) => join(root, "src/native", f));
 const outDir = join(root, "build/native");
 const out = join(outDir, "maskforge-native.node");
 const skip = (why) => {

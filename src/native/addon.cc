@@ -1,16 +1,18 @@
 // Long file: the addon's one N-API table, each function checking its arguments as the wasm wrapper it replaces
-// The N-API face of the native GEMM (gemm.h), the lm_head loss (head-loss.h), the causal attention (attention.h)
-// and the mask-step math (mask-step.h): the functions src/native/loader.ts types as NativeAddon, checking their
+// The N-API face of the native GEMM (gemm.h), the lm_head loss (head-loss.h), the causal attention (attention.h),
+// the elementwise layers (layers.h) and the mask-step math (mask-step.h): the functions src/native/loader.ts types as NativeAddon, checking their
 // arguments with the wasm kernels' messages (src/maskllm/kernels/*-module.ts) before any work.
 #include <node_api.h>
 
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <utility>
 
 #include "attention.h"
 #include "gemm.h"
 #include "head-loss.h"
+#include "layers.h"
 #include "mask-step.h"
 
 namespace {
@@ -467,6 +469,82 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Float32Array arguments argv[0..n) with their expected lengths, checked with the wasm wrapper's messages
+// (layers-module.ts: "<op> <name> has N values, expected M"); false after throwing.
+bool layerArrays(napi_env env, const napi_value* argv, const char* op, std::initializer_list<std::pair<const char*, size_t>> want, float** out) {
+  int i = 0;
+  for (const auto& [name, len] : want) {
+    size_t have;
+    if (!f32Arg(env, argv[i], false, &out[i], &have)) return false;
+    if (have != len) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "%s %s has %zu values, expected %zu", op, name, have, len);
+      return throwError(env, msg), false;
+    }
+    i++;
+  }
+  return !noIsa(env, op);
+}
+
+// the length of a Float32Array argument (0 when it is not one: the array checks then report it)
+size_t f32Length(napi_env env, napi_value v) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  size_t n = 0;
+  if (is) napi_get_typedarray_info(env, v, &type, &n, nullptr, nullptr, nullptr);
+  return is && type == napi_float32_array ? n : 0;
+}
+
+// rmsNorm(x, w, y, r, rows, n, eps): y [rows, n] = x·r·w per row, r [rows] = 1/√(mean(x²) + eps)
+napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  int rows, n;
+  float eps;
+  float* a[4];
+  if (!args(env, info, 7, argv, "rmsNorm") || !intArg(env, argv[4], &rows) || !intArg(env, argv[5], &n) || !floatArg(env, argv[6], &eps)) return nullptr;
+  const size_t rn = size_t(rows) * n;
+  if (!layerArrays(env, argv, "rmsNorm", {{"x", rn}, {"weight", size_t(n)}, {"y", rn}, {"r", size_t(rows)}}, a)) return nullptr;
+  maskforge::rmsNormForward(a[0], a[1], a[2], a[3], rows, n, eps);
+  return nullptr;
+}
+
+// rmsNormBackward(x, w, r, dy, dx, rows, n, accumulate): dx (+)= ∂RMSNorm/∂x · dy
+napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  int rows, n;
+  bool accumulate = false;
+  float* a[5];
+  if (!args(env, info, 8, argv, "rmsNormBackward") || !intArg(env, argv[5], &rows) || !intArg(env, argv[6], &n)) return nullptr;
+  napi_get_value_bool(env, argv[7], &accumulate);
+  const size_t rn = size_t(rows) * n;
+  if (!layerArrays(env, argv, "rmsNorm", {{"x", rn}, {"weight", size_t(n)}, {"r", size_t(rows)}, {"dy", rn}, {"dx", rn}}, a)) return nullptr;
+  maskforge::rmsNormBackward(a[0], a[1], a[2], a[3], a[4], rows, n, accumulate);
+  return nullptr;
+}
+
+// swiglu(g, u, h, s): h = silu(g)⊙u, s = σ(g)
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  float* a[4];
+  if (!args(env, info, 4, argv, "swiglu")) return nullptr;
+  const size_t n = f32Length(env, argv[0]);
+  if (!layerArrays(env, argv, "swiglu", {{"gate", n}, {"up", n}, {"out", n}, {"sigmoid", n}}, a)) return nullptr;
+  maskforge::swigluForward(a[0], a[1], a[2], a[3], long(n));
+  return nullptr;
+}
+
+// swigluBackward(g, u, s, dh, dg, du): dg, du of swiglu from its s
+napi_value SwigluBackward(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  float* a[6];
+  if (!args(env, info, 6, argv, "swigluBackward")) return nullptr;
+  const size_t n = f32Length(env, argv[0]);
+  if (!layerArrays(env, argv, "swiglu", {{"gate", n}, {"up", n}, {"sigmoid", n}, {"dh", n}, {"dgate", n}, {"dup", n}}, a)) return nullptr;
+  maskforge::swigluBackward(a[0], a[1], a[2], a[3], a[4], a[5], long(n));
+  return nullptr;
+}
+
 // An attention shape object {batch, seq, heads, kvHeads, headDim} (attention-module.ts's AttentionShape), checked as
 // that module's check() does; false after throwing.
 bool attentionShapeArg(napi_env env, napi_value v, maskforge::AttentionDims* s) {
@@ -615,6 +693,10 @@ NAPI_MODULE_INIT() {
       {"candidateLogitsGrad", nullptr, CandidateLogitsGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"argmaxChanges", nullptr, ArgmaxChanges, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rmsNormBackward", nullptr, RmsNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"swiglu", nullptr, Swiglu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"swigluBackward", nullptr, SwigluBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, GetIsa, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -1,6 +1,6 @@
 // Where faster implementations of the host trainer's kernels can be plugged in from outside the pure core
 // (src/native registers its AVX-512/AVX2 addon here): the linear products, and optionally the lm_head loss, the
-// causal attention and the per-step mask math; without them, runRange (ops.ts) uses the wasm kernels.
+// causal attention, the elementwise layers and the per-step mask math; without them, runRange (ops.ts) uses the wasm kernels.
 // The choice is per thread and must be the same on every thread of a run: an op's parts then sum in one order,
 // so the thread count still never changes a result (src/parallel/op-pool.ts checks its threads agree).
 import type { AttentionShape, RopeValues } from "../kernels/attention-module.js";
@@ -56,6 +56,16 @@ export interface LinearKernels {
   argmaxChanges?(logits: Float32Array, c: number, prev: Uint16Array): number;
   /** adamwUpdate in place over the whole arrays */
   adamw?(logits: Float32Array, mom: Float32Array, vel: Float32Array, grad: Float32Array, coef: number, beta1: number, beta2: number, eps: number, decay: number, stepSize: number, invSqrtBc2: number): void;
+  // The block's elementwise layers (layers-module.ts) in place on the callers' arrays, each giving the wasm kernel's
+  // bits: x, y, dy, dx [rows, n], w and r as there; the norm's weight is frozen, so no dw.
+  /** y = RMSNorm(x)·w, r = 1/√(mean(x²) + eps) per row: rmsNormForward */
+  rmsNorm?(x: Float32Array, w: Float32Array, y: Float32Array, r: Float32Array, rows: number, n: number, eps: number): void;
+  /** dx (accumulate: +=) of rmsNormForward given dy: rmsNormBackward's dx */
+  rmsNormBackward?(x: Float32Array, w: Float32Array, r: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, n: number, accumulate: boolean): void;
+  /** h = silu(g)⊙u, s = σ(g): swigluForward */
+  swiglu?(g: Float32Array, u: Float32Array, h: Float32Array, s: Float32Array): void;
+  /** dg, du from s: swigluBackward */
+  swigluBackward?(g: Float32Array, u: Float32Array, s: Float32Array, dh: Float32Array, dg: Float32Array, du: Float32Array): void;
   /**
    * Causal GQA attention with RoPE, as attention-module.ts's attentionForward (same arguments, layouts and checks):
    * o and lse of q, k, v. Optional: without it runRange keeps the wasm kernel. Each window must be computed on its

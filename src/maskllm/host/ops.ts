@@ -252,11 +252,19 @@ export function runRange(op: HostOp, i0: number, i1: number): void {
       return;
     }
     case "rmsNorm": {
-      rmsNormForward(rowsOf(op.x, i0, i1, op.n), op.w, i1 - i0, op.n, op.eps, rowsOf(op.y, i0, i1, op.n), op.r.subarray(i0, i1));
+      const args = [rowsOf(op.x, i0, i1, op.n), op.w, rowsOf(op.y, i0, i1, op.n), op.r.subarray(i0, i1)] as const;
+      const nk = linearKernels();
+      if (nk?.rmsNorm) nk.rmsNorm(...args, i1 - i0, op.n, op.eps);
+      else rmsNormForward(args[0], op.w, i1 - i0, op.n, op.eps, args[2], args[3]);
       return;
     }
     case "rmsNormBackward": {
       const dx = rowsOf(op.dx, i0, i1, op.n);
+      const nk = linearKernels();
+      if (nk?.rmsNormBackward) {
+        nk.rmsNormBackward(rowsOf(op.x, i0, i1, op.n), op.w, op.r.subarray(i0, i1), rowsOf(op.dy, i0, i1, op.n), dx, i1 - i0, op.n, op.accumulate);
+        return;
+      }
       const out = op.accumulate ? scratchOf(dx.length) : dx;
       // dw (the norm's weight is frozen) goes to scratch too
       rmsNormBackward(rowsOf(op.x, i0, i1, op.n), op.w, op.r.subarray(i0, i1), rowsOf(op.dy, i0, i1, op.n), i1 - i0, op.n, out, scratchOf(op.n, "b"));
@@ -264,11 +272,13 @@ export function runRange(op: HostOp, i0: number, i1: number): void {
       return;
     }
     case "swiglu": {
-      swigluForward(op.g.subarray(i0, i1), op.u.subarray(i0, i1), op.h.subarray(i0, i1), op.s.subarray(i0, i1));
+      const args = [op.g, op.u, op.h, op.s].map((a) => a.subarray(i0, i1)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+      (linearKernels()?.swiglu ?? swigluForward)(...args);
       return;
     }
     case "swigluBackward": {
-      swigluBackward(op.g.subarray(i0, i1), op.u.subarray(i0, i1), op.s.subarray(i0, i1), op.dh.subarray(i0, i1), op.dg.subarray(i0, i1), op.du.subarray(i0, i1));
+      const args = [op.g, op.u, op.s, op.dh, op.dg, op.du].map((a) => a.subarray(i0, i1)) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+      (linearKernels()?.swigluBackward ?? swigluBackward)(...args);
       return;
     }
     case "attention": {
