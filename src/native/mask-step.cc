@@ -179,7 +179,62 @@ long argmaxChangesOf(const float* logits, long groups, int c, uint16_t* prev) {
   return changed;
 }
 
+// Sixteen groups at a time, a lane each, with the same ordered compare as above (false on NaN, so the first candidate
+// wins ties and NaN never does). 2:4's six candidates: the 96 logits are six loads, and candidate j of every group one
+// lane shuffle of them (five permutes); other counts gather candidate j (its values c floats apart), which on this
+// CPU ran little faster than the scalar loop. The scalar loop ran at 0.8 GB/s, a pass over every logit at each
+// progress report (160 ms at the 110M shape).
+struct Deal6 {
+  // lanes 0..7 (groups 0..7) from loads 0..2, lanes 8..15 from loads 3..5: positions below 32 by a two-source
+  // permute of the first two loads, the rest from the third
+  alignas(64) int lo[6][16], loHi[6][16], hi[6][16], hiHi[6][16];
+  __mmask16 fromLo3[6], fromHi3[6];
+  Deal6() {
+    for (int j = 0; j < 6; j++) {
+      fromLo3[j] = fromHi3[j] = 0;
+      for (int g = 0; g < 16; g++) {
+        const int p = 6 * (g & 7) + j;  // within its half's 48 floats
+        lo[j][g] = hi[j][g] = p & 31;
+        loHi[j][g] = hiHi[j][g] = p & 15;
+        if (p >= 32) (g < 8 ? fromLo3[j] : fromHi3[j]) |= __mmask16(1u << g);
+      }
+    }
+  }
+};
+const Deal6 deal6;
+
+__attribute__((target("avx512f"))) long argmaxChanges16(const float* logits, long groups, int c, uint16_t* prev) {
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(c));
+  long changed = 0, i = 0;
+  for (; i + 16 <= groups; i += 16) {
+    const float* l = logits + i * c;
+    auto candidate = [&](int j) {
+      if (c != 6) return _mm512_i32gather_ps(idx, l + j, 4);
+      const __m512 a = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(l), _mm512_load_si512(deal6.lo[j]), _mm512_loadu_ps(l + 16)), deal6.fromLo3[j],
+                                                  _mm512_load_si512(deal6.loHi[j]), _mm512_loadu_ps(l + 32));
+      const __m512 b = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(l + 48), _mm512_load_si512(deal6.hi[j]), _mm512_loadu_ps(l + 64)), deal6.fromHi3[j],
+                                                  _mm512_load_si512(deal6.hiHi[j]), _mm512_loadu_ps(l + 80));
+      return _mm512_mask_mov_ps(a, 0xff00, b);
+    };
+    __m512 bv = candidate(0);
+    __m512i best = _mm512_setzero_si512();
+    for (int j = 1; j < c; j++) {
+      const __m512 v = candidate(j);
+      const __mmask16 gt = _mm512_cmp_ps_mask(v, bv, _CMP_GT_OQ);
+      bv = _mm512_mask_mov_ps(bv, gt, v);
+      best = _mm512_mask_mov_epi32(best, gt, _mm512_set1_epi32(j));
+    }
+    __m256i* p = reinterpret_cast<__m256i*>(prev + i);
+    const __m512i was = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p));
+    changed += __builtin_popcount(_mm512_cmpneq_epi32_mask(was, best));
+    _mm256_storeu_si256(p, _mm512_cvtepi32_epi16(best));
+  }
+  return changed + argmaxChangesOf<0>(logits + i * c, groups - i, c, prev + i);
+}
+
 long argmaxChanges(const float* logits, long groups, int c, uint16_t* prev) {
+  // (the gather's offsets are 32-bit)
+  if (wide() && long(c) * 16 < (1L << 29)) return argmaxChanges16(logits, groups, c, prev);
   return c == 6 ? argmaxChangesOf<6>(logits, groups, c, prev) : c == 4 ? argmaxChangesOf<4>(logits, groups, c, prev) : argmaxChangesOf<0>(logits, groups, c, prev);
 }
 
