@@ -48,6 +48,42 @@ inline F vsqrt(F v) { return (F)_mm256_sqrt_ps((__m256)v); }
 
 bool wide() { return currentIsa() == Isa::avx512; }
 
+// Sixteen groups of 2:4 state a lane each: value j of every group from their 96 (six per group) or 64 (four) floats,
+// by lane shuffles of the contiguous loads rather than gathers. Lanes 0..7 come from the first half of the floats,
+// 8..15 from the second; within a half, positions below 32 by a two-source permute of its first two loads, the rest
+// (six per group) from its third.
+struct Deal {
+  alignas(64) int six[6][16], sixHi[6][16], four[4][16];
+  __mmask16 sixFromThird[6];
+  Deal() {
+    for (int j = 0; j < 6; j++) {
+      sixFromThird[j] = 0;
+      for (int g = 0; g < 16; g++) {
+        const int p = 6 * (g & 7) + j;  // within its half's 48 floats
+        six[j][g] = p & 31;
+        sixHi[j][g] = p & 15;
+        if (p >= 32) sixFromThird[j] |= __mmask16(1u << g);
+      }
+    }
+    for (int i = 0; i < 4; i++)
+      for (int g = 0; g < 16; g++) four[i][g] = 4 * (g & 7) + i;
+  }
+};
+const Deal deal;
+
+__attribute__((target("avx512f"))) inline __m512 dealt6(const float* p, int j) {
+  const __m512i lo = _mm512_load_si512(deal.six[j]), hi = _mm512_load_si512(deal.sixHi[j]);
+  const __mmask16 third = deal.sixFromThird[j];
+  const __m512 a = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(p), lo, _mm512_loadu_ps(p + 16)), third, hi, _mm512_loadu_ps(p + 32));
+  const __m512 b = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(p + 48), lo, _mm512_loadu_ps(p + 64)), third, hi, _mm512_loadu_ps(p + 80));
+  return _mm512_mask_mov_ps(a, 0xff00, b);
+}
+
+__attribute__((target("avx512f"))) inline __m512 dealt4(const float* p, int i) {
+  const __m512i idx = _mm512_load_si512(deal.four[i]);
+  return _mm512_mask_mov_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(p), idx, _mm512_loadu_ps(p + 16)), 0xff00, _mm512_permutex2var_ps(_mm512_loadu_ps(p + 32), idx, _mm512_loadu_ps(p + 48)));
+}
+
 // wasm's f32.max: NaN if either is
 inline float wasmMax(float a, float b) { return a != a || b != b ? a + b : a > b ? a : b; }
 
@@ -91,12 +127,13 @@ void candidateGradT(const float* dm, const float* s, float* dp, long groups, int
   }
 }
 
+// (stats: the running f64 sums, in group order)
 template <int CT, int MT>
 void logitsGradT(const float* probs, float* dp, const float* w, const float* s, long groups, int cr, int mr, float scale, float twoLambda, bool hard, double stats[3]) {
   const int c = CT ? CT : cr, m = MT ? MT : mr;
   std::vector<float> row(m);
   float* mk = row.data();
-  double reg = 0, maxProb = 0, sq = 0;
+  double reg = stats[0], maxProb = stats[1], sq = stats[2];
   for (long g = 0; g < groups; g++) {
     const float* pr = probs + g * c;
     float* d = dp + g * c;
@@ -211,7 +248,63 @@ void candidateGrad(const float* dm, const float* s, float* dp, long groups, int 
   MF_DISPATCH(candidateGradT, dm, s, dp, groups, c, m)
 }
 
+// 2:4's soft logits' gradient sixteen groups at a time: ỹ, ∂ỹ and W dealt a candidate (or position) to a register,
+// logitsGradT's operations lane by lane in its order, ∂π written back through a buffer, and each group's terms of
+// the three f64 sums added in the scalar loop's order, so the same bits. The scalar loop took 20 ns a group (0.42 s
+// a step at the 110M shape on one thread); the f64 sums' chains are most of what is left.
+__attribute__((target("avx512f"))) long logitsGrad16(const float* probs, float* dp, const float* w, const float* s, long groups, float scale, float twoLambda, double stats[3]) {
+  alignas(64) float regT[4][16], bestT[16], sqT[6][16], out[6][16];
+  const __m512 zero = _mm512_setzero_ps(), sc = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-twoLambda);
+  double reg = stats[0], maxProb = stats[1], sq = stats[2];
+  long g = 0;
+  for (; g + 16 <= groups; g += 16) {
+    const float *pr = probs + g * 6, *wr = w + g * 4;
+    float* d = dp + g * 6;
+    __m512 p[6], dv[6];
+    for (int j = 0; j < 6; j++) p[j] = dealt6(pr, j), dv[j] = dealt6(d, j);
+    for (int i = 0; i < 4; i++) {
+      const __m512 wi = dealt4(wr, i);
+      __m512 mk = zero;
+      for (int j = 0; j < 6; j++) mk = _mm512_add_ps(mk, _mm512_mul_ps(p[j], _mm512_set1_ps(s[j * 4 + i])));
+      const __m512 wm = _mm512_mul_ps(_mm512_mul_ps(wi, wi), mk);
+      _mm512_store_ps(regT[i], _mm512_mul_ps(wm, mk));
+      const __m512 dm = _mm512_mul_ps(neg, wm);
+      const __mmask16 nonzero = _mm512_cmp_ps_mask(dm, zero, _CMP_NEQ_UQ);  // dm != 0 (NaN included)
+      for (int j = 0; j < 6; j++)
+        if (s[j * 4 + i] != 0) dv[j] = _mm512_mask_add_ps(dv[j], nonzero, dv[j], dm);
+    }
+    __m512 dot = zero, best = zero;
+    for (int j = 0; j < 6; j++) {
+      dot = _mm512_add_ps(dot, _mm512_mul_ps(dv[j], p[j]));
+      // wasmMax(best, p): NaN if either is, else best > p ? best : p
+      const __m512 larger = _mm512_mask_mov_ps(p[j], _mm512_cmp_ps_mask(best, p[j], _CMP_GT_OQ), best);
+      best = _mm512_mask_mov_ps(larger, _mm512_cmp_ps_mask(best, p[j], _CMP_UNORD_Q), _mm512_add_ps(best, p[j]));
+    }
+    _mm512_store_ps(bestT, best);
+    for (int j = 0; j < 6; j++) {
+      const __m512 v = _mm512_mul_ps(_mm512_mul_ps(sc, p[j]), _mm512_sub_ps(dv[j], dot));
+      _mm512_store_ps(out[j], v);
+      _mm512_store_ps(sqT[j], _mm512_mul_ps(v, v));
+    }
+    for (int l = 0; l < 16; l++) {
+      for (int i = 0; i < 4; i++) reg += double(regT[i][l]);
+      maxProb += double(bestT[l]);
+      for (int j = 0; j < 6; j++) {
+        d[l * 6 + j] = out[j][l];
+        sq += double(sqT[j][l]);
+      }
+    }
+  }
+  stats[0] = reg, stats[1] = maxProb, stats[2] = sq;
+  return g;
+}
+
 void candidateLogitsGrad(const float* probs, float* dp, const float* w, const float* s, long groups, int c, int m, float scale, float twoLambda, bool hard, double stats[3]) {
+  stats[0] = stats[1] = stats[2] = 0;
+  if (c == 6 && m == 4 && !hard && wide()) {
+    const long done = logitsGrad16(probs, dp, w, s, groups, scale, twoLambda, stats);
+    probs += done * 6, dp += done * 6, w += done * 4, groups -= done;
+  }
   MF_DISPATCH(logitsGradT, probs, dp, w, s, groups, c, m, scale, twoLambda, hard, stats)
 }
 
@@ -237,42 +330,16 @@ long argmaxChangesOf(const float* logits, long groups, int c, uint16_t* prev) {
 }
 
 // Sixteen groups at a time, a lane each, with the same ordered compare as above (false on NaN, so the first candidate
-// wins ties and NaN never does). 2:4's six candidates: the 96 logits are six loads, and candidate j of every group one
-// lane shuffle of them (five permutes); other counts gather candidate j (its values c floats apart), which on this
-// CPU ran little faster than the scalar loop. The scalar loop ran at 0.8 GB/s, a pass over every logit at each
+// wins ties and NaN never does). 2:4's six candidates are dealt (dealt6); other counts gather candidate j (its values
+// c floats apart), which on this CPU ran little faster than the scalar loop. The scalar loop ran at 0.8 GB/s, a pass over every logit at each
 // progress report (160 ms at the 110M shape).
-struct Deal6 {
-  // lanes 0..7 (groups 0..7) from loads 0..2, lanes 8..15 from loads 3..5: positions below 32 by a two-source
-  // permute of the first two loads, the rest from the third
-  alignas(64) int lo[6][16], loHi[6][16], hi[6][16], hiHi[6][16];
-  __mmask16 fromLo3[6], fromHi3[6];
-  Deal6() {
-    for (int j = 0; j < 6; j++) {
-      fromLo3[j] = fromHi3[j] = 0;
-      for (int g = 0; g < 16; g++) {
-        const int p = 6 * (g & 7) + j;  // within its half's 48 floats
-        lo[j][g] = hi[j][g] = p & 31;
-        loHi[j][g] = hiHi[j][g] = p & 15;
-        if (p >= 32) (g < 8 ? fromLo3[j] : fromHi3[j]) |= __mmask16(1u << g);
-      }
-    }
-  }
-};
-const Deal6 deal6;
 
 __attribute__((target("avx512f"))) long argmaxChanges16(const float* logits, long groups, int c, uint16_t* prev) {
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(c));
   long changed = 0, i = 0;
   for (; i + 16 <= groups; i += 16) {
     const float* l = logits + i * c;
-    auto candidate = [&](int j) {
-      if (c != 6) return _mm512_i32gather_ps(idx, l + j, 4);
-      const __m512 a = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(l), _mm512_load_si512(deal6.lo[j]), _mm512_loadu_ps(l + 16)), deal6.fromLo3[j],
-                                                  _mm512_load_si512(deal6.loHi[j]), _mm512_loadu_ps(l + 32));
-      const __m512 b = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(l + 48), _mm512_load_si512(deal6.hi[j]), _mm512_loadu_ps(l + 64)), deal6.fromHi3[j],
-                                                  _mm512_load_si512(deal6.hiHi[j]), _mm512_loadu_ps(l + 80));
-      return _mm512_mask_mov_ps(a, 0xff00, b);
-    };
+    auto candidate = [&](int j) { return c == 6 ? dealt6(l, j) : _mm512_i32gather_ps(idx, l + j, 4); };
     __m512 bv = candidate(0);
     __m512i best = _mm512_setzero_si512();
     for (int j = 1; j < c; j++) {
