@@ -1,7 +1,8 @@
 // Long file: the addon's one N-API table, each function checking its arguments as the wasm wrapper it replaces
 // The N-API face of the native GEMM (gemm.h), the lm_head loss (head-loss.h), the causal attention (attention.h),
-// the elementwise layers (layers.h) and the mask-step math (mask-step.h): the functions src/native/loader.ts types as NativeAddon, checking their
-// arguments with the wasm kernels' messages (src/maskllm/kernels/*-module.ts) before any work.
+// the elementwise layers (layers.h) and the mask-step math (mask-step.h): the functions src/native/loader.ts types
+// as NativeAddon, checking their arguments with the wasm kernels' messages (src/maskllm/kernels/*-module.ts) before
+// any work.
 #include <node_api.h>
 
 #include <cstdio>

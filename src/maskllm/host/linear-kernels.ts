@@ -1,6 +1,7 @@
 // Where faster implementations of the host trainer's kernels can be plugged in from outside the pure core
 // (src/native registers its AVX-512/AVX2 addon here): the linear products, and optionally the lm_head loss, the
-// causal attention, the elementwise layers and the per-step mask math; without them, runRange (ops.ts) uses the wasm kernels.
+// causal attention, the elementwise layers and the per-step mask math; without them, runRange (ops.ts) uses the
+// wasm kernels.
 // The choice is per thread and must be the same on every thread of a run: an op's parts then sum in one order,
 // so the thread count still never changes a result (src/parallel/op-pool.ts checks its threads agree).
 import type { AttentionShape, RopeValues } from "../kernels/attention-module.js";
