@@ -1,3 +1,4 @@
+// Long file: the per-step mask math, each pass beside the 2:4 sixteen-lane form that must give its bits
 // The host trainer's per-step mask math (mask-step.h) on the caller's arrays: the wasm kernels' math op for op, so the
 // results are bit-identical to theirs (test/native/mask-step.test.ts). The O(parameters) passes with transcendental
 // work (Gumbel noise + softmax, AdamW) run on AVX-512 or AVX2 vectors (mask-step-simd.inc, compiled once per ISA
