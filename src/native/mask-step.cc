@@ -332,9 +332,8 @@ long argmaxChangesOf(const float* logits, long groups, int c, uint16_t* prev) {
 
 // Sixteen groups at a time, a lane each, with the same ordered compare as above (false on NaN, so the first candidate
 // wins ties and NaN never does). 2:4's six candidates are dealt (dealt6); other counts gather candidate j (its values
-// c floats apart), which on this CPU ran little faster than the scalar loop. The scalar loop ran at 0.8 GB/s, a pass over every logit at each
-// progress report (160 ms at the 110M shape).
-
+// c floats apart), which on this CPU ran little faster than the scalar loop. The scalar loop ran at 0.8 GB/s, a pass
+// over every logit at each progress report (160 ms at the 110M shape).
 __attribute__((target("avx512f"))) long argmaxChanges16(const float* logits, long groups, int c, uint16_t* prev) {
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(c));
   long changed = 0, i = 0;
