@@ -23,29 +23,8 @@
 namespace maskforge {
 namespace {
 
-#pragma GCC push_options
-#pragma GCC target("avx512f")
-namespace avx512 {
-constexpr int W = 16;
-typedef float F __attribute__((vector_size(64)));
-typedef int32_t I __attribute__((vector_size(64)));
-typedef uint32_t U __attribute__((vector_size(64)));
-inline F vsqrt(F v) { return (F)_mm512_sqrt_ps((__m512)v); }
-#include "mask-step-simd.inc"
-}  // namespace avx512
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace avx2 {
-constexpr int W = 8;
-typedef float F __attribute__((vector_size(32)));
-typedef int32_t I __attribute__((vector_size(32)));
-typedef uint32_t U __attribute__((vector_size(32)));
-inline F vsqrt(F v) { return (F)_mm256_sqrt_ps((__m256)v); }
-#include "mask-step-simd.inc"
-}  // namespace avx2
-#pragma GCC pop_options
+#define MF_SIMD_BODY "mask-step-simd.inc"
+#include "simd-isas.inc"
 
 bool wide() { return currentIsa() == Isa::avx512; }
 

@@ -2,24 +2,18 @@
 // with each tile the CPU has, on MHA and GQA shapes whose sizes fit no tile (head dims 6, 8, 64, 128; sequences of
 // 1 to 600); each window computed alone gives the same bits as the windows together; runRange takes it when plugged
 // in. Skipped where the addon is not built (or was built before attention.cc) or the CPU lacks AVX2+FMA.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { attentionBackward, attentionForward, type AttentionShape, type RopeValues } from "../../src/maskllm/kernels/attention-module.js";
 import { setLinearKernels, type LinearKernels } from "../../src/maskllm/host/linear-kernels.js";
 import { runRange } from "../../src/maskllm/host/ops.js";
-import { tryLoadNativeAddon } from "../../src/native/loader.js";
+import { nativeAddonUnderTest, seededUniform } from "../helpers/native-addon.js";
 
-const { addon, reason } = tryLoadNativeAddon();
-const skip = !addon ? `native addon unavailable: ${reason}` : !addon.attentionForward ? "native addon built without attention: npm run build:native" : false;
-const best = addon?.isa() ?? "none";
-const isas = best === "avx512" ? ["avx512", "avx2"] : [best];
-after(() => {
-  addon?.setIsa(best);
-  setLinearKernels(undefined);
-});
+const { addon, skip: unavailable, best, isas } = nativeAddonUnderTest();
+const skip = unavailable || (!addon!.attentionForward ? "native addon built without attention: npm run build:native" : false);
 
-let seed = 5;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296 - 0.5;
+const uniform01 = seededUniform(5);
+const rnd = () => uniform01() - 0.5;
 const randn = (n: number, scale = 1) => Float32Array.from({ length: n }, () => rnd() * scale);
 
 // HF's tables (base 10000), the queries' times 1/√headDim

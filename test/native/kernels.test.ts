@@ -1,24 +1,17 @@
 // The native addon's linear products (src/native/gemm.cc) against the wasm kernels they replace, op by op, on
 // shapes whose sizes are not multiples of any tile (12×32 / 6×16 tiles, 256-step slices), with each tile the CPU
 // has; and the switch that turns them on and off. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { linearForward, linearInputGrad, lmHeadLoss, maskedWeightGradRows, softLinearForward, softLinearInputGrad } from "../../src/maskllm/kernels/matmul-module.js";
-import { linearKernels, setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
-import { tryLoadNativeAddon } from "../../src/native/loader.js";
+import { linearKernels } from "../../src/maskllm/host/linear-kernels.js";
+import { nativeAddonUnderTest, seededUniform } from "../helpers/native-addon.js";
 import { nativeKernelsMode, useNativeKernels } from "../../src/native/kernels.js";
 
-const { addon, reason } = tryLoadNativeAddon();
-const skip = addon ? false : `native addon unavailable: ${reason}`;
-const best = addon?.isa() ?? "none";
-const isas = best === "avx512" ? ["avx512", "avx2"] : [best];
-after(() => {
-  addon?.setIsa(best);
-  setLinearKernels(undefined);
-});
+const { addon, skip, best, isas } = nativeAddonUnderTest();
 
-let seed = 11;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296 - 0.5;
+const uniform01 = seededUniform(11);
+const rnd = () => uniform01() - 0.5;
 const randn = (n: number) => Float32Array.from({ length: n }, rnd);
 
 // |a − b| within 2e-6·(Σ|terms| of that element, bounded by the row sums of |A|·|B|) + 1e-7

@@ -2,24 +2,16 @@
 // RMSNorm forward and backward (dx set and added to) and SwiGLU forward and backward, on widths and lengths that
 // leave partial vectors, with each tile the CPU has; then the host ops' native paths whole or in uneven pieces, and
 // the wasm wrappers' messages for bad lengths. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { rmsNormBackward, rmsNormForward, swigluBackward, swigluForward } from "../../src/maskllm/kernels/layers-module.js";
 import { runRange, splitAxis, type HostOp } from "../../src/maskllm/host/ops.js";
 import { setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
-import { tryLoadNativeAddon } from "../../src/native/loader.js";
+import { nativeAddonUnderTest, seededUniform } from "../helpers/native-addon.js";
 
-const { addon, reason } = tryLoadNativeAddon();
-const skip = addon ? false : `native addon unavailable: ${reason}`;
-const best = addon?.isa() ?? "none";
-const isas = best === "avx512" ? ["avx512", "avx2"] : [best];
-after(() => {
-  addon?.setIsa(best);
-  setLinearKernels(undefined);
-});
+const { addon, skip, isas } = nativeAddonUnderTest();
 
-let seed = 7;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+const rnd = seededUniform(7);
 const uniform = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
 
 function same(label: string, a: Float32Array, b: Float32Array): void {

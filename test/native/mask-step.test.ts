@@ -2,7 +2,7 @@
 // Gumbel noise, the fused noise + softmax, M̃, ∂ỹ, the fused M̃ + logits' gradient with its stats, AdamW and the argmax changes, for
 // 2:4, 1:4 and 2:8 (the generic path) on odd group counts, with each tile the CPU has; then the host ops' native paths
 // run whole or in 3 uneven pieces of their items. Skipped where the addon is not built or the CPU lacks AVX2+FMA.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { accumulateCandidateGrad, adamwUpdate, candidateLogitsGrad, sampleMasks, softMask } from "../../src/maskllm/kernels/mask-step-module.js";
 import { gumbelNoiseInto } from "../../src/maskllm/kernels/gumbel-module.js";
@@ -10,19 +10,11 @@ import { candidateMatrixValues } from "../../src/maskllm/mask/patterns.js";
 import { runRange, splitAxis, type HostOp } from "../../src/maskllm/host/ops.js";
 import { setLinearKernels } from "../../src/maskllm/host/linear-kernels.js";
 import { argmaxChanges } from "../../src/maskllm/train/argmax.js";
-import { tryLoadNativeAddon } from "../../src/native/loader.js";
+import { nativeAddonUnderTest, seededUniform } from "../helpers/native-addon.js";
 
-const { addon, reason } = tryLoadNativeAddon();
-const skip = addon ? false : `native addon unavailable: ${reason}`;
-const best = addon?.isa() ?? "none";
-const isas = best === "avx512" ? ["avx512", "avx2"] : [best];
-after(() => {
-  addon?.setIsa(best);
-  setLinearKernels(undefined);
-});
+const { addon, skip, isas } = nativeAddonUnderTest();
 
-let seed = 23;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+const rnd = seededUniform(23);
 const uniform = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rnd());
 // ỹ rows that sum to about 1, as the sampler leaves them
 function probsOf(groups: number, c: number): Float32Array {
