@@ -5,7 +5,7 @@ import { LocalBlobStore } from "./local-blob-store.js";
 import { S3BlobStore } from "./s3-blob-store.js";
 
 export * from "./blob-store.js";
-export { assertValidKey, assertValidPrefix, MAX_KEY_BYTES, checkpointFileKey, checkpointPrefix, dataFileKey, jobMaskKey, jobModelKey, jobModelPrefix, jobPrefix, jobSnapshotKey } from "./keys.js";
+export { assertValidKey, assertValidPrefix, MAX_KEY_BYTES, checkpointFileKey, checkpointPrefix, dataFileKey, jobMaskKey, jobModelKey, jobModelPrefix, jobPrefix, jobSnapshotKey, jobSnapshotPrefix } from "./keys.js";
 export { contentDisposition } from "./content-disposition.js";
 export { LocalBlobStore } from "./local-blob-store.js";
 export { S3BlobStore, type S3StorageConfig } from "./s3-blob-store.js";

@@ -4,7 +4,7 @@
 import { InvalidKeyError } from "./blob-store.js";
 
 // ---------------------------------------------------------------------------------------------------------
-// Layout: checkpoints/<id>/<file>, files/<id>, jobs/<id>/{model/<file>, masks/<file>, snapshots/latest}
+// Layout: checkpoints/<id>/<file>, files/<id>, jobs/<id>/{model/<file>, masks/<file>, snapshots/step-<n>}
 
 /** Everything an uploaded checkpoint holds: its folder's files by name. */
 export const checkpointPrefix = (checkpointId: string) => `checkpoints/${checkpointId}/`;
@@ -21,8 +21,13 @@ export const jobModelKey = (jobId: string, file: string) => `${jobModelPrefix(jo
  * whoever fetches the model folder gets only what a loader loads.
  */
 export const jobMaskKey = (jobId: string, file: string) => `${jobPrefix(jobId)}masks/${file}`;
-/** A training job's latest snapshot; a later attempt resumes from it. */
-export const jobSnapshotKey = (jobId: string) => `${jobPrefix(jobId)}snapshots/latest`;
+/** A training job's snapshots: the job's snapshot artifact row names the latest, which a later attempt resumes from. */
+export const jobSnapshotPrefix = (jobId: string) => `${jobPrefix(jobId)}snapshots/`;
+/**
+ * The snapshot taken after `step`: a new key each time, never written over, so that an upload cut short (a killed
+ * worker) cannot spoil the snapshot the row still names.
+ */
+export const jobSnapshotKey = (jobId: string, step: number) => `${jobSnapshotPrefix(jobId)}step-${String(step).padStart(8, "0")}`;
 
 // ---------------------------------------------------------------------------------------------------------
 // Rules

@@ -92,10 +92,13 @@ async function calibrating(j: JobRun): Promise<void> {
     return;
   }
   // a snapshot of an earlier attempt replaces the prior (its logits already contain it)
-  j.resume = await readBlob(j.io.store, jobSnapshotKey(j.jobId)).catch((err: unknown) => {
-    if (err instanceof BlobNotFoundError) return undefined;
-    throw err;
-  });
+  const snapshot = await j.r.latestSnapshotKey();
+  j.resume = snapshot
+    ? await readBlob(j.io.store, snapshot).catch((err: unknown) => {
+        if (err instanceof BlobNotFoundError) return undefined;
+        throw err;
+      })
+    : undefined;
   const p = spec.prior;
   if (typeof p === "object") j.parentMaskId = p.mask_id;
   const numel = new Map(j.validated!.targets.map((t) => [t, weight(model, t).size]));
@@ -130,8 +133,9 @@ async function training(j: JobRun): Promise<void> {
         void j.r.metrics({ ...pr }).catch(() => {});
       },
       onSnapshot: async (bytes, step) => {
-        const put = await j.io.store.put(jobSnapshotKey(j.jobId), bytes, { contentType: "application/octet-stream", metadata: { step: String(step) } });
-        await j.r.snapshotStored(put, step, gate.waiting);
+        const put = await j.io.store.put(jobSnapshotKey(j.jobId, step), bytes, { contentType: "application/octet-stream", metadata: { step: String(step) } });
+        // the row names the new snapshot before the old one goes
+        for (const key of await j.r.snapshotStored(put, step, gate.waiting)) await j.io.store.delete(key).catch(() => {});
         gate.snapshotted(step);
       },
     });

@@ -144,23 +144,37 @@ export class JobReporter implements StageEvents {
     await appendEvent(this.db, this.jobId, { type: JOB_EVENT_TYPES.metrics, data: data as Prisma.InputJsonValue });
   }
 
+  /** The storage key of the job's latest snapshot (an earlier attempt's), if it has one. */
+  async latestSnapshotKey(): Promise<string | undefined> {
+    const row = await this.db.artifact.findFirst({ where: { jobId: this.jobId, kind: "snapshot" }, orderBy: [{ createdAt: "desc" }, { storageKey: "desc" }] });
+    return row?.storageKey;
+  }
+
   /** A job.log event. */
   async log(message: string, data?: Record<string, unknown>, level?: EventLevel): Promise<void> {
     await appendEvent(this.db, this.jobId, { type: JOB_EVENT_TYPES.log, message, ...(level ? { level } : {}), ...(data ? { data: data as Prisma.InputJsonValue } : {}) });
   }
 
-  /** A training snapshot now in storage: its artifact row (one per job, overwritten) and a job.snapshot event. */
-  async snapshotStored(put: PutResult, step: number, forHandback: boolean): Promise<void> {
+  /**
+   * A training snapshot now in storage: the job's snapshot artifact row names it instead of the last one (the new
+   * row first: killed in between, two rows remain and the newer wins), and a job.snapshot event. Returns the keys of
+   * the snapshots it replaces, for the caller to delete.
+   */
+  async snapshotStored(put: PutResult, step: number, forHandback: boolean): Promise<string[]> {
     const art = await this.db.artifact.upsert({
       where: { storageKey: put.key },
       create: { jobId: this.jobId, kind: "snapshot", name: "snapshot.safetensors", storageKey: put.key, bytes: BigInt(put.bytes), sha256: put.sha256 },
       update: { bytes: BigInt(put.bytes), sha256: put.sha256 },
     });
+    const older = { jobId: this.jobId, kind: "snapshot" as const, NOT: { storageKey: put.key } };
+    const replaced = (await this.db.artifact.findMany({ where: older, select: { storageKey: true } })).map((o) => o.storageKey);
+    await this.db.artifact.deleteMany({ where: older });
     await appendEvent(this.db, this.jobId, {
       type: JOB_EVENT_TYPES.snapshot,
       message: forHandback ? `snapshot at step ${step}, taken for the hand-back on shutdown` : `snapshot at step ${step}`,
       data: { step, artifactId: art.id, ...(forHandback ? { reason: "shutdown" } : {}) },
     });
+    return replaced;
   }
 
   private async flushMetrics(): Promise<void> {

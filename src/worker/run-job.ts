@@ -14,7 +14,7 @@ import type { JobSpec } from "../contract/job-spec/schema.js";
 import { eventTypeForStatus, JOB_EVENT_TYPES } from "../contract/events.js";
 import { isFinal, type JobStatus } from "../contract/status.js";
 import { transition, writeEvent, type TransitionPatch } from "../db/transitions.js";
-import { jobPrefix, jobSnapshotKey, type BlobStore } from "../storage/index.js";
+import { jobPrefix, jobSnapshotPrefix, type BlobStore } from "../storage/index.js";
 import { isHandback } from "./handback.js";
 import type { JobIoContext } from "./job-io-context.js";
 import { JobWebhooks } from "./job-webhooks.js";
@@ -88,7 +88,7 @@ async function finishSucceeded(prisma: PrismaClient, store: BlobStore, jobId: st
     throw err;
   });
   // the snapshot served its purpose; the final artifacts replace it
-  if (written) await store.delete(jobSnapshotKey(jobId)).catch(() => {});
+  if (written) await store.deletePrefix(jobSnapshotPrefix(jobId)).catch(() => {});
   return written;
 }
 

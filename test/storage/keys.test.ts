@@ -60,13 +60,13 @@ describe("storage keys", () => {
       [checkpointFileKey(id, "model.safetensors"), checkpointPrefix(id)],
       [jobModelKey(id, "config.json"), jobModelPrefix(id)],
       [jobModelPrefix(id), jobPrefix(id)],
-      [jobSnapshotKey(id), jobPrefix(id)],
+      [jobSnapshotKey(id, 12), jobPrefix(id)],
     ];
     for (const [key, prefix] of under) {
       assert.equal(assertValidPrefix(prefix), prefix);
       assert.ok(key.startsWith(prefix) && key.length > prefix.length, `${key} under ${prefix}`);
     }
-    for (const key of [checkpointFileKey(id, "config.json"), dataFileKey(id), jobModelKey(id, "README.md"), jobSnapshotKey(id)]) assert.equal(assertValidKey(key), key);
+    for (const key of [checkpointFileKey(id, "config.json"), dataFileKey(id), jobModelKey(id, "README.md"), jobSnapshotKey(id, 12)]) assert.equal(assertValidKey(key), key);
     assert.ok(!jobPrefix(id).startsWith(checkpointPrefix(id)) && !dataFileKey(id).startsWith(jobPrefix(id)), "the three kinds never share a prefix");
   });
 });
