@@ -190,8 +190,8 @@ export function gemmReferenceGflops(shape: ScaleShape, native: "auto" | "off"): 
     const key = dims.get(n)!.join("x");
     uses.set(key, (uses.get(key) ?? 0) + 1);
   }
-  let seed = 5;
-  const uniform = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296 - 0.5;
+  const rand = uniforms(5);
+  const uniform = () => rand() - 0.5;
   let flops = 0;
   let seconds = 0;
   for (const [key, count] of uses) {
