@@ -7,9 +7,9 @@
 // packed once, by all of them, into one shared buffer: packWeightRows), the shared dimension in slices of KC, A's
 // rows of a slice packed into MR-row micro-panels, and an MR × NR register tile: 12×32 on AVX-512, 6×16 on AVX2+FMA,
 // each compiled for its ISA by a target attribute and picked at load time from the CPU's features, so the .node loads
-// on any x86-64 (one without AVX2+FMA reports no ISA, and the loader keeps wasm). Each element of C is summed in the same
-// order whatever rows a call covers (fixed KC slices, each accumulated step by step in registers, then added to C), so
-// splitting an op's rows over threads does not change its values.
+// on any x86-64 (one without AVX2+FMA reports no ISA, and the loader keeps wasm). Each element of C is summed in the
+// same order whatever rows a call covers (fixed KC slices, each accumulated step by step in registers, then added to
+// C), so splitting an op's rows over threads does not change its values.
 #include "gemm.h"
 #include "scratch.h"
 
